@@ -1,0 +1,137 @@
+// The typed configuration of smtp-sensor (SPEC section 2), with every default filled in.
+#pragma once
+
+#include "config/cidr.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace smtp::config {
+
+using Duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+enum class ProxyProtocol : std::uint8_t { none, v1, v2 };
+enum class DomainFrom : std::uint8_t { automatic, sender, recipient, auth };
+enum class TlsMode : std::uint8_t { passthrough, terminate };
+enum class Action : std::uint8_t { flag, block };
+
+struct HostPort {
+  std::string host;  // an IP literal, without brackets
+  std::uint16_t port = 0;
+  std::string text() const;  // "1.2.3.4:25" or "[::1]:25"
+};
+
+struct Tls {
+  TlsMode mode = TlsMode::passthrough;
+  std::string cert;
+  std::string key;
+  bool implicit = false;
+};
+
+struct Listener {
+  std::string name = "smtp";
+  HostPort listen{"0.0.0.0", 2525};
+  // Empty host with original_destination set means "use SO_ORIGINAL_DST".
+  HostPort upstream{"127.0.0.1", 25};
+  bool original_destination = false;
+  ProxyProtocol proxy_protocol_out = ProxyProtocol::none;
+  bool proxy_protocol_in = false;
+  std::vector<Cidr> trusted_proxies;
+  std::uint32_t max_connections = 10000;
+  DomainFrom domain_from = DomainFrom::automatic;
+  Tls tls;
+};
+
+struct Timeouts {
+  Duration connect = 10s;
+  Duration greeting = 60s;
+  Duration idle = 5min;
+  Duration shutdown_grace = 30s;
+  Duration proxy_header = 10s;  // our addition: how long a PROXY header may take to arrive
+};
+
+struct Limits {
+  std::uint32_t max_line = 4096;
+};
+
+struct Http {
+  std::string listen = "127.0.0.1:9925";  // empty disables the endpoint
+};
+
+struct Metrics {
+  std::uint32_t domain_label_limit = 200;
+};
+
+struct Transcripts {
+  bool enabled = true;
+  std::string path = "/var/log/smtp-sensor/transcript.log";
+  std::uint64_t max_size = 100ull << 20;
+  std::uint32_t max_files = 10;
+  bool message_data = false;
+  std::uint32_t queue_size = 65536;  // our addition: lines held before dropping
+};
+
+struct Alerts {
+  std::string path = "/var/log/smtp-sensor/alerts.jsonl";
+  std::uint64_t max_size = 100ull << 20;
+  std::uint32_t max_files = 10;
+  bool syslog = false;
+};
+
+struct Store {
+  bool enabled = true;  // our addition
+  std::string path = "/var/lib/smtp-sensor/sessions.db";
+  Duration retention = std::chrono::hours(24 * 400);
+  std::uint32_t queue_size = 65536;  // our addition: finished sessions held before dropping
+};
+
+// One detector. Each kind uses `threshold` and, for the ratio kinds, `ratio`; the YAML
+// key names differ per kind (see detector_keys in config_loader.cpp).
+struct Detector {
+  bool enabled = true;
+  Action action = Action::flag;
+  Duration window{};
+  std::uint64_t threshold = 0;
+  double ratio = 0;
+};
+
+struct Detectors {
+  Detector auth_bruteforce{true, Action::flag, 10min, 5, 0};
+  Detector auth_unadvertised{true, Action::flag, 1h, 1, 0};
+  Detector password_spray{true, Action::flag, 1h, 5, 0};
+  Detector distributed_bruteforce{true, Action::flag, 1h, 10, 0};
+  Detector connection_ratio{true, Action::flag, 10min, 20, 10};
+  Detector bad_commands{true, Action::flag, 10min, 10, 0};
+  Detector pregreet{true, Action::flag, {}, 0, 0};
+  Detector smuggling{true, Action::flag, {}, 0, 0};
+  Detector starttls_injection{true, Action::flag, {}, 0, 0};
+  Detector compromised_account{true, Action::flag, 1h, 50, 5};
+  std::uint32_t max_tracked = 1'000'000;  // our addition: cap on tracked IPs and users
+};
+
+struct Flag {
+  Duration ttl = 1h;
+  std::string block_reply = "554 5.7.1 Access denied";
+};
+
+struct Config {
+  std::string source;  // the file it came from
+  std::vector<Listener> listeners{Listener{}};
+  std::uint32_t threads = 0;  // 0 = auto, one per core
+  Timeouts timeouts;
+  Limits limits;
+  Http http;
+  Metrics metrics;
+  Transcripts transcripts;
+  Alerts alerts;
+  Store store;
+  std::vector<Cidr> allow{Cidr::parse("127.0.0.0/8").value()};
+  std::vector<Cidr> deny;
+  Detectors detectors;
+  Flag flag;
+};
+
+}  // namespace smtp::config

@@ -1,0 +1,448 @@
+#include "config/config_loader.hpp"
+
+#include "config/detector_keys.hpp"
+#include "config/units.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace smtp::config {
+namespace {
+
+// Edit distance, for "did you mean" on misspelt keys.
+std::size_t distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+using Keys = std::initializer_list<std::string_view>;
+
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  void error(const YAML::Mark& m, std::string message) {
+    errors_.push_back({file_, m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1, std::move(message)});
+  }
+  std::vector<ConfigError>& errors() { return errors_; }
+
+  // Visits each key of a mapping, rejecting unknown keys with a suggestion.
+  template <class F>
+  void map(const YAML::Node& node, std::string_view where, Keys keys, F&& visit) {
+    if (!node || node.IsNull()) return;
+    if (!node.IsMap()) return error(node.Mark(), std::string(where) + ": expected a mapping");
+    for (const auto& kv : node) {
+      const auto key = kv.first.Scalar();
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        unknown(kv.first.Mark(), where, key, keys);
+        continue;
+      }
+      visit(key, kv.second);
+    }
+  }
+
+  template <class KeyList>
+  void unknown(const YAML::Mark& m, std::string_view where, const std::string& key, const KeyList& keys) {
+    std::string msg = "unknown key '" + key + "' in " + std::string(where);
+    std::string_view best;
+    std::size_t best_d = 3;
+    for (auto k : keys)
+      if (auto d = distance(key, k); d < best_d) best = k, best_d = d;  // at most 2 edits away
+    if (!best.empty()) msg += "; did you mean '" + std::string(best) + "'?";
+    error(m, msg);
+  }
+
+  bool scalar(const YAML::Node& n, std::string_view what, std::string& out) {
+    if (!n.IsScalar()) {
+      error(n.Mark(), std::string(what) + ": expected a single value");
+      return false;
+    }
+    out = n.Scalar();
+    return true;
+  }
+
+  void string(const YAML::Node& n, std::string_view what, std::string& out) {
+    if (n.IsNull()) out.clear();
+    else scalar(n, what, out);
+  }
+
+  void boolean(const YAML::Node& n, std::string_view what, bool& out) {
+    std::string s;
+    if (!scalar(n, what, s)) return;
+    if (s == "true" || s == "yes" || s == "on") out = true;
+    else if (s == "false" || s == "no" || s == "off") out = false;
+    else error(n.Mark(), std::string(what) + ": expected true or false, got '" + s + "'");
+  }
+
+  template <class Int>
+  void integer(const YAML::Node& n, std::string_view what, Int& out, std::uint64_t min, std::uint64_t max) {
+    std::string s;
+    if (!scalar(n, what, s)) return;
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || end != s.data() + s.size())
+      return error(n.Mark(), std::string(what) + ": expected a whole number, got '" + s + "'");
+    if (v < min || v > max)
+      return error(n.Mark(), std::string(what) + ": must be between " + std::to_string(min) + " and " +
+                                 std::to_string(max) + ", got " + s);
+    out = static_cast<Int>(v);
+  }
+
+  void real(const YAML::Node& n, std::string_view what, double& out) {
+    std::string s;
+    if (!scalar(n, what, s)) return;
+    try {
+      std::size_t used = 0;
+      const double v = std::stod(s, &used);
+      if (used != s.size()) throw std::invalid_argument(s);
+      if (!(v > 0)) return error(n.Mark(), std::string(what) + ": must be greater than 0, got " + s);
+      out = v;
+    } catch (const std::exception&) {
+      error(n.Mark(), std::string(what) + ": expected a number, got '" + s + "'");
+    }
+  }
+
+  void duration(const YAML::Node& n, std::string_view what, Duration& out, bool allow_zero = false) {
+    std::string s;
+    if (!scalar(n, what, s)) return;
+    const auto d = parse_duration(s);
+    if (!d) return error(n.Mark(), std::string(what) + ": expected a duration like 30s, 10m, 1h or 2d, got '" + s + "'");
+    if (!allow_zero && d->count() == 0) return error(n.Mark(), std::string(what) + ": must be longer than 0");
+    out = *d;
+  }
+
+  void size(const YAML::Node& n, std::string_view what, std::uint64_t& out) {
+    std::string s;
+    if (!scalar(n, what, s)) return;
+    const auto v = parse_size(s);
+    if (!v) return error(n.Mark(), std::string(what) + ": expected a size like 64KiB or 100MiB, got '" + s + "'");
+    if (*v == 0) return error(n.Mark(), std::string(what) + ": must be larger than 0");
+    out = *v;
+  }
+
+  template <class E>
+  void choice(const YAML::Node& n, std::string_view what, E& out, std::initializer_list<std::pair<std::string_view, E>> options) {
+    std::string s;
+    if (!scalar(n, what, s)) return;
+    std::string names;
+    for (const auto& [name, value] : options) {
+      if (s == name) {
+        out = value;
+        return;
+      }
+      names += (names.empty() ? "" : " | ") + std::string(name);
+    }
+    error(n.Mark(), std::string(what) + ": expected " + names + ", got '" + s + "'");
+  }
+
+  void cidrs(const YAML::Node& n, std::string_view what, std::vector<Cidr>& out) {
+    out.clear();
+    if (n.IsNull()) return;
+    if (!n.IsSequence()) return error(n.Mark(), std::string(what) + ": expected a list of CIDRs");
+    for (const auto& item : n) {
+      std::string s;
+      if (!scalar(item, what, s)) continue;
+      if (auto c = Cidr::parse(s)) out.push_back(*c);
+      else error(item.Mark(), std::string(what) + ": not an IPv4 or IPv6 CIDR: '" + s + "'");
+    }
+  }
+
+  // "1.2.3.4:25", "[::1]:25"; with resolve, a host name is looked up once, here.
+  void host_port(const YAML::Node& n, std::string_view what, HostPort& out, bool resolve) {
+    std::string s;
+    if (!scalar(n, what, s)) return;
+    std::string host;
+    std::string_view port;
+    if (!s.empty() && s.front() == '[') {
+      const auto close = s.find(']');
+      if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':')
+        return error(n.Mark(), std::string(what) + ": expected [IPv6]:PORT, got '" + s + "'");
+      host = s.substr(1, close - 1);
+      port = std::string_view(s).substr(close + 2);
+    } else {
+      const auto colon = s.rfind(':');
+      if (colon == std::string::npos || s.find(':') != colon)
+        return error(n.Mark(), std::string(what) + ": expected HOST:PORT (IPv6 as [addr]:PORT), got '" + s + "'");
+      host = s.substr(0, colon);
+      port = std::string_view(s).substr(colon + 1);
+    }
+    unsigned p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc{} || end != port.data() + port.size() || p > 65535 || port.empty())
+      return error(n.Mark(), std::string(what) + ": bad port in '" + s + "'");
+    unsigned char buf[16];
+    const bool literal = inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+    if (!literal) {
+      if (!resolve) return error(n.Mark(), std::string(what) + ": '" + host + "' is not an IP address");
+      addrinfo hints{};
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* res = nullptr;
+      if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr)
+        return error(n.Mark(), std::string(what) + ": cannot resolve host '" + host + "'");
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* addr = res->ai_family == AF_INET
+                             ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr)
+                             : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr);
+      inet_ntop(res->ai_family, addr, text, sizeof text);
+      freeaddrinfo(res);
+      host = text;
+    }
+    out = {host, static_cast<std::uint16_t>(p)};
+  }
+
+ private:
+  std::string file_;
+  std::vector<ConfigError> errors_;
+};
+
+void read_tls(Reader& r, const YAML::Node& n, Tls& tls) {
+  r.map(n, "tls", {"mode", "cert", "key", "implicit"}, [&](const std::string& k, const YAML::Node& v) {
+    if (k == "mode") r.choice(v, "tls.mode", tls.mode, {{"passthrough", TlsMode::passthrough}, {"terminate", TlsMode::terminate}});
+    else if (k == "cert") r.string(v, "tls.cert", tls.cert);
+    else if (k == "key") r.string(v, "tls.key", tls.key);
+    else r.boolean(v, "tls.implicit", tls.implicit);
+  });
+  if (tls.mode == TlsMode::terminate) {
+    for (const auto& [file, what] : {std::pair{tls.cert, "tls.cert"}, std::pair{tls.key, "tls.key"}}) {
+      if (file.empty()) r.error(n.Mark(), std::string(what) + ": required with mode: terminate");
+      else if (!std::ifstream(file)) r.error(n.Mark(), std::string(what) + ": cannot read '" + file + "'");
+    }
+  }
+}
+
+Listener read_listener(Reader& r, const YAML::Node& n) {
+  Listener l;
+  bool has_listen = false;
+  r.map(n, "listener",
+        {"name", "listen", "upstream", "proxy_protocol_out", "proxy_protocol_in", "trusted_proxies", "max_connections",
+         "domain_from", "tls"},
+        [&](const std::string& k, const YAML::Node& v) {
+          if (k == "name") r.string(v, "name", l.name);
+          else if (k == "listen") r.host_port(v, "listen", l.listen, false), has_listen = true;
+          else if (k == "upstream") {
+            if (v.IsScalar() && v.Scalar() == "original-destination") l.original_destination = true, l.upstream = {};
+            else r.host_port(v, "upstream", l.upstream, true);
+          } else if (k == "proxy_protocol_out")
+            r.choice(v, "proxy_protocol_out", l.proxy_protocol_out,
+                     {{"none", ProxyProtocol::none}, {"v1", ProxyProtocol::v1}, {"v2", ProxyProtocol::v2}});
+          else if (k == "proxy_protocol_in") r.boolean(v, "proxy_protocol_in", l.proxy_protocol_in);
+          else if (k == "trusted_proxies") r.cidrs(v, "trusted_proxies", l.trusted_proxies);
+          else if (k == "max_connections") r.integer(v, "max_connections", l.max_connections, 1, 10'000'000);
+          else if (k == "domain_from")
+            r.choice(v, "domain_from", l.domain_from,
+                     {{"auto", DomainFrom::automatic}, {"sender", DomainFrom::sender}, {"recipient", DomainFrom::recipient},
+                      {"auth", DomainFrom::auth}});
+          else read_tls(r, v, l.tls);
+        });
+  if (!has_listen && n.IsMap()) r.error(n.Mark(), "listener '" + l.name + "': 'listen' is required");
+  if (l.name.empty()) r.error(n.Mark(), "listener name must not be empty");
+  if (l.proxy_protocol_in && l.trusted_proxies.empty())
+    r.error(n.Mark(), "listener '" + l.name + "': proxy_protocol_in needs trusted_proxies");
+  return l;
+}
+
+void read_detectors(Reader& r, const YAML::Node& n, Detectors& d) {
+  std::vector<std::string_view> names;
+  for (const auto& k : kDetectorKeys) names.push_back(k.name);
+  names.push_back("max_tracked");
+  if (!n || n.IsNull()) return;
+  if (!n.IsMap()) return r.error(n.Mark(), "detectors: expected a mapping");
+  for (const auto& kv : n) {
+    const auto name = kv.first.Scalar();
+    if (name == "max_tracked") {
+      r.integer(kv.second, "detectors.max_tracked", d.max_tracked, 1000, 100'000'000);
+      continue;
+    }
+    const auto* keys = std::find_if(std::begin(kDetectorKeys), std::end(kDetectorKeys),
+                                    [&](const DetectorKeys& k) { return k.name == name; });
+    if (keys == std::end(kDetectorKeys)) {
+      r.unknown(kv.first.Mark(), "detectors", name, names);
+      continue;
+    }
+    Detector& det = d.*(keys->member);
+    const std::string where = "detectors." + name;
+    std::vector<std::string_view> allowed{"enabled", "action"};
+    if (keys->window) allowed.push_back("window");
+    if (!keys->threshold.empty()) allowed.push_back(keys->threshold);
+    if (!keys->ratio.empty()) allowed.push_back(keys->ratio);
+    const YAML::Node& body = kv.second;
+    if (body.IsNull()) continue;
+    if (!body.IsMap()) {
+      r.error(body.Mark(), where + ": expected a mapping");
+      continue;
+    }
+    for (const auto& item : body) {
+      const auto key = item.first.Scalar();
+      const std::string what = where + "." + key;
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string msg = "unknown key '" + key + "' in " + where + " (takes:";
+        for (auto a : allowed) msg += " " + std::string(a);
+        r.error(item.first.Mark(), msg + ")");
+      } else if (key == "enabled") r.boolean(item.second, what, det.enabled);
+      else if (key == "action") r.choice(item.second, what, det.action, {{"flag", Action::flag}, {"block", Action::block}});
+      else if (key == "window") r.duration(item.second, what, det.window);
+      else if (key == keys->threshold) r.integer(item.second, what, det.threshold, 1, 1'000'000'000);
+      else r.real(item.second, what, det.ratio);
+    }
+  }
+}
+
+Config read_root(Reader& r, const YAML::Node& root) {
+  Config c;
+  if (root.IsNull()) return c;
+  r.map(root, "the top level",
+        {"listeners", "threads", "timeouts", "limits", "http", "metrics", "transcripts", "alerts", "store", "allow", "deny",
+         "detectors", "flag"},
+        [&](const std::string& k, const YAML::Node& v) {
+          if (k == "listeners") {
+            if (!v.IsSequence() || v.size() == 0) return r.error(v.Mark(), "listeners: expected a list of one or more listeners");
+            c.listeners.clear();
+            for (const auto& item : v) c.listeners.push_back(read_listener(r, item));
+          } else if (k == "threads") {
+            if (v.IsScalar() && v.Scalar() == "auto") c.threads = 0;
+            else r.integer(v, "threads", c.threads, 1, 256);
+          } else if (k == "timeouts") {
+            r.map(v, "timeouts", {"connect", "greeting", "idle", "shutdown_grace", "proxy_header"},
+                  [&](const std::string& t, const YAML::Node& d) {
+                    auto& slot = t == "connect" ? c.timeouts.connect
+                                 : t == "greeting" ? c.timeouts.greeting
+                                 : t == "idle" ? c.timeouts.idle
+                                 : t == "shutdown_grace" ? c.timeouts.shutdown_grace
+                                                         : c.timeouts.proxy_header;
+                    r.duration(d, "timeouts." + t, slot, t == "shutdown_grace");
+                  });
+          } else if (k == "limits") {
+            r.map(v, "limits", {"max_line"}, [&](const std::string&, const YAML::Node& d) {
+              std::uint64_t bytes = c.limits.max_line;
+              r.size(d, "limits.max_line", bytes);
+              if (bytes < 512 || bytes > (1u << 20)) r.error(d.Mark(), "limits.max_line: must be between 512 and 1MiB");
+              else c.limits.max_line = static_cast<std::uint32_t>(bytes);
+            });
+          } else if (k == "http") {
+            r.map(v, "http", {"listen"}, [&](const std::string&, const YAML::Node& d) {
+              if (d.IsNull() || (d.IsScalar() && d.Scalar().empty())) return void(c.http.listen.clear());
+              HostPort hp;
+              r.host_port(d, "http.listen", hp, false);
+              if (hp.port != 0) c.http.listen = hp.text();
+            });
+          } else if (k == "metrics") {
+            r.map(v, "metrics", {"domain_label_limit"}, [&](const std::string&, const YAML::Node& d) {
+              r.integer(d, "metrics.domain_label_limit", c.metrics.domain_label_limit, 0, 100'000);
+            });
+          } else if (k == "transcripts") {
+            auto& t = c.transcripts;
+            r.map(v, "transcripts", {"enabled", "path", "max_size", "max_files", "message_data", "queue_size"},
+                  [&](const std::string& f, const YAML::Node& d) {
+                    if (f == "enabled") r.boolean(d, "transcripts.enabled", t.enabled);
+                    else if (f == "path") r.string(d, "transcripts.path", t.path);
+                    else if (f == "max_size") r.size(d, "transcripts.max_size", t.max_size);
+                    else if (f == "max_files") r.integer(d, "transcripts.max_files", t.max_files, 1, 1000);
+                    else if (f == "queue_size") r.integer(d, "transcripts.queue_size", t.queue_size, 16, 10'000'000);
+                    else r.boolean(d, "transcripts.message_data", t.message_data);
+                  });
+          } else if (k == "alerts") {
+            auto& a = c.alerts;
+            r.map(v, "alerts", {"path", "max_size", "max_files", "syslog"}, [&](const std::string& f, const YAML::Node& d) {
+              if (f == "path") r.string(d, "alerts.path", a.path);
+              else if (f == "max_size") r.size(d, "alerts.max_size", a.max_size);
+              else if (f == "max_files") r.integer(d, "alerts.max_files", a.max_files, 1, 1000);
+              else r.boolean(d, "alerts.syslog", a.syslog);
+            });
+          } else if (k == "store") {
+            auto& s = c.store;
+            r.map(v, "store", {"enabled", "path", "retention", "queue_size"}, [&](const std::string& f, const YAML::Node& d) {
+              if (f == "enabled") r.boolean(d, "store.enabled", s.enabled);
+              else if (f == "path") r.string(d, "store.path", s.path);
+              else if (f == "queue_size") r.integer(d, "store.queue_size", s.queue_size, 16, 10'000'000);
+              else r.duration(d, "store.retention", s.retention);
+            });
+          } else if (k == "allow") r.cidrs(v, "allow", c.allow);
+          else if (k == "deny") r.cidrs(v, "deny", c.deny);
+          else if (k == "detectors") read_detectors(r, v, c.detectors);
+          else {
+            r.map(v, "flag", {"ttl", "block_reply"}, [&](const std::string& f, const YAML::Node& d) {
+              if (f == "ttl") return r.duration(d, "flag.ttl", c.flag.ttl);
+              r.string(d, "flag.block_reply", c.flag.block_reply);
+              const auto& s = c.flag.block_reply;
+              // The reply goes to the client verbatim, so it must be one valid SMTP line.
+              if (s.size() < 4 || s[0] != '5' || !isdigit(s[1]) || !isdigit(s[2]) || s[3] != ' ' ||
+                  s.find_first_of("\r\n") != std::string::npos)
+                r.error(d.Mark(), "flag.block_reply: expected one SMTP reply line like '554 5.7.1 Access denied'");
+            });
+          }
+        });
+  // Cross-field checks: names and addresses must be unique, or metrics and binds collide.
+  for (std::size_t i = 0; i < c.listeners.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j) {
+      if (c.listeners[i].name == c.listeners[j].name)
+        r.error(root["listeners"][i].Mark(), "listener name '" + c.listeners[i].name + "' is used twice");
+      if (c.listeners[i].listen.text() == c.listeners[j].listen.text())
+        r.error(root["listeners"][i].Mark(), "listen address " + c.listeners[i].listen.text() + " is used twice");
+    }
+  return c;
+}
+
+}  // namespace
+
+std::string HostPort::text() const {
+  return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port) : host + ":" + std::to_string(port);
+}
+
+std::string ConfigError::text() const {
+  if (line == 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+namespace {
+std::string join(const std::vector<ConfigError>& errors) {
+  std::string s;
+  for (const auto& e : errors) {
+    if (!s.empty()) s += '\n';
+    s += e.text();
+  }
+  return s;
+}
+}  // namespace
+
+ConfigErrors::ConfigErrors(std::vector<ConfigError> errors) : std::runtime_error(join(errors)), errors_(std::move(errors)) {}
+
+Config parse_config(std::string_view yaml, const std::string& file_name) {
+  Reader r(file_name);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    r.error(e.mark, e.msg);
+    throw ConfigErrors(std::move(r.errors()));
+  }
+  Config c = read_root(r, root);
+  if (!r.errors().empty()) throw ConfigErrors(std::move(r.errors()));
+  c.source = file_name;
+  return c;
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigErrors({{path, 0, 0, "cannot open the config file"}});
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace smtp::config

@@ -1,0 +1,38 @@
+// The HTTP endpoint (/metrics, /healthz, ...): a small Beast server on the control thread.
+#pragma once
+
+#include "daemon/asio.hpp"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace smtp::daemon {
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+// A handler gets the request target's query string (after '?', undecoded).
+using HttpHandler = std::function<HttpResponse(const std::string& query)>;
+
+class HttpServer {
+ public:
+  HttpServer(asio::io_context& context, const tcp::endpoint& endpoint);  // throws on bind failure
+  void route(std::string path, HttpHandler handler) { routes_[std::move(path)] = std::move(handler); }
+  void start();
+  void stop();
+  tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+
+ private:
+  void accept();
+  asio::io_context& context_;
+  tcp::acceptor acceptor_;
+  std::map<std::string, HttpHandler> routes_;
+  friend class HttpConnection;
+};
+
+}  // namespace smtp::daemon

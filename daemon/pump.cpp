@@ -1,0 +1,113 @@
+#include "daemon/pump.hpp"
+
+#include "daemon/relay_session.hpp"
+
+#include <array>
+#include <cstring>
+
+namespace smtp::daemon {
+namespace {
+
+// One scratch buffer per I/O thread serves every session on it: bytes live there only
+// between a read and the write that follows it, unless the write is short.
+std::span<char> scratch() {
+  alignas(64) thread_local std::array<char, Pump::kScratchSize> buffer;
+  return buffer;
+}
+
+// A few reads in a row when they keep filling the buffer: saves a trip through epoll
+// for bulk transfers, while a fair share goes to the other sessions on this thread.
+constexpr int kReadsPerWakeup = 4;
+
+}  // namespace
+
+void Pump::prime(std::span<const char> bytes) {
+  if (!bytes.empty()) keep(bytes);
+}
+
+void Pump::start() {
+  if (pending_size_ > 0) flush();
+  else wait_readable();
+}
+
+void Pump::wait_readable() {
+  from_.async_wait_readable([self = session_.shared_from_this(), this](const error_code& ec) { on_readable(ec); });
+}
+
+void Pump::on_readable(const error_code& ec) {
+  if (session_.closed()) return;
+  if (ec) return session_.on_pump_error(dir_, ec, /*reading=*/true);
+  const auto buf = scratch();
+  for (int i = 0; i < kReadsPerWakeup; ++i) {
+    error_code rec;
+    const std::size_t n = from_.read_some(buf, rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+    if (rec == asio::error::eof) return end_of_input();
+    if (rec) return session_.on_pump_error(dir_, rec, /*reading=*/true);
+    const std::span<const char> bytes(buf.data(), n);
+    session_.on_bytes(dir_, bytes);  // the decoder sees the bytes before the peer does
+    if (session_.closed() || !forward(bytes)) return;
+    if (pending_size_ > 0) return;  // the peer is slow: stop reading until it drains
+    if (n < buf.size()) break;
+  }
+  wait_readable();
+}
+
+bool Pump::forward(std::span<const char> bytes) {
+  error_code ec;
+  std::size_t written = to_.write_some(bytes, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) written = 0;
+  else if (ec) {
+    session_.on_pump_error(dir_, ec, /*reading=*/false);
+    return false;
+  }
+  if (written < bytes.size()) {
+    keep(bytes.subspan(written));
+    to_.async_wait_writable([self = session_.shared_from_this(), this](const error_code& e) { on_writable(e); });
+  }
+  return true;
+}
+
+void Pump::keep(std::span<const char> rest) {
+  // Only a short write lands here, so the copy is at most one read and never grows.
+  auto fresh = std::make_unique<char[]>(pending_size_ + rest.size());
+  if (pending_size_ > 0) std::memcpy(fresh.get(), pending_.get() + pending_offset_, pending_size_);
+  std::memcpy(fresh.get() + pending_size_, rest.data(), rest.size());
+  pending_ = std::move(fresh);
+  pending_offset_ = 0;
+  pending_size_ += rest.size();
+}
+
+void Pump::flush() {
+  error_code ec;
+  std::size_t written = to_.write_some({pending_.get() + pending_offset_, pending_size_}, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) written = 0;
+  else if (ec) return session_.on_pump_error(dir_, ec, /*reading=*/false);
+  pending_offset_ += written;
+  pending_size_ -= written;
+  if (pending_size_ > 0) {
+    to_.async_wait_writable([self = session_.shared_from_this(), this](const error_code& e) { on_writable(e); });
+    return;
+  }
+  pending_.reset();  // an idle session holds no buffer
+  pending_offset_ = 0;
+  if (eof_) end_of_input();
+  else wait_readable();
+}
+
+void Pump::on_writable(const error_code& ec) {
+  if (session_.closed()) return;
+  if (ec) return session_.on_pump_error(dir_, ec, /*reading=*/false);
+  flush();
+}
+
+void Pump::end_of_input() {
+  eof_ = true;
+  if (pending_size_ > 0) return;  // flush() comes back here once the peer has it all
+  if (finished_) return;
+  finished_ = true;
+  to_.shutdown_send();  // keep half-close: the peer sees EOF, the other direction flows on
+  session_.on_pump_finished(dir_);
+}
+
+}  // namespace smtp::daemon

@@ -1,0 +1,258 @@
+#include "daemon/relay_session.hpp"
+
+#include "daemon/lcid.hpp"
+#include "daemon/original_destination.hpp"
+#include "daemon/proxy_protocol.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+namespace smtp::daemon {
+namespace {
+
+constexpr std::string_view kUpstreamUnavailable = "421 4.4.1 Upstream unavailable\r\n";
+// After our own reply we read and discard what the client still sends, so that closing
+// does not reset the connection and destroy the reply in flight; but not for long.
+constexpr auto kRefusalLinger = std::chrono::seconds(2);
+
+double seconds_since(RelaySession::Clock::time_point t) {
+  return std::chrono::duration<double>(RelaySession::Clock::now() - t).count();
+}
+
+}  // namespace
+
+RelaySession::RelaySession(Worker& worker, ListenerRuntime& listener, std::shared_ptr<const config::Config> config,
+                           tcp::socket client)
+    : worker_(worker),
+      listener_(listener),
+      config_(std::move(config)),
+      client_(std::move(client)),
+      upstream_(worker.context()),
+      to_server_(*this, client_, upstream_, Dir::client_to_server),
+      to_client_(*this, upstream_, client_, Dir::server_to_client),
+      timer_(worker.context()),
+      lcid_(next_lcid()),
+      started_(Clock::now()),
+      last_activity_(started_) {
+  listener_.metrics->connections->Increment();
+  listener_.metrics->active->Increment();
+  worker_.add(*this);
+}
+
+RelaySession::~RelaySession() {
+  listener_.active.fetch_sub(1, std::memory_order_relaxed);
+  listener_.metrics->active->Decrement();
+}
+
+void RelaySession::start() {
+  error_code ec;
+  client_endpoint_ = client_.socket().remote_endpoint(ec);
+  local_endpoint_ = client_.socket().local_endpoint(ec);
+  if (ec) return close(Termination::client_abort);  // gone before we looked
+  client_.socket().non_blocking(true, ec);
+  client_.socket().set_option(tcp::no_delay(true), ec);
+  if (listener_.config.proxy_protocol_in) {
+    if (!in_any(listener_.config.trusted_proxies, client_endpoint_.address())) {
+      spdlog::warn("[{}] PROXY header refused: {} is not a trusted proxy", lcid_, client_endpoint_.address().to_string());
+      listener_.metrics->blocked[static_cast<std::size_t>(BlockReason::proxy_protocol)]->Increment();
+      return close(Termination::blocked);
+    }
+    arm_timer(Clock::now() + config_->timeouts.proxy_header);
+    return wait_proxy_header();
+  }
+  connect_upstream();
+}
+
+void RelaySession::wait_proxy_header() {
+  client_.async_wait_readable([self = shared_from_this()](const error_code& ec) { self->on_proxy_readable(ec); });
+}
+
+void RelaySession::on_proxy_readable(const error_code& ec) {
+  if (closed()) return;
+  if (ec) return close(Termination::client_abort);
+  // Peek, so that nothing past the header is consumed here: the bytes after it are the
+  // client's first SMTP bytes and the pump reads them as usual.
+  std::array<std::uint8_t, kMaxProxyHeader> buf;
+  error_code rec;
+  const std::size_t n = client_.socket().receive(asio::buffer(buf), tcp::socket::message_peek, rec);
+  if (rec == asio::error::would_block || rec == asio::error::try_again) return wait_proxy_header();
+  if (rec || n == 0) return close(Termination::client_abort);
+  ProxyHeader header;
+  switch (parse_proxy_header({buf.data(), n}, header)) {
+    case ProxyParse::incomplete:
+      if (n < buf.size()) return wait_proxy_header();
+      [[fallthrough]];
+    case ProxyParse::invalid:
+      spdlog::warn("[{}] malformed PROXY header from {}", lcid_, client_endpoint_.address().to_string());
+      listener_.metrics->blocked[static_cast<std::size_t>(BlockReason::proxy_protocol)]->Increment();
+      return close(Termination::blocked);
+    case ProxyParse::complete:
+      break;
+  }
+  client_.socket().receive(asio::buffer(buf.data(), header.length), 0, rec);  // consume exactly the header
+  if (rec) return close(Termination::client_abort);
+  if (header.has_address) {
+    client_endpoint_ = header.source;
+    local_endpoint_ = header.destination;
+  }
+  connect_upstream();
+}
+
+void RelaySession::connect_upstream() {
+  if (in_any(config_->deny, client_endpoint_.address())) {
+    listener_.metrics->blocked[static_cast<std::size_t>(BlockReason::deny)]->Increment();
+    refusal_ = config_->flag.block_reply;
+    return refuse(refusal_, Termination::blocked);
+  }
+  phase_ = Phase::connecting;
+  std::optional<tcp::endpoint> target = listener_.upstream;
+  if (!target) target = original_destination(client_.socket());
+  if (!target) {
+    spdlog::warn("[{}] no original destination for {}", lcid_, client_endpoint_.address().to_string());
+    listener_.metrics->upstream_errors->Increment();
+    return refuse(kUpstreamUnavailable, Termination::upstream_error);
+  }
+  connected_ = Clock::now();  // until connected: when the attempt began
+  arm_timer(connected_ + config_->timeouts.connect);
+  upstream_.socket().async_connect(*target, [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+}
+
+void RelaySession::on_connected(const error_code& ec) {
+  if (closed()) return;
+  if (ec) {
+    spdlog::info("[{}] upstream connect failed: {}", lcid_, ec.message());
+    listener_.metrics->upstream_errors->Increment();
+    upstream_.close();
+    return refuse(kUpstreamUnavailable, Termination::upstream_error);
+  }
+  listener_.metrics->upstream_connect->Observe(seconds_since(connected_));
+  connected_ = Clock::now();
+  error_code ignored;
+  upstream_.socket().non_blocking(true, ignored);
+  upstream_.socket().set_option(tcp::no_delay(true), ignored);
+  phase_ = Phase::relaying;
+  if (observer_) observer_->on_upstream_connected();
+  switch (listener_.config.proxy_protocol_out) {
+    case config::ProxyProtocol::none: break;
+    case config::ProxyProtocol::v1: to_server_.prime(make_proxy_v1(client_endpoint_, local_endpoint_)); break;
+    case config::ProxyProtocol::v2: to_server_.prime(make_proxy_v2(client_endpoint_, local_endpoint_)); break;
+  }
+  last_activity_ = connected_;
+  arm_timer(relay_deadline());
+  to_server_.start();
+  to_client_.start();
+}
+
+void RelaySession::on_bytes(Dir dir, std::span<const char> bytes) {
+  last_activity_ = Clock::now();
+  if (dir == Dir::client_to_server) listener_.metrics->bytes_in->Increment(static_cast<double>(bytes.size()));
+  else {
+    listener_.metrics->bytes_out->Increment(static_cast<double>(bytes.size()));
+    greeted_ = true;
+  }
+  if (observer_) observer_->on_data(dir, bytes);
+}
+
+void RelaySession::on_pump_error(Dir dir, const error_code& ec, bool reading) {
+  // Whoever broke the connection is the one whose socket failed: reading from the
+  // client, or writing to it, both mean the client went away.
+  const bool client_side = (dir == Dir::client_to_server) == reading;
+  spdlog::debug("[{}] {} side error: {}", lcid_, client_side ? "client" : "upstream", ec.message());
+  close(client_side ? Termination::client_abort : Termination::server_close);
+}
+
+void RelaySession::on_pump_finished(Dir dir) {
+  if (observer_) observer_->on_eof(dir);
+  if (dir == Dir::client_to_server && !to_client_.finished()) client_finished_first_ = true;
+  if (to_server_.finished() && to_client_.finished())
+    close(client_finished_first_ ? Termination::client_abort : Termination::server_close);
+}
+
+void RelaySession::refuse(std::string_view reply, Termination reason) {
+  phase_ = Phase::refusing;
+  refusal_ = reply;
+  refuse_reason_ = reason;
+  arm_timer(Clock::now() + kRefusalLinger);
+  const std::array<asio::const_buffer, 2> lines{asio::buffer(refusal_.data(), refusal_.size()),
+                                                 asio::buffer("\r\n", refusal_.ends_with("\r\n") ? 0 : 2)};
+  // A short reply into a fresh socket: the async write completes at once in practice.
+  asio::async_write(client_.socket(), lines, [self = shared_from_this(), reason](const error_code& ec, std::size_t) {
+    if (self->closed()) return;
+    if (ec) return self->close(reason);
+    self->client_.shutdown_send();
+    self->drain_after_refusal();
+  });
+}
+
+void RelaySession::drain_after_refusal() {
+  client_.async_wait_readable([self = shared_from_this()](const error_code& ec) {
+    if (self->closed()) return;
+    if (!ec) {
+      std::array<char, 4096> sink;
+      error_code rec;
+      while (!rec) self->client_.read_some(sink, rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) return self->drain_after_refusal();
+    }
+    self->close(self->refuse_reason_);
+  });
+}
+
+RelaySession::Clock::time_point RelaySession::relay_deadline() const {
+  auto deadline = last_activity_ + config_->timeouts.idle;
+  if (!greeted_) deadline = std::min(deadline, connected_ + config_->timeouts.greeting);
+  return deadline;
+}
+
+void RelaySession::arm_timer(Clock::time_point when) {
+  timer_.expires_at(when);
+  timer_.async_wait([self = shared_from_this()](const error_code& ec) { self->on_timer(ec); });
+}
+
+void RelaySession::on_timer(const error_code& ec) {
+  if (ec || closed()) return;
+  const auto now = Clock::now();
+  switch (phase_) {
+    case Phase::proxy_header:
+      spdlog::warn("[{}] no PROXY header from {} in time", lcid_, client_endpoint_.address().to_string());
+      listener_.metrics->blocked[static_cast<std::size_t>(BlockReason::proxy_protocol)]->Increment();
+      return close(Termination::blocked);
+    case Phase::connecting:
+      spdlog::info("[{}] upstream connect timed out", lcid_);
+      listener_.metrics->upstream_errors->Increment();
+      upstream_.close();
+      return refuse(kUpstreamUnavailable, Termination::upstream_error);
+    case Phase::relaying: {
+      // A watchdog rather than a timer reset per read: activity only moves a timestamp.
+      const auto deadline = relay_deadline();
+      if (now < deadline) return arm_timer(deadline);
+      if (!greeted_) {
+        // The client has heard nothing from the server yet, so it can still be told.
+        spdlog::info("[{}] upstream sent no greeting in time", lcid_);
+        listener_.metrics->upstream_errors->Increment();
+        upstream_.close();
+        return refuse(kUpstreamUnavailable, Termination::upstream_error);
+      }
+      return close(Termination::idle_timeout);
+    }
+    case Phase::refusing:
+      return close(refuse_reason_);
+    case Phase::closed:
+      return;
+  }
+}
+
+void RelaySession::close(Termination reason) {
+  if (closed()) return;
+  phase_ = Phase::closed;
+  error_code ignored;
+  timer_.cancel(ignored);
+  client_.close();
+  upstream_.close();
+  if (observer_) reason = observer_->on_close(reason);
+  if (reason != Termination::quit) listener_.metrics->terminations[static_cast<std::size_t>(reason)]->Increment();
+  listener_.metrics->session_duration->Observe(seconds_since(started_));
+  unlink();
+}
+
+}  // namespace smtp::daemon

@@ -1,0 +1,75 @@
+// A relayed SMTP connection: PROXY header, upstream connect, the two pumps, timeouts.
+#pragma once
+
+#include "config/config.hpp"
+#include "daemon/asio.hpp"
+#include "daemon/listener_runtime.hpp"
+#include "daemon/pump.hpp"
+#include "daemon/session_observer.hpp"
+#include "daemon/session_types.hpp"
+#include "daemon/stream.hpp"
+#include "daemon/worker.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace smtp::daemon {
+
+class RelaySession : public std::enable_shared_from_this<RelaySession>, public SessionHook {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  RelaySession(Worker& worker, ListenerRuntime& listener, std::shared_ptr<const config::Config> config,
+               tcp::socket client);
+  ~RelaySession();
+
+  void start();
+  void close(Termination reason);  // idempotent
+
+  std::uint64_t lcid() const { return lcid_; }
+  bool closed() const { return phase_ == Phase::closed; }
+
+  // From the pumps.
+  void on_bytes(Dir dir, std::span<const char> bytes);
+  void on_pump_error(Dir dir, const error_code& ec, bool reading);
+  void on_pump_finished(Dir dir);
+
+ private:
+  enum class Phase : std::uint8_t { proxy_header, connecting, relaying, refusing, closed };
+
+  void wait_proxy_header();
+  void on_proxy_readable(const error_code& ec);
+  void connect_upstream();
+  void on_connected(const error_code& ec);
+  // Says `reply` to the client (our only words: 421 or the block reply), then closes.
+  void refuse(std::string_view reply, Termination reason);
+  void drain_after_refusal();
+  void arm_timer(Clock::time_point when);
+  void on_timer(const error_code& ec);
+  Clock::time_point relay_deadline() const;
+
+  Worker& worker_;
+  ListenerRuntime& listener_;
+  std::shared_ptr<const config::Config> config_;
+  Stream client_;
+  Stream upstream_;
+  Pump to_server_;
+  Pump to_client_;
+  asio::steady_timer timer_;
+  tcp::endpoint client_endpoint_;  // the real client: from the socket, or from a PROXY header
+  tcp::endpoint local_endpoint_;   // what the client connected to
+  std::unique_ptr<SessionObserver> observer_;
+  std::uint64_t lcid_;
+  Clock::time_point started_;
+  Clock::time_point connected_;
+  Clock::time_point last_activity_;
+  Phase phase_ = Phase::proxy_header;
+  bool greeted_ = false;  // the upstream has said something
+  bool client_finished_first_ = false;
+  std::string_view refusal_;  // points at a constant or into config_
+  Termination refuse_reason_ = Termination::blocked;
+};
+
+}  // namespace smtp::daemon

@@ -1,0 +1,211 @@
+#include "daemon/server.hpp"
+
+#include "config/config_loader.hpp"
+#include "daemon/relay_session.hpp"
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+
+namespace smtp::daemon {
+namespace {
+
+tcp::endpoint to_endpoint(const config::HostPort& hp) { return {asio::ip::make_address(hp.host), hp.port}; }
+
+constexpr auto kDrainPoll = std::chrono::milliseconds(100);
+// After the grace time the daemon closes what is left; this is how long it then waits
+// for the closed sessions to be torn down before it exits regardless.
+constexpr auto kTeardownWait = std::chrono::seconds(3);
+
+}  // namespace
+
+Server::Server(config::Config config)
+    : signals_(control_, SIGTERM, SIGINT, SIGHUP),
+      drain_timer_(control_),
+      config_(std::make_shared<const config::Config>(std::move(config))) {
+  const auto& cfg = *config_;
+  const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    auto l = std::make_unique<Listening>();
+    l->runtime.config = cfg.listeners[i];
+    l->runtime.metrics = &metrics_.listener(cfg.listeners[i].name);
+    if (!cfg.listeners[i].original_destination) l->runtime.upstream = to_endpoint(cfg.listeners[i].upstream);
+    l->home = workers_[i % workers_.size()].get();
+    bind(*l);
+    listeners_.push_back(std::move(l));
+  }
+  if (!cfg.http.listen.empty()) {
+    const auto colon = cfg.http.listen.rfind(':');
+    std::string host = cfg.http.listen.substr(0, colon);
+    if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    const tcp::endpoint ep{asio::ip::make_address(host), static_cast<std::uint16_t>(std::stoi(cfg.http.listen.substr(colon + 1)))};
+    try {
+      http_ = std::make_unique<HttpServer>(control_, ep);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot listen on http.listen " + cfg.http.listen + ": " + e.what());
+    }
+    http_->route("/metrics", [this](const std::string&) {
+      return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.serialize()};
+    });
+    http_->route("/healthz", [this](const std::string&) {
+      return draining_ ? HttpResponse{503, "text/plain; charset=utf-8", "draining\n"} : HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+    });
+  }
+}
+
+Server::~Server() {
+  // Order matters: acceptors belong to worker contexts, and sessions still queued in a
+  // context reach back into their listener when they die.
+  for (auto& w : workers_) w->stop();
+  for (auto& l : listeners_) l->acceptor.reset();
+  http_.reset();
+  workers_.clear();
+}
+
+void Server::bind(Listening& l) {
+  const auto ep = to_endpoint(l.runtime.config.listen);
+  l.acceptor = std::make_unique<tcp::acceptor>(l.home->context());
+  try {
+    l.acceptor->open(ep.protocol());
+    l.acceptor->set_option(tcp::acceptor::reuse_address(true));
+    if (ep.address().is_v6()) l.acceptor->set_option(asio::ip::v6_only(false));  // "[::]" takes IPv4 too
+    l.acceptor->bind(ep);
+    l.acceptor->listen(asio::socket_base::max_listen_connections);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("listener '" + l.runtime.config.name + "': cannot listen on " + l.runtime.config.listen.text() +
+                             ": " + e.what());
+  }
+}
+
+std::shared_ptr<const config::Config> Server::config() const {
+  std::lock_guard lock(config_mutex_);
+  return config_;
+}
+
+void Server::accept(Listening& l) {
+  // Sessions are spread over the workers round robin; the socket is created on the
+  // target worker's context so it never has to move threads.
+  Worker& target = *workers_[next_worker_++ % workers_.size()];
+  l.acceptor->async_accept(target.context(), [this, &l, &target](const error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) return;
+    if (!ec) on_accepted(l, target, std::move(socket));
+    else spdlog::warn("listener '{}': accept failed: {}", l.runtime.config.name, ec.message());
+    if (ec == asio::error::no_descriptors) {
+      // Out of file descriptors: back off briefly instead of spinning on accept.
+      auto timer = std::make_shared<asio::steady_timer>(l.home->context(), std::chrono::milliseconds(100));
+      return timer->async_wait([this, &l, timer](const error_code&) { accept(l); });
+    }
+    accept(l);
+  });
+}
+
+void Server::on_accepted(Listening& l, Worker& target, tcp::socket socket) {
+  auto& rt = l.runtime;
+  if (rt.active.fetch_add(1, std::memory_order_relaxed) >= rt.config.max_connections) {
+    rt.active.fetch_sub(1, std::memory_order_relaxed);
+    rt.metrics->connections->Increment();
+    rt.metrics->blocked[static_cast<std::size_t>(BlockReason::max_connections)]->Increment();
+    error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  asio::post(target.context(), [this, &rt, &target, socket = std::move(socket)]() mutable {
+    std::make_shared<RelaySession>(target, rt, config(), std::move(socket))->start();
+  });
+}
+
+void Server::wait_signal() {
+  signals_.async_wait([this](const error_code& ec, int signo) {
+    if (ec) return;
+    if (signo == SIGHUP) reload();
+    else if (!draining_) begin_drain();
+    wait_signal();
+  });
+}
+
+void Server::reload() {
+  const auto current = config();
+  sd_notify(0, "RELOADING=1");
+  try {
+    auto fresh = config::load_config_file(current->source);
+    bool same_listeners = fresh.listeners.size() == current->listeners.size() && fresh.threads == current->threads &&
+                          fresh.http.listen == current->http.listen;
+    for (std::size_t i = 0; same_listeners && i < fresh.listeners.size(); ++i)
+      same_listeners = fresh.listeners[i].listen.text() == current->listeners[i].listen.text();
+    if (!same_listeners)
+      spdlog::warn("reload: listeners, threads and http.listen change only on restart; the rest applies now");
+    {
+      std::lock_guard lock(config_mutex_);
+      config_ = std::make_shared<const config::Config>(std::move(fresh));
+    }
+    spdlog::info("reloaded {}", current->source);
+  } catch (const config::ConfigErrors& e) {
+    for (const auto& err : e.errors()) spdlog::error("reload rejected, old config stays: {}", err.text());
+  }
+  sd_notify(0, "READY=1");
+}
+
+std::uint64_t Server::active_sessions() const {
+  std::uint64_t n = 0;
+  for (const auto& l : listeners_) n += l->runtime.active.load(std::memory_order_relaxed);
+  return n;
+}
+
+void Server::begin_drain() {
+  draining_ = true;
+  sd_notify(0, "STOPPING=1");
+  const auto grace = config()->timeouts.shutdown_grace;
+  spdlog::info("draining: no new connections; {} sessions get up to {} ms", active_sessions(), grace.count());
+  for (auto& l : listeners_)
+    asio::post(l->home->context(), [&l] {
+      error_code ignored;
+      l->acceptor->close(ignored);
+    });
+  drain_deadline_ = std::chrono::steady_clock::now() + grace;
+  check_drained();
+}
+
+void Server::check_drained() {
+  const auto now = std::chrono::steady_clock::now();
+  if (active_sessions() == 0 || (grace_over_ && now >= drain_deadline_)) {
+    if (http_) http_->stop();
+    signals_.cancel();
+    control_.stop();
+    return;
+  }
+  if (!grace_over_ && now >= drain_deadline_) {
+    grace_over_ = true;
+    spdlog::info("grace time over: closing {} sessions", active_sessions());
+    for (auto& w : workers_) asio::post(w->context(), [&w] { w->close_all(); });
+    drain_deadline_ = now + kTeardownWait;
+  }
+  drain_timer_.expires_after(kDrainPoll);
+  drain_timer_.async_wait([this](const error_code& ec) {
+    if (!ec) check_drained();
+  });
+}
+
+int Server::run() {
+  for (auto& w : workers_) w->start();
+  for (auto& l : listeners_) {
+    asio::post(l->home->context(), [this, &l] { accept(*l); });
+    spdlog::info("listener '{}' on {} relaying to {}", l->runtime.config.name, l->runtime.config.listen.text(),
+                 l->runtime.upstream ? l->runtime.config.upstream.text() : std::string("original destination"));
+  }
+  if (http_) {
+    http_->start();
+    spdlog::info("http endpoint on {}", config()->http.listen);
+  }
+  wait_signal();
+  sd_notify(0, "READY=1");
+  control_.run();
+  for (auto& w : workers_) w->stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace smtp::daemon

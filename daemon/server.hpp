@@ -1,0 +1,58 @@
+// The daemon as a whole: workers, listeners, the HTTP endpoint, signals, drain and reload.
+#pragma once
+
+#include "config/config.hpp"
+#include "daemon/asio.hpp"
+#include "daemon/http_server.hpp"
+#include "daemon/listener_runtime.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/worker.hpp"
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace smtp::daemon {
+
+class Server {
+ public:
+  // Binds every listener and the HTTP endpoint; throws std::runtime_error if one fails.
+  explicit Server(config::Config config);
+  ~Server();
+  // Serves until SIGTERM or SIGINT has drained the sessions; returns the exit code.
+  int run();
+
+ private:
+  struct Listening {
+    ListenerRuntime runtime;
+    Worker* home = nullptr;  // the worker whose thread runs the acceptor
+    std::unique_ptr<tcp::acceptor> acceptor;
+  };
+
+  void bind(Listening& l);
+  void accept(Listening& l);
+  void on_accepted(Listening& l, Worker& target, tcp::socket socket);
+  void wait_signal();
+  void reload();
+  void begin_drain();
+  void check_drained();
+  std::uint64_t active_sessions() const;
+  std::shared_ptr<const config::Config> config() const;
+
+  asio::io_context control_{1};  // signals, HTTP, drain: everything that is not a session
+  asio::signal_set signals_;
+  asio::steady_timer drain_timer_;
+  Metrics metrics_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Listening>> listeners_;
+  std::unique_ptr<HttpServer> http_;
+  mutable std::mutex config_mutex_;
+  std::shared_ptr<const config::Config> config_;
+  std::size_t next_worker_ = 0;
+  std::chrono::steady_clock::time_point drain_deadline_{};
+  bool draining_ = false;
+  bool grace_over_ = false;
+};
+
+}  // namespace smtp::daemon

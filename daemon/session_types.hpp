@@ -1,0 +1,45 @@
+// Small shared vocabularies of a session's life: how it ended and why it was refused.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace smtp::daemon {
+
+// How a session ended (SPEC section 4); `shutdown` is ours, for sessions the daemon
+// closed when the drain grace ran out.
+#define SMTP_SENSOR_TERMINATIONS(X) \
+  X(quit) X(client_abort) X(server_close) X(idle_timeout) X(upstream_error) X(blocked) X(shutdown)
+
+enum class Termination : std::uint8_t {
+#define X(name) name,
+  SMTP_SENSOR_TERMINATIONS(X)
+#undef X
+};
+inline constexpr std::array<std::string_view, 7> kTerminationNames{
+#define X(name) #name,
+    SMTP_SENSOR_TERMINATIONS(X)
+#undef X
+};
+
+// Why a connection counted as blocked.
+#define SMTP_SENSOR_BLOCK_REASONS(X) X(deny) X(flagged) X(upstream_refused) X(proxy_protocol) X(max_connections)
+
+enum class BlockReason : std::uint8_t {
+#define X(name) name,
+  SMTP_SENSOR_BLOCK_REASONS(X)
+#undef X
+};
+inline constexpr std::array<std::string_view, 5> kBlockReasonNames{
+#define X(name) #name,
+    SMTP_SENSOR_BLOCK_REASONS(X)
+#undef X
+};
+
+inline std::string_view to_string(Termination t) { return kTerminationNames[static_cast<std::size_t>(t)]; }
+inline std::string_view to_string(BlockReason r) { return kBlockReasonNames[static_cast<std::size_t>(r)]; }
+
+enum class Dir : std::uint8_t { client_to_server, server_to_client };
+
+}  // namespace smtp::daemon

@@ -1,0 +1,47 @@
+// An I/O thread with its own io_context; every session lives on exactly one worker.
+#pragma once
+
+#include "daemon/asio.hpp"
+
+#include <boost/intrusive/list.hpp>
+
+#include <cstddef>
+#include <thread>
+
+namespace smtp::daemon {
+
+using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+class RelaySession;
+
+// Sessions never leave their worker, so their state needs no locks; the worker keeps an
+// intrusive list of them (no allocation) for draining and for /sessions.
+class Worker {
+ public:
+  Worker();
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  asio::io_context& context() { return context_; }
+  void start() { thread_ = std::thread([this] { context_.run(); }); }
+  void stop() {
+    work_.reset();
+    context_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void add(RelaySession& session);
+  // Runs on the worker's thread: closes every session (the drain grace has run out).
+  void close_all();
+
+ private:
+  using List = boost::intrusive::list<RelaySession, boost::intrusive::base_hook<SessionHook>,
+                                      boost::intrusive::constant_time_size<false>>;
+  asio::io_context context_{1};  // one thread per context: Asio may skip its locking
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+  List sessions_;
+};
+
+}  // namespace smtp::daemon

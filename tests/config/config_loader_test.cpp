@@ -1,0 +1,129 @@
+#include "config/config_loader.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace smtp::config;
+using namespace std::chrono_literals;
+
+namespace {
+// The errors a document produces, as "LINE:COL: message" without the file name.
+std::vector<std::string> errors_of(const std::string& yaml) {
+  try {
+    parse_config(yaml, "t.yaml");
+  } catch (const ConfigErrors& e) {
+    std::vector<std::string> out;
+    for (const auto& err : e.errors()) out.push_back(std::to_string(err.line) + ":" + std::to_string(err.column) + ": " + err.message);
+    return out;
+  }
+  return {};
+}
+}  // namespace
+
+TEST_CASE("an empty file is valid and every default is filled in") {
+  const Config c = parse_config("", "empty.yaml");
+  REQUIRE(c.listeners.size() == 1);
+  CHECK(c.listeners[0].listen.text() == "0.0.0.0:2525");
+  CHECK(c.listeners[0].upstream.text() == "127.0.0.1:25");
+  CHECK(c.threads == 0);
+  CHECK(c.timeouts.connect == 10s);
+  CHECK(c.timeouts.greeting == 60s);
+  CHECK(c.timeouts.idle == 5min);
+  CHECK(c.timeouts.shutdown_grace == 30s);
+  CHECK(c.limits.max_line == 4096);
+  CHECK(c.http.listen == "127.0.0.1:9925");
+  CHECK(c.detectors.auth_bruteforce.threshold == 5);
+  CHECK(c.detectors.auth_bruteforce.window == 10min);
+  CHECK(c.detectors.connection_ratio.ratio == 10);
+  CHECK(c.flag.block_reply == "554 5.7.1 Access denied");
+  CHECK(c.allow.size() == 1);
+}
+
+TEST_CASE("a full listener parses, IPv6 included") {
+  const Config c = parse_config(R"(
+listeners:
+  - name: mx
+    listen: "[::]:25"
+    upstream: "127.0.0.1:2526"
+    proxy_protocol_out: v2
+    proxy_protocol_in: true
+    trusted_proxies: ["10.0.0.0/8", "::1/128"]
+    max_connections: 50
+    domain_from: recipient
+  - name: submission
+    listen: 127.0.0.1:587
+    upstream: original-destination
+threads: 3
+timeouts: { connect: 2s, idle: 90s, shutdown_grace: 0s }
+detectors:
+  auth_bruteforce: { failures: 3, window: 5m, action: block }
+  connection_ratio: { max_ratio: 2.5 }
+)",
+                                "t.yaml");
+  REQUIRE(c.listeners.size() == 2);
+  CHECK(c.listeners[0].listen.host == "::");
+  CHECK(c.listeners[0].proxy_protocol_out == ProxyProtocol::v2);
+  CHECK(c.listeners[0].trusted_proxies.size() == 2);
+  CHECK(c.listeners[0].domain_from == DomainFrom::recipient);
+  CHECK(c.listeners[1].original_destination);
+  CHECK(c.threads == 3);
+  CHECK(c.timeouts.idle == 90s);
+  CHECK(c.timeouts.shutdown_grace == 0s);
+  CHECK(c.detectors.auth_bruteforce.action == Action::block);
+  CHECK(c.detectors.auth_bruteforce.threshold == 3);
+  CHECK(c.detectors.connection_ratio.ratio == 2.5);
+  CHECK(c.detectors.connection_ratio.threshold == 20);
+}
+
+TEST_CASE("errors carry line and column, all of them at once") {
+  const auto errs = errors_of("threads: 2\ntimeouts:\n  idel: 5m\n  connect: soon\nhttp: { listen: nowhere }\n");
+  REQUIRE(errs.size() == 3);
+  CHECK(errs[0] == "3:3: unknown key 'idel' in timeouts; did you mean 'idle'?");
+  CHECK(errs[1].rfind("4:12: timeouts.connect: expected a duration", 0) == 0);
+  CHECK(errs[2].rfind("5:17: http.listen:", 0) == 0);
+}
+
+TEST_CASE("impossible values are refused") {
+  CHECK(errors_of("detectors:\n  auth_bruteforce: { failures: 0 }\n").at(0).rfind("2:32: detectors.auth_bruteforce.failures: must be between 1", 0) == 0);
+  CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:99999\n").at(0).rfind("2:13: listen: bad port", 0) == 0);
+  CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    proxy_protocol_out: v3\n").at(0) ==
+        "3:25: proxy_protocol_out: expected none | v1 | v2, got 'v3'");
+  CHECK(errors_of("threads: many\n").at(0).rfind("1:10: threads: expected a whole number", 0) == 0);
+  CHECK(errors_of("flag: { block_reply: \"250 ok\" }\n").size() == 1);
+  CHECK(errors_of("allow: [ 10.0.0.0/40 ]\n").at(0) == "1:10: allow: not an IPv4 or IPv6 CIDR: '10.0.0.0/40'");
+  CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n  - listen: 1.2.3.4:25\n    name: b\n").size() == 1);
+  CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    tls: { mode: terminate, cert: /nonexistent.pem, key: /nonexistent.key }\n").size() == 2);
+  CHECK(errors_of("detectors:\n  pregreet: { window: 5m }\n").at(0).rfind("2:15: unknown key 'window' in detectors.pregreet", 0) == 0);
+  CHECK(errors_of("detectors:\n  auth_brutforce: {}\n").at(0) ==
+        "2:3: unknown key 'auth_brutforce' in detectors; did you mean 'auth_bruteforce'?");
+}
+
+TEST_CASE("YAML syntax errors report their position") {
+  const auto errs = errors_of("listeners:\n  - name: [unclosed\n");
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].rfind("3:1: ", 0) == 0);
+}
+
+TEST_CASE("the effective config parses back to the same values") {
+  const Config a = parse_config("threads: 4\ntimeouts: { idle: 90s }\ndeny: [ 192.0.2.0/24 ]\n", "a.yaml");
+  const Config b = parse_config(effective_yaml(a), "b.yaml");
+  CHECK(b.threads == 4);
+  CHECK(b.timeouts.idle == 90s);
+  REQUIRE(b.deny.size() == 1);
+  CHECK(b.deny[0].text() == "192.0.2.0/24");
+  CHECK(effective_yaml(a) == effective_yaml(b));
+}
+
+TEST_CASE("the shipped example config is valid") {
+  CHECK_NOTHROW(load_config_file(EXAMPLE_CONFIG));
+}
+
+TEST_CASE("a missing file is a clear error") {
+  try {
+    load_config_file("/nonexistent/smtp-sensor.yaml");
+    FAIL("expected an error");
+  } catch (const ConfigErrors& e) {
+    CHECK(e.errors().at(0).text() == "/nonexistent/smtp-sensor.yaml: cannot open the config file");
+  }
+}
