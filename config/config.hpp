@@ -71,7 +71,7 @@ struct Transcripts {
   std::uint64_t max_size = 100ull << 20;
   std::uint32_t max_files = 10;
   bool message_data = false;
-  std::uint32_t queue_size = 65536;  // our addition: lines held before dropping
+  std::uint32_t queue_size = 8192;  // our addition: lines held before dropping (each slot ~400 B)
 };
 
 struct Alerts {

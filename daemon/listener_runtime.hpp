@@ -11,9 +11,12 @@
 
 namespace smtp::daemon {
 
+class Sensor;
+
 struct ListenerRuntime {
   config::Listener config;
   ListenerMetrics* metrics = nullptr;
+  Sensor* sensor = nullptr;
   std::optional<tcp::endpoint> upstream;  // empty: the connection's original destination
   std::atomic<std::uint32_t> active{0};
 };

@@ -1,7 +1,10 @@
-// Prometheus metrics: families declared once, per-listener series resolved once.
+// Prometheus metrics (SPEC section 7): families declared once, per-listener series resolved once.
 #pragma once
 
 #include "daemon/session_types.hpp"
+#include "proto/anomalies.hpp"
+#include "proto/events.hpp"
+#include "proto/smtp_verbs.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -10,11 +13,18 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 namespace smtp::daemon {
+
+inline constexpr std::size_t kAuthMechanisms = 6;  // proto::AuthMechanism none..other
+inline constexpr std::size_t kAuthResults = 4;     // proto::AuthResult
+inline constexpr std::array<std::string_view, 4> kFailureStages{"mail", "rcpt", "data", "eod"};
 
 // Every series a session touches is looked up here when the listener starts, so the
 // hot path only increments (Family::Add takes a lock and hashes labels).
@@ -24,24 +34,46 @@ struct ListenerMetrics {
   prometheus::Counter* upstream_errors = nullptr;
   prometheus::Counter* bytes_in = nullptr;
   prometheus::Counter* bytes_out = nullptr;
+  prometheus::Counter* bad_commands = nullptr;
+  prometheus::Counter* messages = nullptr;
   std::array<prometheus::Counter*, kBlockReasonNames.size()> blocked{};
   std::array<prometheus::Counter*, kTerminationNames.size()> terminations{};
+  std::array<prometheus::Counter*, proto::verb_count> commands{};
+  std::array<prometheus::Counter*, 4> replies{};  // 2xx..5xx
+  std::array<prometheus::Counter*, kFailureStages.size()> permanent_failures{};
+  std::array<std::array<prometheus::Counter*, kAuthResults>, kAuthMechanisms> auth{};
+  std::array<prometheus::Counter*, proto::anomaly_count> anomalies{};
   prometheus::Histogram* upstream_connect = nullptr;  // shared by all listeners
   prometheus::Histogram* session_duration = nullptr;
+
+  void count(BlockReason r) { blocked[static_cast<std::size_t>(r)]->Increment(); }
+  void count(Termination t) { terminations[static_cast<std::size_t>(t)]->Increment(); }
+};
+
+// Per-domain series, capped: the first domain_label_limit domains seen get a label of
+// their own, every later one counts under "other", so label cardinality stays bounded.
+struct DomainMetrics {
+  prometheus::Counter* connections = nullptr;
+  prometheus::Counter* messages = nullptr;
+  prometheus::Counter* bytes = nullptr;
 };
 
 class Metrics {
  public:
-  Metrics();
+  explicit Metrics(std::size_t domain_label_limit = 200);
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
   ListenerMetrics& listener(const std::string& name);  // start-up only
-  prometheus::Histogram& upstream_connect_seconds() { return *upstream_connect_; }
-  prometheus::Histogram& session_duration_seconds() { return *session_duration_; }
+  DomainMetrics& domain(const std::string& name);      // at session end; takes a lock
+  prometheus::Counter& alerts(const std::string& type);
+  prometheus::Gauge& flagged_ips() { return *flagged_ips_; }
+  prometheus::Counter& events_dropped(const std::string& sink);
   prometheus::Registry& registry() { return *registry_; }
 
-  std::string serialize() const;  // Prometheus text exposition format
+  // Runs before each scrape: sinks report their drop counts this way.
+  void on_scrape(std::function<void()> hook) { scrape_hooks_.push_back(std::move(hook)); }
+  std::string serialize();  // Prometheus text exposition format
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -51,9 +83,26 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& terminations_;
   prometheus::Family<prometheus::Counter>& bytes_;
   prometheus::Family<prometheus::Counter>& upstream_errors_;
+  prometheus::Family<prometheus::Counter>& commands_;
+  prometheus::Family<prometheus::Counter>& bad_commands_;
+  prometheus::Family<prometheus::Counter>& replies_;
+  prometheus::Family<prometheus::Counter>& permanent_failures_;
+  prometheus::Family<prometheus::Counter>& messages_;
+  prometheus::Family<prometheus::Counter>& auth_;
+  prometheus::Family<prometheus::Counter>& anomalies_;
+  prometheus::Family<prometheus::Counter>& alerts_;
+  prometheus::Family<prometheus::Counter>& domain_connections_;
+  prometheus::Family<prometheus::Counter>& domain_messages_;
+  prometheus::Family<prometheus::Counter>& domain_bytes_;
+  prometheus::Family<prometheus::Counter>& dropped_;
+  prometheus::Gauge* flagged_ips_;
   prometheus::Histogram* upstream_connect_;
   prometheus::Histogram* session_duration_;
   std::map<std::string, ListenerMetrics> listeners_;
+  std::size_t domain_label_limit_;
+  std::mutex domains_mutex_;
+  std::map<std::string, DomainMetrics, std::less<>> domains_;
+  std::vector<std::function<void()>> scrape_hooks_;
 };
 
 }  // namespace smtp::daemon

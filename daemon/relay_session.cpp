@@ -3,6 +3,8 @@
 #include "daemon/lcid.hpp"
 #include "daemon/original_destination.hpp"
 #include "daemon/proxy_protocol.hpp"
+#include "daemon/sensor.hpp"
+#include "daemon/sensor_session.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -55,7 +57,7 @@ void RelaySession::start() {
   if (listener_.config.proxy_protocol_in) {
     if (!in_any(listener_.config.trusted_proxies, client_endpoint_.address())) {
       spdlog::warn("[{}] PROXY header refused: {} is not a trusted proxy", lcid_, client_endpoint_.address().to_string());
-      listener_.metrics->blocked[static_cast<std::size_t>(BlockReason::proxy_protocol)]->Increment();
+      listener_.metrics->count(BlockReason::proxy_protocol);
       return close(Termination::blocked);
     }
     arm_timer(Clock::now() + config_->timeouts.proxy_header);
@@ -85,7 +87,7 @@ void RelaySession::on_proxy_readable(const error_code& ec) {
       [[fallthrough]];
     case ProxyParse::invalid:
       spdlog::warn("[{}] malformed PROXY header from {}", lcid_, client_endpoint_.address().to_string());
-      listener_.metrics->blocked[static_cast<std::size_t>(BlockReason::proxy_protocol)]->Increment();
+      listener_.metrics->count(BlockReason::proxy_protocol);
       return close(Termination::blocked);
     case ProxyParse::complete:
       break;
@@ -100,10 +102,16 @@ void RelaySession::on_proxy_readable(const error_code& ec) {
 }
 
 void RelaySession::connect_upstream() {
-  if (in_any(config_->deny, client_endpoint_.address())) {
-    listener_.metrics->blocked[static_cast<std::size_t>(BlockReason::deny)]->Increment();
-    refusal_ = config_->flag.block_reply;
-    return refuse(refusal_, Termination::blocked);
+  // The watcher starts once the real client address is known (after any PROXY header).
+  observer_ = std::make_unique<SensorSession>(
+      *listener_.sensor, listener_, *config_, lcid_, client_endpoint_,
+      listener_.upstream ? listener_.config.upstream.text() : std::string("original-destination"));
+  const auto ip = client_endpoint_.address();
+  const bool denied = in_any(config_->deny, ip);
+  if (denied || (!in_any(config_->allow, ip) && listener_.sensor->flags().blocked(ip))) {
+    listener_.metrics->count(denied ? BlockReason::deny : BlockReason::flagged);
+    observer_->on_refused(config_->flag.block_reply, denied ? "deny" : "flagged");
+    return refuse(config_->flag.block_reply, Termination::blocked);
   }
   phase_ = Phase::connecting;
   std::optional<tcp::endpoint> target = listener_.upstream;
@@ -111,6 +119,7 @@ void RelaySession::connect_upstream() {
   if (!target) {
     spdlog::warn("[{}] no original destination for {}", lcid_, client_endpoint_.address().to_string());
     listener_.metrics->upstream_errors->Increment();
+    observer_->on_refused(kUpstreamUnavailable, "no original destination");
     return refuse(kUpstreamUnavailable, Termination::upstream_error);
   }
   connected_ = Clock::now();  // until connected: when the attempt began
@@ -119,11 +128,14 @@ void RelaySession::connect_upstream() {
 }
 
 void RelaySession::on_connected(const error_code& ec) {
-  if (closed()) return;
+  // The connect timeout closes the socket and refuses; the cancelled connect then lands
+  // here and must not refuse a second time.
+  if (phase_ != Phase::connecting) return;
   if (ec) {
     spdlog::info("[{}] upstream connect failed: {}", lcid_, ec.message());
     listener_.metrics->upstream_errors->Increment();
     upstream_.close();
+    observer_->on_refused(kUpstreamUnavailable, "upstream connect failed: " + ec.message());
     return refuse(kUpstreamUnavailable, Termination::upstream_error);
   }
   listener_.metrics->upstream_connect->Observe(seconds_since(connected_));
@@ -132,7 +144,6 @@ void RelaySession::on_connected(const error_code& ec) {
   upstream_.socket().non_blocking(true, ignored);
   upstream_.socket().set_option(tcp::no_delay(true), ignored);
   phase_ = Phase::relaying;
-  if (observer_) observer_->on_upstream_connected();
   switch (listener_.config.proxy_protocol_out) {
     case config::ProxyProtocol::none: break;
     case config::ProxyProtocol::v1: to_server_.prime(make_proxy_v1(client_endpoint_, local_endpoint_)); break;
@@ -215,12 +226,13 @@ void RelaySession::on_timer(const error_code& ec) {
   switch (phase_) {
     case Phase::proxy_header:
       spdlog::warn("[{}] no PROXY header from {} in time", lcid_, client_endpoint_.address().to_string());
-      listener_.metrics->blocked[static_cast<std::size_t>(BlockReason::proxy_protocol)]->Increment();
+      listener_.metrics->count(BlockReason::proxy_protocol);
       return close(Termination::blocked);
     case Phase::connecting:
       spdlog::info("[{}] upstream connect timed out", lcid_);
       listener_.metrics->upstream_errors->Increment();
       upstream_.close();
+      observer_->on_refused(kUpstreamUnavailable, "upstream connect timed out");
       return refuse(kUpstreamUnavailable, Termination::upstream_error);
     case Phase::relaying: {
       // A watchdog rather than a timer reset per read: activity only moves a timestamp.
@@ -231,6 +243,7 @@ void RelaySession::on_timer(const error_code& ec) {
         spdlog::info("[{}] upstream sent no greeting in time", lcid_);
         listener_.metrics->upstream_errors->Increment();
         upstream_.close();
+        observer_->on_refused(kUpstreamUnavailable, "upstream sent no greeting in time");
         return refuse(kUpstreamUnavailable, Termination::upstream_error);
       }
       return close(Termination::idle_timeout);
@@ -250,9 +263,13 @@ void RelaySession::close(Termination reason) {
   client_.close();
   upstream_.close();
   if (observer_) reason = observer_->on_close(reason);
-  if (reason != Termination::quit) listener_.metrics->terminations[static_cast<std::size_t>(reason)]->Increment();
+  if (reason != Termination::quit) listener_.metrics->count(reason);
   listener_.metrics->session_duration->Observe(seconds_since(started_));
   unlink();
+}
+
+void RelaySession::append_json(std::string& out) const {
+  if (observer_) observer_->append_json(out);
 }
 
 }  // namespace smtp::daemon

@@ -1,12 +1,14 @@
 #include "daemon/server.hpp"
 
 #include "config/config_loader.hpp"
+#include "daemon/json.hpp"
 #include "daemon/relay_session.hpp"
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
 #include <csignal>
+#include <future>
 #include <stdexcept>
 #include <thread>
 
@@ -25,14 +27,18 @@ constexpr auto kTeardownWait = std::chrono::seconds(3);
 Server::Server(config::Config config)
     : signals_(control_, SIGTERM, SIGINT, SIGHUP),
       drain_timer_(control_),
+      flush_timer_(control_),
+      metrics_(config.metrics.domain_label_limit),
       config_(std::make_shared<const config::Config>(std::move(config))) {
   const auto& cfg = *config_;
+  sensor_ = std::make_unique<Sensor>(cfg, metrics_);
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     auto l = std::make_unique<Listening>();
     l->runtime.config = cfg.listeners[i];
     l->runtime.metrics = &metrics_.listener(cfg.listeners[i].name);
+    l->runtime.sensor = sensor_.get();
     if (!cfg.listeners[i].original_destination) l->runtime.upstream = to_endpoint(cfg.listeners[i].upstream);
     l->home = workers_[i % workers_.size()].get();
     bind(*l);
@@ -48,13 +54,59 @@ Server::Server(config::Config config)
     } catch (const std::exception& e) {
       throw std::runtime_error("cannot listen on http.listen " + cfg.http.listen + ": " + e.what());
     }
-    http_->route("/metrics", [this](const std::string&) {
-      return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.serialize()};
-    });
-    http_->route("/healthz", [this](const std::string&) {
-      return draining_ ? HttpResponse{503, "text/plain; charset=utf-8", "draining\n"} : HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
-    });
+    add_routes();
   }
+}
+
+void Server::add_routes() {
+  http_->route("/metrics", [this](const std::string&) {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.serialize()};
+  });
+  http_->route("/healthz", [this](const std::string&) {
+    return draining_ ? HttpResponse{503, "text/plain; charset=utf-8", "draining\n"} : HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+  });
+  http_->route("/sessions", [this](const std::string&) { return HttpResponse{200, "application/json", sessions_json()}; });
+  http_->route("/flagged", [this](const std::string&) { return HttpResponse{200, "application/json", flagged_json()}; });
+}
+
+std::string Server::sessions_json() {
+  // Sessions belong to their workers' threads; each worker lists its own and the
+  // control thread waits (briefly) for all of them.
+  std::vector<std::future<std::string>> parts;
+  for (auto& w : workers_) {
+    auto task = std::make_shared<std::packaged_task<std::string()>>([&w] {
+      std::string out;
+      w->for_each([&out](const RelaySession& s) {
+        const auto before = out.size();
+        if (!out.empty()) out += ',';
+        s.append_json(out);
+        if (out.size() == before + 1) out.resize(before);  // no watcher yet: nothing to show
+      });
+      return out;
+    });
+    parts.push_back(task->get_future());
+    asio::post(w->context(), [task] { (*task)(); });
+  }
+  std::string json = "[";
+  for (auto& p : parts) {
+    if (p.wait_for(std::chrono::seconds(2)) != std::future_status::ready) continue;
+    auto part = p.get();
+    if (part.empty()) continue;
+    if (json.size() > 1) json += ',';
+    json += part;
+  }
+  return json + "]\n";
+}
+
+std::string Server::flagged_json() {
+  std::string json = "[";
+  for (const auto& e : sensor_->flags().snapshot()) {
+    if (json.size() > 1) json += ',';
+    json += "{\"ip\":" + json_string(e.ip) + ",\"type\":" + json_string(e.type) + ",\"since\":" +
+            json_string(iso8601_utc(e.since)) + ",\"expires\":" + json_string(iso8601_utc(e.expires)) +
+            ",\"count\":" + std::to_string(e.count) + ",\"action\":" + json_string(e.block ? "block" : "flag") + "}";
+  }
+  return json + "]\n";
 }
 
 Server::~Server() {
@@ -174,6 +226,7 @@ void Server::check_drained() {
   if (active_sessions() == 0 || (grace_over_ && now >= drain_deadline_)) {
     if (http_) http_->stop();
     signals_.cancel();
+    flush_timer_.cancel();
     control_.stop();
     return;
   }
@@ -189,6 +242,19 @@ void Server::check_drained() {
   });
 }
 
+// Transcript lines reach the disk within a second, so `tail -f` and grep by LCID work
+// on live sessions without a write per line.
+void Server::flush_logs_every_second() {
+  flush_timer_.expires_after(std::chrono::seconds(1));
+  flush_timer_.async_wait([this](const error_code& ec) {
+    if (ec) return;
+    sensor_->flush_logs();
+    if (auto* t = sensor_->transcript())
+      for (auto& w : workers_) asio::post(w->context(), [t] { t->flush_thread(); });
+    flush_logs_every_second();
+  });
+}
+
 int Server::run() {
   for (auto& w : workers_) w->start();
   for (auto& l : listeners_) {
@@ -201,9 +267,21 @@ int Server::run() {
     spdlog::info("http endpoint on {}", config()->http.listen);
   }
   wait_signal();
+  flush_logs_every_second();
   sd_notify(0, "READY=1");
   control_.run();
+  // Each worker hands over its last transcript lines before it stops.
+  if (auto* t = sensor_->transcript()) {
+    std::vector<std::future<void>> done;
+    for (auto& w : workers_) {
+      auto task = std::make_shared<std::packaged_task<void()>>([t] { t->flush_thread(); });
+      done.push_back(task->get_future());
+      asio::post(w->context(), [task] { (*task)(); });
+    }
+    for (auto& d : done) d.wait_for(std::chrono::seconds(2));
+  }
   for (auto& w : workers_) w->stop();
+  sensor_->flush();
   spdlog::info("stopped");
   return 0;
 }

@@ -6,6 +6,7 @@
 #include "daemon/http_server.hpp"
 #include "daemon/listener_runtime.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/sensor.hpp"
 #include "daemon/worker.hpp"
 
 #include <memory>
@@ -39,11 +40,17 @@ class Server {
   void check_drained();
   std::uint64_t active_sessions() const;
   std::shared_ptr<const config::Config> config() const;
+  void add_routes();
+  void flush_logs_every_second();
+  std::string sessions_json();
+  std::string flagged_json();
 
   asio::io_context control_{1};  // signals, HTTP, drain: everything that is not a session
   asio::signal_set signals_;
   asio::steady_timer drain_timer_;
+  asio::steady_timer flush_timer_;
   Metrics metrics_;
+  std::unique_ptr<Sensor> sensor_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Listening>> listeners_;
   std::unique_ptr<HttpServer> http_;

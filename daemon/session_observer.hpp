@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
+#include <string_view>
 
 namespace smtp::daemon {
 
@@ -14,11 +16,14 @@ namespace smtp::daemon {
 class SessionObserver {
  public:
   virtual ~SessionObserver() = default;
-  virtual void on_upstream_connected() {}
   virtual void on_data(Dir dir, std::span<const char> bytes) = 0;
   virtual void on_eof(Dir) {}
+  // The daemon answered the client itself (421 or the block reply) and will close.
+  virtual void on_refused(std::string_view /*reply*/, std::string_view /*why*/) {}
   // The observer may refine the reason: it knows whether the client said QUIT.
   virtual Termination on_close(Termination reason) { return reason; }
+  // One JSON object describing the live session, for /sessions.
+  virtual void append_json(std::string& out) const = 0;
 };
 
 }  // namespace smtp::daemon

@@ -1,23 +1,26 @@
 // Small shared vocabularies of a session's life: how it ended and why it was refused.
 #pragma once
 
+#include "proto/events.hpp"
+
 #include <array>
 #include <cstdint>
 #include <string_view>
 
 namespace smtp::daemon {
 
-// How a session ended (SPEC section 4); `shutdown` is ours, for sessions the daemon
-// closed when the drain grace ran out.
+// How a session ended (SPEC section 4). Ours: `shutdown`, for sessions the daemon closed
+// when the drain grace ran out, and `permanent_failure`, the terminations_total reason
+// for 5xx answers to MAIL, RCPT, DATA or end-of-data (SPEC counts those as terminations).
 #define SMTP_SENSOR_TERMINATIONS(X) \
-  X(quit) X(client_abort) X(server_close) X(idle_timeout) X(upstream_error) X(blocked) X(shutdown)
+  X(quit) X(client_abort) X(server_close) X(idle_timeout) X(upstream_error) X(blocked) X(shutdown) X(permanent_failure)
 
 enum class Termination : std::uint8_t {
 #define X(name) name,
   SMTP_SENSOR_TERMINATIONS(X)
 #undef X
 };
-inline constexpr std::array<std::string_view, 7> kTerminationNames{
+inline constexpr std::array<std::string_view, 8> kTerminationNames{
 #define X(name) #name,
     SMTP_SENSOR_TERMINATIONS(X)
 #undef X
@@ -40,6 +43,6 @@ inline constexpr std::array<std::string_view, 5> kBlockReasonNames{
 inline std::string_view to_string(Termination t) { return kTerminationNames[static_cast<std::size_t>(t)]; }
 inline std::string_view to_string(BlockReason r) { return kBlockReasonNames[static_cast<std::size_t>(r)]; }
 
-enum class Dir : std::uint8_t { client_to_server, server_to_client };
+using proto::Dir;
 
 }  // namespace smtp::daemon

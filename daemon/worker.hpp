@@ -6,6 +6,7 @@
 #include <boost/intrusive/list.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <thread>
 
 namespace smtp::daemon {
@@ -34,6 +35,8 @@ class Worker {
   void add(RelaySession& session);
   // Runs on the worker's thread: closes every session (the drain grace has run out).
   void close_all();
+  // Runs on the worker's thread.
+  void for_each(const std::function<void(const RelaySession&)>& f) const;
 
  private:
   using List = boost::intrusive::list<RelaySession, boost::intrusive::base_hook<SessionHook>,

@@ -7,7 +7,7 @@ packages=(
   cmake g++ clang libclang-rt-14-dev pkg-config make
   libboost-dev libspdlog-dev libyaml-cpp-dev prometheus-cpp-dev doctest-dev
   libssl-dev libsqlite3-dev libsystemd-dev
-  postfix swaks haproxy python3-aiosmtpd python3-pytest curl openssl
+  postfix swaks haproxy python3-aiosmtpd python3-pytest python3-yaml curl openssl sqlite3
 )
 
 missing=()

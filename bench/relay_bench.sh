@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# End-to-end relay benchmark: smtp-source -> {direct | HAProxy (TCP) | smtp-sensor} -> smtp-sink.
+#
+# All three paths run in ONE invocation against the same smtp-sink, alternating
+# direct/haproxy/sensor inside every round, so machine noise hits all of them alike.
+# Reports medians over the rounds. See bench/README.md for what every column means.
+#
+# Usage: bench/relay_bench.sh [--rounds N] [--scenarios LIST] [--sinks on|off]
+#                             [--config-template FILE] [--perf SCENARIO] [--keep]
+#   LIST: comma-separated subset of  reuse1k,conn1k,reuse1m,serial1k  (default: all)
+# Environment (flags win): SMTP_SENSOR_BIN, ROUNDS, SCENARIOS, SINKS, CONFIG_TEMPLATE,
+#   PERF_SCENARIO, HAPROXY_BIN, SMTP_SINK_BIN, SMTP_SOURCE_BIN, BENCH_PORT_BASE.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+
+SMTP_SENSOR_BIN="${SMTP_SENSOR_BIN:-$repo/build/daemon/smtp-sensor}"
+HAPROXY_BIN="${HAPROXY_BIN:-haproxy}"
+SMTP_SINK_BIN="${SMTP_SINK_BIN:-/usr/sbin/smtp-sink}"
+SMTP_SOURCE_BIN="${SMTP_SOURCE_BIN:-/usr/sbin/smtp-source}"
+ROUNDS="${ROUNDS:-3}"
+SCENARIOS="${SCENARIOS:-reuse1k,conn1k,reuse1m,serial1k}"
+SINKS="${SINKS:-off}"
+CONFIG_TEMPLATE="${CONFIG_TEMPLATE:-}"
+PERF_SCENARIO="${PERF_SCENARIO:-}"
+KEEP=0
+
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --scenarios) SCENARIOS="$2"; shift 2 ;;
+    --sinks) SINKS="$2"; shift 2 ;;
+    --config-template) CONFIG_TEMPLATE="$2"; shift 2 ;;
+    --perf) PERF_SCENARIO="$2"; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) usage 0 ;;
+    *) echo "unknown argument: $1" >&2; usage 2 ;;
+  esac
+done
+[[ "$SINKS" == on || "$SINKS" == off ]] || { echo "--sinks must be on or off" >&2; exit 2; }
+[[ -x "$SMTP_SENSOR_BIN" ]] || { echo "smtp-sensor binary not found: $SMTP_SENSOR_BIN (set SMTP_SENSOR_BIN)" >&2; exit 2; }
+for b in "$SMTP_SINK_BIN" "$SMTP_SOURCE_BIN"; do [[ -x "$b" ]] || { echo "missing $b" >&2; exit 2; }; done
+command -v "$HAPROXY_BIN" >/dev/null || { echo "missing haproxy" >&2; exit 2; }
+
+# scenario name -> "smtp-source args|label|msgs|bytes-per-msg"
+declare -A SCN=(
+  [reuse1k]="-s 10 -m 20000 -l 1024 -d|20000 x 1KB, 10 reused sessions|20000|1024"
+  [conn1k]="-s 10 -m 20000 -l 1024|20000 x 1KB, 1 session/msg (10 conc)|20000|1024"
+  [reuse1m]="-s 10 -m 200 -l 1048576 -d|200 x 1MB, 10 reused sessions|200|1048576"
+  [serial1k]="-s 1 -m 5000 -l 1024 -d|5000 x 1KB, 1 session serial|5000|1024"
+)
+IFS=, read -r -a scenarios <<<"$SCENARIOS"
+for s in "${scenarios[@]}"; do [[ -n "${SCN[$s]:-}" ]] || { echo "unknown scenario: $s" >&2; exit 2; }; done
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ulimit -n 65536 2>/dev/null || true
+
+work="$(mktemp -d /tmp/relay_bench.XXXXXX)"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [[ $KEEP == 1 ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Ports: outside the ephemeral range, verified free.
+port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+base="${BENCH_PORT_BASE:-$((20000 + (RANDOM % 400) * 20))}"
+pick=()
+p=$base
+while [[ ${#pick[@]} -lt 4 ]]; do port_free "$p" && pick+=("$p"); p=$((p + 1)); done
+SINK_PORT=${pick[0]} HAPROXY_PORT=${pick[1]} SENSOR_PORT=${pick[2]} HTTP_PORT=${pick[3]}
+
+wait_port() {  # wait_port PORT PID NAME
+  local i
+  for ((i = 0; i < 100; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    kill -0 "$2" 2>/dev/null || { echo "$3 died at startup; log:" >&2; cat "$work/$3.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "$3 did not listen on $1" >&2; exit 1
+}
+
+# --- smtp-sink (upstream for all three paths) ---
+# -m: max concurrent sessions; 2048: listen backlog. -u is required when run as root.
+"$SMTP_SINK_BIN" -u nobody -m 4096 "127.0.0.1:$SINK_PORT" 2048 >"$work/sink.log" 2>&1 &
+SINK_PID=$!; pids+=("$SINK_PID")
+wait_port "$SINK_PORT" "$SINK_PID" sink
+
+# --- HAProxy, TCP mode (config from shared/TOOLCHAIN.md) ---
+cat >"$work/haproxy.cfg" <<EOF
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+frontend f
+  bind 127.0.0.1:$HAPROXY_PORT
+  default_backend b
+backend b
+  server s 127.0.0.1:$SINK_PORT
+EOF
+"$HAPROXY_BIN" -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+HAPROXY_PID=$!; pids+=("$HAPROXY_PID")
+wait_port "$HAPROXY_PORT" "$HAPROXY_PID" haproxy
+
+# --- smtp-sensor ---
+sinks_enabled=false; [[ $SINKS == on ]] && sinks_enabled=true
+if [[ -n "$CONFIG_TEMPLATE" ]]; then
+  # Placeholders: @LISTEN_PORT@ @UPSTREAM_PORT@ @HTTP_PORT@ @WORKDIR@ @SINKS_ENABLED@
+  sed -e "s|@LISTEN_PORT@|$SENSOR_PORT|g" -e "s|@UPSTREAM_PORT@|$SINK_PORT|g" \
+      -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@WORKDIR@|$work|g" \
+      -e "s|@SINKS_ENABLED@|$sinks_enabled|g" "$CONFIG_TEMPLATE" >"$work/sensor.yaml"
+else
+  cat >"$work/sensor.yaml" <<EOF
+listeners:
+  - name: smtp
+    listen: "127.0.0.1:$SENSOR_PORT"
+    upstream: "127.0.0.1:$SINK_PORT"
+threads: auto
+http: { listen: "127.0.0.1:$HTTP_PORT" }
+transcripts: { enabled: $sinks_enabled, path: $work/transcript.log }
+alerts: { path: $work/alerts.jsonl }
+store: { enabled: $sinks_enabled, path: $work/sessions.db }
+EOF
+fi
+"$SMTP_SENSOR_BIN" run -c "$work/sensor.yaml" >"$work/sensor.log" 2>&1 &
+SENSOR_PID=$!; pids+=("$SENSOR_PID")
+wait_port "$SENSOR_PORT" "$SENSOR_PID" sensor
+
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime, all threads
+
+echo "# relay_bench: rounds=$ROUNDS scenarios=$SCENARIOS sinks=$SINKS cores=$(nproc)" >&2
+echo "# sensor=$SMTP_SENSOR_BIN ($("$SMTP_SENSOR_BIN" --version 2>/dev/null | head -1))" >&2
+echo "# $("$HAPROXY_BIN" -v | head -1)" >&2
+echo "# ports: sink=$SINK_PORT haproxy=$HAPROXY_PORT sensor=$SENSOR_PORT; work=$work" >&2
+
+results="$work/results.tsv"
+: >"$results"
+declare -A PORT=([direct]=$SINK_PORT [haproxy]=$HAPROXY_PORT [sensor]=$SENSOR_PORT)
+declare -A PPID_OF=([direct]="" [haproxy]=$HAPROXY_PID [sensor]=$SENSOR_PID)
+
+run_one() {  # run_one ROUND SCENARIO TARGET
+  local round=$1 scn=$2 tgt=$3 args msgs size
+  IFS="|" read -r args _ msgs size <<<"${SCN[$scn]}"
+  local ppid=${PPID_OF[$tgt]} p0=0 p1=0 k0 k1 t0 t1 rc=0 src
+  [[ -n $ppid ]] && p0=$(cpu_ticks "$ppid")
+  k0=$(cpu_ticks "$SINK_PID")
+  t0=$(date +%s.%N)
+  # shellcheck disable=SC2086
+  src=$( { TIMEFORMAT='%U %S'; time "$SMTP_SOURCE_BIN" $args "127.0.0.1:${PORT[$tgt]}" \
+           >"$work/source.out" 2>&1; } 2>&1 ) || rc=$?
+  t1=$(date +%s.%N)
+  [[ -n $ppid ]] && p1=$(cpu_ticks "$ppid")
+  k1=$(cpu_ticks "$SINK_PID")
+  if [[ $rc != 0 || -s "$work/source.out" ]]; then
+    echo "WARN: smtp-source rc=$rc for $scn/$tgt round $round: $(head -c 300 "$work/source.out")" >&2
+    [[ $rc != 0 ]] && return 0
+  fi
+  # round scenario target msgs bytes wall proxy_cpu sink_cpu source_cpu
+  awk -v r="$round" -v s="$scn" -v t="$tgt" -v m="$msgs" -v b="$size" -v t0="$t0" -v t1="$t1" \
+      -v p="$((p1 - p0))" -v k="$((k1 - k0))" -v hz="$tck" -v src="$src" \
+      'BEGIN{split(src, c, " "); printf "%s\t%s\t%s\t%d\t%d\t%.4f\t%.3f\t%.3f\t%.3f\n", r, s, t, m, b, t1-t0, p/hz, k/hz, c[1]+c[2]}' \
+      >>"$results"
+  printf '  round %s %-9s %-8s %6.2fs\n' "$round" "$scn" "$tgt" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" >&2
+  # per-connection runs leave TIME_WAIT sockets behind; let the loopback settle a moment
+  [[ $scn == conn1k ]] && sleep 1
+  return 0
+}
+
+start=$(date +%s)
+for ((r = 1; r <= ROUNDS; r++)); do
+  for s in "${scenarios[@]}"; do
+    for t in direct haproxy sensor; do run_one "$r" "$s" "$t"; done
+  done
+done
+echo "# total bench time: $(($(date +%s) - start)) s" >&2
+kill -0 "$SENSOR_PID" 2>/dev/null || { echo "smtp-sensor died during the run; log:" >&2; tail -20 "$work/sensor.log" >&2; exit 1; }
+
+/usr/bin/python3 - "$results" "$SCENARIOS" <<'PY'
+import sys, statistics as st
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+order = sys.argv[2].split(",")
+labels = {"reuse1k": "20000 x 1KB, 10 reused sessions", "conn1k": "20000 x 1KB, 1 session/msg",
+          "reuse1m": "200 x 1MB, 10 reused sessions", "serial1k": "5000 x 1KB, 1 session serial"}
+data = {}
+for r, s, t, m, b, wall, pc, kc, sc in rows:
+    data.setdefault((s, t), []).append((int(m), int(b), float(wall), float(pc), float(kc), float(sc)))
+def med(s, t, f):
+    v = data.get((s, t))
+    return st.median(f(x) for x in v) if v else float("nan")
+rate = lambda x: x[0] / x[2]
+mbs = lambda x: x[0] * x[1] / x[2] / 1e6
+def fmt_rate(s, t):
+    r = med(s, t, rate)
+    if s == "reuse1m":
+        return f"{r:8.1f} ({med(s, t, mbs):5.0f} MB/s)"
+    return f"{r:8.0f}"
+print()
+print("Throughput (median of %d rounds; msgs/s, MB/s = 10^6 B/s of message body)" %
+      max(len(v) for v in data.values()))
+hdr = f"{'scenario':34} {'direct':>20} {'haproxy':>20} {'sensor':>20} {'sns/dir':>8} {'sns/hap':>8}"
+print(hdr); print("-" * len(hdr))
+for s in order:
+    d, h, n = (med(s, t, rate) for t in ("direct", "haproxy", "sensor"))
+    print(f"{labels[s]:34} {fmt_rate(s,'direct'):>20} {fmt_rate(s,'haproxy'):>20} {fmt_rate(s,'sensor'):>20} "
+          f"{n/d:8.2f} {n/h:8.2f}")
+print()
+print("Proxy CPU (median; utime+stime of the proxy process over the run, all threads)")
+hdr = (f"{'scenario':34} {'haproxy s':>10} {'sensor s':>10} {'sns/hap':>8} {'hap us/msg':>11} {'sns us/msg':>11}"
+       f" {'sink s (h/s)':>14} {'source s (h/s)':>15}")
+print(hdr); print("-" * len(hdr))
+for s in order:
+    hc, nc = med(s, "haproxy", lambda x: x[3]), med(s, "sensor", lambda x: x[3])
+    m = data[(s, "sensor")][0][0] if (s, "sensor") in data else 1
+    hk, nk = med(s, "haproxy", lambda x: x[4]), med(s, "sensor", lambda x: x[4])
+    hs, ns = med(s, "haproxy", lambda x: x[5]), med(s, "sensor", lambda x: x[5])
+    print(f"{labels[s]:34} {hc:10.2f} {nc:10.2f} {nc/hc if hc else float('nan'):8.2f} {hc/m*1e6:11.1f} {nc/m*1e6:11.1f}"
+          f" {hk:6.2f}/{nk:<6.2f} {hs:7.2f}/{ns:<6.2f}")
+print()
+print("Per-round raw data (round scenario target msgs bytes wall_s proxy_cpu_s sink_cpu_s source_cpu_s):")
+for r in rows: print("  " + " ".join(r))
+PY
+
+# Optional: one extra sensor run of one scenario under perf (cpu-clock; no HW counters here).
+if [[ -n "$PERF_SCENARIO" ]]; then
+  command -v perf >/dev/null || { echo "perf not installed" >&2; exit 0; }
+  IFS='|' read -r args _ _ _ <<<"${SCN[$PERF_SCENARIO]}"
+  perf record -e cpu-clock -F 2000 -g -p "$SENSOR_PID" -o "$work/perf.data" >/dev/null 2>&1 &
+  perf_pid=$!; sleep 0.5
+  # shellcheck disable=SC2086
+  "$SMTP_SOURCE_BIN" $args "127.0.0.1:$SENSOR_PORT" >/dev/null 2>&1 || true
+  kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+  echo; echo "perf (sensor, $PERF_SCENARIO): top symbols by self time"
+  perf report -i "$work/perf.data" --no-children --stdio -g none --sort dso,symbol 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+(-[[:space:]]+-)?[[:space:]]*$//' | head -30
+  echo; echo "perf (sensor, $PERF_SCENARIO): by DSO"
+  perf report -i "$work/perf.data" --no-children --stdio -g none --sort dso 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+(-[[:space:]]+-)?[[:space:]]*$//' | head -10
+  [[ $KEEP == 1 ]] && echo "perf data: $work/perf.data"
+fi

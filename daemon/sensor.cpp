@@ -1,0 +1,64 @@
+#include "daemon/sensor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+namespace smtp::daemon {
+namespace {
+
+// The log directories are the daemon's own (systemd's LogsDirectory in production);
+// creating them here saves a first-run failure when run by hand.
+void make_parent(const std::string& path) {
+  std::error_code ec;
+  const auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+}
+
+// Sinks count their own drops; the metric catches up with them at each scrape.
+void mirror(prometheus::Counter& metric, std::uint64_t total) {
+  const double seen = metric.Value();
+  if (static_cast<double>(total) > seen) metric.Increment(static_cast<double>(total) - seen);
+}
+
+}  // namespace
+
+Sensor::Sensor(const config::Config& config, Metrics& metrics) : metrics_(metrics) {
+  try {
+    if (config.transcripts.enabled) {
+      make_parent(config.transcripts.path);
+      transcript_ = std::make_unique<TranscriptLog>(config.transcripts);
+    }
+    make_parent(config.alerts.path);
+    alerts_ = std::make_unique<AlertLog>(config.alerts);
+  } catch (const spdlog::spdlog_ex& e) {
+    throw std::runtime_error(std::string("cannot open log file: ") + e.what());
+  }
+  if (config.store.enabled) store_ = std::make_unique<store::SessionStore>(config.store.path, config.store.retention, config.store.queue_size);
+  metrics_.on_scrape([this] {
+    if (transcript_) mirror(metrics_.events_dropped("transcript"), transcript_->dropped());
+    mirror(metrics_.events_dropped("alerts"), alerts_->dropped());
+    if (store_) mirror(metrics_.events_dropped("store"), store_->dropped());
+    metrics_.flagged_ips().Set(static_cast<double>(flags_.size()));
+  });
+}
+
+Sensor::~Sensor() { flush(); }
+
+bool Sensor::raise(Alert alert, std::chrono::milliseconds ttl, bool block) {
+  const bool fresh = flags_.flag(alert.ip, alert.type, ttl, block);
+  if (!fresh) return false;  // repeats within the TTL only bump the flag's count
+  metrics_.alerts(alert.type).Increment();
+  alerts_->write(alert);
+  return true;
+}
+
+void Sensor::flush_logs() { alerts_->flush(); }
+
+void Sensor::flush() {
+  if (transcript_) transcript_->flush();
+  alerts_->flush();
+  if (store_) store_->flush();
+}
+
+}  // namespace smtp::daemon

@@ -1,0 +1,27 @@
+// Parses one client command line: the verb, and the arguments of MAIL, RCPT, AUTH and BDAT.
+#pragma once
+
+#include <string_view>
+
+#include "proto/events.hpp"
+
+namespace smtp::proto {
+
+// Fills verb, verb_text, args, mail, auth_* and bdat_* of `c`; framing flags are the caller's.
+// Returns true when the verb holds bytes outside printable ASCII. Keeps no credential in `c`.
+bool parse_command(std::string_view line, Command& c) noexcept;
+
+MailArgs parse_path(std::string_view args, std::string_view prefix) noexcept;  // prefix "FROM:" or "TO:"
+
+// AUTH arguments: the mechanism word and what follows it (the initial response, a secret).
+void split_auth(std::string_view args, std::string_view& mechanism, std::string_view& initial_response) noexcept;
+AuthMechanism parse_auth_mechanism(std::string_view name) noexcept;
+// Known SASL mechanism names are safe to show; any other word after AUTH may be a credential.
+bool is_known_sasl_mechanism(std::string_view name) noexcept;
+
+// Bytes outside printable ASCII, tab and CR aside (a stray CR is reported as bare_cr instead).
+bool has_non_ascii(std::string_view s) noexcept;
+bool iequals(std::string_view a, std::string_view b) noexcept;  // ASCII case-insensitive
+bool parse_u64(std::string_view digits, std::uint64_t& out) noexcept;
+
+}  // namespace smtp::proto

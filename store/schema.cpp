@@ -1,0 +1,96 @@
+#include "store/schema.hpp"
+
+#include <filesystem>
+#include <stdexcept>
+
+namespace smtp::store {
+namespace {
+
+// Each entry takes the schema from version i to i+1. Append, never edit: a database
+// written by an older release must upgrade without losing rows.
+constexpr const char* kMigrations[] = {
+    // 1: one row per finished session.
+    R"(CREATE TABLE sessions (
+         lcid INTEGER NOT NULL,
+         start_ms INTEGER NOT NULL,
+         end_ms INTEGER NOT NULL,
+         listener TEXT NOT NULL,
+         client_ip TEXT NOT NULL,
+         client_port INTEGER NOT NULL,
+         upstream TEXT NOT NULL,
+         helo TEXT NOT NULL,
+         tls INTEGER NOT NULL,
+         auth_user TEXT NOT NULL,
+         auth_result TEXT NOT NULL,
+         domain TEXT NOT NULL,
+         messages INTEGER NOT NULL,
+         recipients INTEGER NOT NULL,
+         commands INTEGER NOT NULL,
+         bad_commands INTEGER NOT NULL,
+         permanent_failures INTEGER NOT NULL,
+         termination TEXT NOT NULL,
+         blocked INTEGER NOT NULL,
+         bytes_in INTEGER NOT NULL,
+         bytes_out INTEGER NOT NULL);
+       CREATE INDEX sessions_start ON sessions(start_ms);
+       CREATE INDEX sessions_lcid ON sessions(lcid);)",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion);
+
+}  // namespace
+
+void exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown SQLite error";
+    sqlite3_free(err);
+    throw std::runtime_error(msg);
+  }
+}
+
+int schema_version(sqlite3* db) {
+  sqlite3_stmt* st = nullptr;
+  int v = 0;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+sqlite3* open_store(const std::string& path, bool read_only) {
+  if (!read_only) {
+    const auto dir = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  }
+  sqlite3* db = nullptr;
+  const int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw std::runtime_error("cannot open store " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  try {
+    if (read_only) {
+      if (schema_version(db) > kSchemaVersion)
+        throw std::runtime_error("store " + path + " was written by a newer smtp-sensor");
+      return db;
+    }
+    exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    const int have = schema_version(db);
+    if (have > kSchemaVersion) throw std::runtime_error("store " + path + " was written by a newer smtp-sensor");
+    for (int v = have; v < kSchemaVersion; ++v) {
+      exec(db, "BEGIN");
+      exec(db, kMigrations[v]);
+      exec(db, ("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+      exec(db, "COMMIT");
+    }
+  } catch (...) {
+    sqlite3_close(db);
+    throw;
+  }
+  return db;
+}
+
+}  // namespace smtp::store

@@ -1,0 +1,20 @@
+// The store's SQLite schema and its migrations, versioned with PRAGMA user_version.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <string>
+
+namespace smtp::store {
+
+// Opens (creating if needed) the database at path in WAL mode and brings its schema
+// up to date. Throws std::runtime_error with SQLite's message on failure.
+sqlite3* open_store(const std::string& path, bool read_only = false);
+
+int schema_version(sqlite3* db);
+inline constexpr int kSchemaVersion = 1;
+
+// Runs one statement with no results; throws std::runtime_error on failure.
+void exec(sqlite3* db, const char* sql);
+
+}  // namespace smtp::store

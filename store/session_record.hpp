@@ -1,0 +1,33 @@
+// One finished session as the store keeps it (SPEC section 8).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace smtp::store {
+
+struct SessionRecord {
+  std::uint64_t lcid = 0;
+  std::int64_t start_ms = 0;  // Unix time, milliseconds
+  std::int64_t end_ms = 0;
+  std::string listener;
+  std::string client_ip;
+  std::uint16_t client_port = 0;
+  std::string upstream;
+  std::string helo;
+  bool tls = false;
+  std::string auth_user;
+  std::string auth_result;  // "", success, failure, unadvertised, aborted
+  std::string domain;
+  std::uint32_t messages = 0;
+  std::uint32_t recipients = 0;
+  std::uint32_t commands = 0;
+  std::uint32_t bad_commands = 0;
+  std::uint32_t permanent_failures = 0;
+  std::string termination;  // quit, client_abort, ...
+  bool blocked = false;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+};
+
+}  // namespace smtp::store

@@ -1,0 +1,135 @@
+#include "store/session_store.hpp"
+
+#include "store/schema.hpp"
+
+#include <sqlite3.h>
+
+#include <stdexcept>
+
+namespace smtp::store {
+namespace {
+
+constexpr std::size_t kBatch = 2000;  // rows per transaction: one fsync-ish commit each
+constexpr auto kPruneEvery = std::chrono::minutes(10);
+constexpr auto kLinger = std::chrono::milliseconds(200);  // longest a finished session waits to be written
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+SessionStore::SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit)
+    : db_(open_store(path)), queue_limit_(queue_limit), retention_ms_(retention.count()) {
+  thread_ = std::thread([this] { run(); });
+}
+
+SessionStore::~SessionStore() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+  sqlite3_close(db_);
+}
+
+void SessionStore::submit(SessionRecord record) {
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.size() >= queue_limit_) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    queue_.push_back(std::move(record));
+    // The writer wakes by itself every kLinger; waking it per session would cost a
+    // futex call and a context switch on the relay's hot path.
+    if (queue_.size() < kBatch) return;
+  }
+  wake_.notify_one();
+}
+
+void SessionStore::flush() {
+  std::unique_lock lock(mutex_);
+  wake_.notify_one();
+  idle_.wait(lock, [this] { return queue_.empty() && !busy_; });
+}
+
+void SessionStore::run() {
+  std::deque<SessionRecord> batch;
+  for (;;) {
+    if (std::chrono::steady_clock::now() >= next_prune_) prune();
+    {
+      std::unique_lock lock(mutex_);
+      busy_ = false;
+      idle_.notify_all();
+      wake_.wait_for(lock, kLinger, [this] { return stopping_ || queue_.size() >= kBatch; });
+      if (queue_.empty() && stopping_) return;
+      const std::size_t n = std::min(queue_.size(), kBatch);
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      busy_ = true;
+    }
+    if (!batch.empty()) write_batch(batch);
+  }
+}
+
+void SessionStore::write_batch(std::deque<SessionRecord>& batch) {
+  static constexpr const char* kInsert =
+      "INSERT INTO sessions (lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, auth_user, "
+      "auth_result, domain, messages, recipients, commands, bad_commands, permanent_failures, termination, blocked, "
+      "bytes_in, bytes_out) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, kInsert, -1, &st, nullptr) != SQLITE_OK) {
+    dropped_.fetch_add(batch.size(), std::memory_order_relaxed);
+    batch.clear();
+    return;
+  }
+  sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
+  for (const auto& r : batch) {
+    int i = 0;
+    auto text = [&](const std::string& s) { sqlite3_bind_text(st, ++i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); };
+    auto num = [&](std::int64_t v) { sqlite3_bind_int64(st, ++i, v); };
+    num(static_cast<std::int64_t>(r.lcid));
+    num(r.start_ms);
+    num(r.end_ms);
+    text(r.listener);
+    text(r.client_ip);
+    num(r.client_port);
+    text(r.upstream);
+    text(r.helo);
+    num(r.tls);
+    text(r.auth_user);
+    text(r.auth_result);
+    text(r.domain);
+    num(r.messages);
+    num(r.recipients);
+    num(r.commands);
+    num(r.bad_commands);
+    num(r.permanent_failures);
+    text(r.termination);
+    num(r.blocked);
+    num(static_cast<std::int64_t>(r.bytes_in));
+    num(static_cast<std::int64_t>(r.bytes_out));
+    if (sqlite3_step(st) == SQLITE_DONE) written_.fetch_add(1, std::memory_order_relaxed);
+    else dropped_.fetch_add(1, std::memory_order_relaxed);
+    sqlite3_reset(st);
+  }
+  sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_finalize(st);
+  batch.clear();
+}
+
+void SessionStore::prune() {
+  next_prune_ = std::chrono::steady_clock::now() + kPruneEvery;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, "DELETE FROM sessions WHERE start_ms < ?", -1, &st, nullptr) != SQLITE_OK) return;
+  sqlite3_bind_int64(st, 1, now_ms() - retention_ms_.load());
+  sqlite3_step(st);
+  sqlite3_finalize(st);
+}
+
+}  // namespace smtp::store

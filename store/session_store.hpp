@@ -1,0 +1,57 @@
+// The store's writer: finished sessions go in through a bounded queue, a thread of its
+// own writes them in batched transactions and prunes rows past the retention.
+#pragma once
+
+#include "store/session_record.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+struct sqlite3;
+
+namespace smtp::store {
+
+class SessionStore {
+ public:
+  // Opens the database now, so a bad path fails at start-up; throws std::runtime_error.
+  SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit);
+  ~SessionStore();  // writes what is queued, then closes
+  SessionStore(const SessionStore&) = delete;
+  SessionStore& operator=(const SessionStore&) = delete;
+
+  // Never blocks on the database: a full queue drops the record and counts it.
+  void submit(SessionRecord record);
+  void set_retention(std::chrono::milliseconds retention) { retention_ms_.store(retention.count()); }
+
+  std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
+  // Blocks until everything submitted so far is committed (tests and shutdown).
+  void flush();
+
+ private:
+  void run();
+  void write_batch(std::deque<SessionRecord>& batch);
+  void prune();
+
+  sqlite3* db_ = nullptr;
+  std::size_t queue_limit_;
+  std::atomic<std::int64_t> retention_ms_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  std::deque<SessionRecord> queue_;
+  bool stopping_ = false;
+  bool busy_ = true;  // until the writer's first pass (which prunes) is done
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> written_{0};
+  std::chrono::steady_clock::time_point next_prune_{};
+  std::thread thread_;
+};
+
+}  // namespace smtp::store

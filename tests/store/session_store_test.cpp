@@ -1,0 +1,124 @@
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "store/schema.hpp"
+#include "store/session_store.hpp"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+using namespace smtp::store;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct TempDir {
+  std::filesystem::path path = std::filesystem::temp_directory_path() / ("store-test-" + std::to_string(getpid()) + "-" +
+                                                                         std::to_string(counter++));
+  TempDir() { std::filesystem::create_directories(path); }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  static inline int counter = 0;
+};
+
+std::int64_t query_int(sqlite3* db, const char* sql) {
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  const auto v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+SessionRecord record(std::uint64_t lcid, std::int64_t start_ms) {
+  SessionRecord r;
+  r.lcid = lcid;
+  r.start_ms = start_ms;
+  r.end_ms = start_ms + 1500;
+  r.listener = "smtp";
+  r.client_ip = "192.0.2.7";
+  r.client_port = 40000;
+  r.upstream = "127.0.0.1:25";
+  r.helo = "client.example";
+  r.auth_user = "alice@example.com";
+  r.auth_result = "success";
+  r.domain = "example.com";
+  r.messages = 2;
+  r.recipients = 3;
+  r.commands = 9;
+  r.bad_commands = 1;
+  r.termination = "quit";
+  r.bytes_in = 12345;
+  r.bytes_out = 678;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("rows written by the writer thread read back intact") {
+  TempDir dir;
+  const auto path = (dir.path / "sub" / "sessions.db").string();
+  {
+    SessionStore store(path, 400 * 24h, 10000);
+    for (std::uint64_t i = 0; i < 2500; ++i) store.submit(record(1000 + i, now_ms()));
+    store.flush();
+    CHECK(store.written() == 2500);
+    CHECK(store.dropped() == 0);
+  }
+  sqlite3* db = open_store(path, /*read_only=*/true);
+  CHECK(query_int(db, "SELECT count(*) FROM sessions") == 2500);
+  CHECK(query_int(db, "SELECT sum(bytes_in) FROM sessions WHERE lcid = 1000") == 12345);
+  CHECK(query_int(db, "SELECT count(*) FROM sessions WHERE auth_user = 'alice@example.com' AND messages = 2") == 2500);
+  CHECK(schema_version(db) == kSchemaVersion);
+  sqlite3_close(db);
+}
+
+TEST_CASE("a full queue drops and counts instead of blocking") {
+  TempDir dir;
+  SessionStore store((dir.path / "sessions.db").string(), 400 * 24h, 16);
+  for (std::uint64_t i = 0; i < 20000; ++i) store.submit(record(i, now_ms()));
+  store.flush();
+  CHECK(store.dropped() > 0);
+  CHECK(store.written() + store.dropped() == 20000);
+}
+
+TEST_CASE("reopening keeps data and does not migrate twice") {
+  TempDir dir;
+  const auto path = (dir.path / "sessions.db").string();
+  {
+    SessionStore store(path, 400 * 24h, 100);
+    store.submit(record(1, now_ms()));
+  }
+  {
+    SessionStore store(path, 400 * 24h, 100);
+    store.submit(record(2, now_ms()));
+  }
+  sqlite3* db = open_store(path, true);
+  CHECK(query_int(db, "SELECT count(*) FROM sessions") == 2);
+  CHECK(query_int(db, "PRAGMA journal_mode = WAL") >= 0);
+  sqlite3_close(db);
+}
+
+TEST_CASE("retention prunes old rows when the writer starts") {
+  TempDir dir;
+  const auto path = (dir.path / "sessions.db").string();
+  {
+    SessionStore store(path, 400 * 24h, 100);
+    store.submit(record(1, now_ms() - 3 * 24 * 3600 * 1000LL));
+    store.submit(record(2, now_ms()));
+  }
+  { SessionStore store(path, 24h, 100); store.flush(); }
+  sqlite3* db = open_store(path, true);
+  CHECK(query_int(db, "SELECT count(*) FROM sessions") == 1);
+  CHECK(query_int(db, "SELECT lcid FROM sessions") == 2);
+  sqlite3_close(db);
+}
+
+TEST_CASE("a store that cannot be opened is an error, not a crash") {
+  CHECK_THROWS_AS(SessionStore("/proc/nonexistent/dir/x.db", 24h, 10), std::runtime_error);
+}
