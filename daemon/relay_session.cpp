@@ -188,7 +188,8 @@ void RelaySession::refuse(std::string_view reply, Termination reason) {
   const std::array<asio::const_buffer, 2> lines{asio::buffer(refusal_.data(), refusal_.size()),
                                                  asio::buffer("\r\n", refusal_.ends_with("\r\n") ? 0 : 2)};
   // A short reply into a fresh socket: the async write completes at once in practice.
-  asio::async_write(client_.socket(), lines, [self = shared_from_this(), reason](const error_code& ec, std::size_t) {
+  asio::async_write(client_.socket(), lines, [self = shared_from_this(), reason](const error_code& ec, std::size_t n) {
+    self->listener_.metrics->bytes_out->Increment(static_cast<double>(n));
     if (self->closed()) return;
     if (ec) return self->close(reason);
     self->client_.shutdown_send();

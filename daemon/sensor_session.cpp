@@ -66,6 +66,7 @@ void SensorSession::on_eof(Dir dir) { decoder_.close(dir); }
 
 void SensorSession::on_refused(std::string_view reply, std::string_view why) {
   if (reply.ends_with("\r\n")) reply.remove_suffix(2);
+  bytes_out_ += reply.size() + 2;  // our own reply is bytes at the socket too
   say("~~~~~~~~~~~~ Refused ({}): S <-- {}", why, Escaped{reply});
 }
 
