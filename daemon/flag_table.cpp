@@ -1,5 +1,7 @@
 #include "daemon/flag_table.hpp"
 
+#include "daemon/address.hpp"
+
 namespace smtp::daemon {
 
 using Clock = std::chrono::system_clock;
@@ -25,7 +27,7 @@ bool FlagTable::flag(const std::string& ip, const std::string& type, std::chrono
 bool FlagTable::blocked(const asio::ip::address& ip) {
   std::lock_guard lock(mutex_);
   if (by_ip_.empty()) return false;
-  const auto it = by_ip_.find(ip.to_string());
+  const auto it = by_ip_.find(unmapped(ip).to_string());  // flags are keyed by the plain form
   return it != by_ip_.end() && it->second.block && it->second.expires > Clock::now();
 }
 

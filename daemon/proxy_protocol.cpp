@@ -1,5 +1,7 @@
 #include "daemon/proxy_protocol.hpp"
 
+#include "daemon/address.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -10,12 +12,6 @@ namespace {
 
 constexpr std::uint8_t kV2Signature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 constexpr std::size_t kV1Max = 107;
-
-// v4-mapped IPv6 addresses come from dual-stack listeners; the upstream wants plain IPv4.
-asio::ip::address unmapped(const asio::ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  return a;
-}
 
 bool parse_port(std::string_view s, std::uint16_t& out) {
   unsigned v = 0;

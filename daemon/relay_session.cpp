@@ -269,8 +269,6 @@ void RelaySession::close(Termination reason) {
   unlink();
 }
 
-void RelaySession::append_json(std::string& out) const {
-  if (observer_) observer_->append_json(out);
-}
+void RelaySession::append_json(std::string& out) const { observer_->append_json(out); }
 
 }  // namespace smtp::daemon

@@ -30,7 +30,8 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
 
   std::uint64_t lcid() const { return lcid_; }
   bool closed() const { return phase_ == Phase::closed; }
-  void append_json(std::string& out) const;  // for /sessions; empty before the watcher starts
+  bool watched() const { return observer_ != nullptr; }
+  void append_json(std::string& out) const;  // for /sessions, once watched()
 
   // From the pumps.
   void on_bytes(Dir dir, std::span<const char> bytes);

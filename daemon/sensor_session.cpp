@@ -1,5 +1,6 @@
 #include "daemon/sensor_session.hpp"
 
+#include "daemon/address.hpp"
 #include "daemon/json.hpp"
 
 #include <fmt/format.h>
@@ -25,12 +26,7 @@ std::string_view after_at(std::string_view user) {
   return at == std::string_view::npos ? std::string_view{} : user.substr(at + 1);
 }
 
-// IPv4 clients of a dual-stack listener show as plain IPv4, as an administrator expects.
-std::string ip_text(const tcp::endpoint& ep) {
-  const auto a = ep.address();
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
-  return a.to_string();
-}
+std::string ip_text(const tcp::endpoint& ep) { return unmapped(ep.address()).to_string(); }
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   const auto ip = ip_text(ep);

@@ -77,10 +77,9 @@ std::string Server::sessions_json() {
     auto task = std::make_shared<std::packaged_task<std::string()>>([&w] {
       std::string out;
       w->for_each([&out](const RelaySession& s) {
-        const auto before = out.size();
+        if (!s.watched()) return;  // still reading its PROXY header: nothing to show yet
         if (!out.empty()) out += ',';
         s.append_json(out);
-        if (out.size() == before + 1) out.resize(before);  // no watcher yet: nothing to show
       });
       return out;
     });
