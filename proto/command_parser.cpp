@@ -9,15 +9,9 @@ namespace {
 
 constexpr char upper(char c) noexcept { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 std::string_view next_word(std::string_view& s) noexcept {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  const auto sp = s.find(' ');
+  s = trim_space(s);
+  const auto sp = find_space(s);
   const auto word = s.substr(0, sp);
   s = sp == std::string_view::npos ? std::string_view{} : s.substr(sp);
   return word;
@@ -42,10 +36,10 @@ void parse_mail_params(std::string_view rest, MailArgs& m) noexcept {
 }
 
 void parse_bdat(std::string_view args, Command& c) noexcept {
-  args = trim(args);
-  const auto sp = args.find(' ');
+  args = trim_space(args);
+  const auto sp = find_space(args);
   if (!parse_u64(args.substr(0, sp), c.bdat_size)) return;
-  const auto rest = sp == std::string_view::npos ? std::string_view{} : trim(args.substr(sp));
+  const auto rest = sp == std::string_view::npos ? std::string_view{} : trim_space(args.substr(sp));
   if (rest.empty()) {
     c.bdat_valid = true;
   } else if (iequals(rest, "LAST")) {
@@ -54,6 +48,18 @@ void parse_bdat(std::string_view args, Command& c) noexcept {
 }
 
 }  // namespace
+
+std::size_t find_space(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (is_space(s[i])) return i;
+  return std::string_view::npos;
+}
+
+std::string_view trim_space(std::string_view s) noexcept {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
@@ -129,7 +135,7 @@ MailArgs parse_path(std::string_view a, std::string_view prefix) noexcept {
   MailArgs m;
   if (a.size() < prefix.size() || !iequals(a.substr(0, prefix.size()), prefix)) return m;
   a.remove_prefix(prefix.size());
-  while (!a.empty() && a.front() == ' ') a.remove_prefix(1);  // "MAIL FROM: <x>" is common enough
+  a = trim_space(a);  // "MAIL FROM: <x>" is common enough
   std::string_view addr;
   std::string_view rest;
   if (!a.empty() && a.front() == '<') {
@@ -153,7 +159,7 @@ MailArgs parse_path(std::string_view a, std::string_view prefix) noexcept {
     rest = a.substr(i + 1);
     m.null_path = addr.empty();
   } else {
-    const auto sp = a.find(' ');
+    const auto sp = find_space(a);
     addr = a.substr(0, sp);
     rest = sp == std::string_view::npos ? std::string_view{} : a.substr(sp);
     if (addr.empty()) return m;
@@ -171,10 +177,10 @@ MailArgs parse_path(std::string_view a, std::string_view prefix) noexcept {
 }
 
 void split_auth(std::string_view args, std::string_view& mechanism, std::string_view& initial_response) noexcept {
-  args = trim(args);
-  const auto sp = args.find(' ');
+  args = trim_space(args);
+  const auto sp = find_space(args);
   mechanism = args.substr(0, sp);
-  initial_response = sp == std::string_view::npos ? std::string_view{} : trim(args.substr(sp));
+  initial_response = sp == std::string_view::npos ? std::string_view{} : trim_space(args.substr(sp));
 }
 
 AuthMechanism parse_auth_mechanism(std::string_view name) noexcept {
@@ -196,8 +202,14 @@ bool is_known_sasl_mechanism(std::string_view name) noexcept {
   return false;
 }
 
+bool looks_like_auth(std::string_view verb_text) noexcept {
+  if (verb_text.size() < 5 || !iequals(verb_text.substr(0, 4), "AUTH")) return false;
+  const auto u = static_cast<unsigned char>(verb_text[4]);
+  return u < 0x21 || u > 0x7e;
+}
+
 bool parse_command(std::string_view line, Command& c) noexcept {
-  const auto sp = line.find(' ');
+  const auto sp = find_space(line);
   c.verb_text = line.substr(0, sp);
   const auto args = sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
   c.verb = parse_verb(c.verb_text);
@@ -206,6 +218,7 @@ bool parse_command(std::string_view line, Command& c) noexcept {
     const auto u = static_cast<unsigned char>(ch);
     bad_verb |= (u < 0x21) | (u > 0x7e);
   }
+  if (looks_like_auth(c.verb_text)) return bad_verb;  // what follows may be a credential: keep no args
   switch (c.verb) {
     case Verb::mail:
       c.args = args;

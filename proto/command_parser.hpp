@@ -1,15 +1,26 @@
 // Parses one client command line: the verb, and the arguments of MAIL, RCPT, AUTH and BDAT.
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 
 #include "proto/events.hpp"
 
 namespace smtp::proto {
 
+// Separators between the verb and its arguments, and between arguments: RFC 5321 says SP, but servers
+// tokenize with isspace(), so "AUTH<TAB>PLAIN<TAB>blob" is AUTH to them. (LF never reaches a line.)
+constexpr bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+std::size_t find_space(std::string_view s) noexcept;  // npos when there is none
+std::string_view trim_space(std::string_view s) noexcept;
+
 // Fills verb, verb_text, args, mail, auth_* and bdat_* of `c`; framing flags are the caller's.
 // Returns true when the verb holds bytes outside printable ASCII. Keeps no credential in `c`.
 bool parse_command(std::string_view line, Command& c) noexcept;
+
+// A first word that is AUTH glued to a byte outside printable ASCII ("AUTH\0PLAIN"): some server may end
+// the verb there, so the rest of the line is treated as a credential (no args, rendered redacted).
+bool looks_like_auth(std::string_view verb_text) noexcept;
 
 MailArgs parse_path(std::string_view args, std::string_view prefix) noexcept;  // prefix "FROM:" or "TO:"
 

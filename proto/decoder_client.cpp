@@ -17,7 +17,8 @@ void Decoder::client_bytes(std::string_view in) {
       case ClientMode::lines: {
         Line line;
         if (!client_framer_.next(in, line)) {
-          if (client_framer_.take_overflow()) anomaly(Anomaly::long_line, auth_.open() ? "auth response" : "command");
+          if (client_framer_.take_overflow())
+            anomaly(Anomaly::long_line, auth_.expects_response() ? "auth response" : "command");
           return;
         }
         client_line(line);
@@ -41,7 +42,10 @@ void Decoder::client_bytes(std::string_view in) {
 
 void Decoder::client_line(const Line& line) {
   ++stats_.client_lines;
-  if (auth_.open()) {  // inside AUTH every line is a credential until the final reply, whatever it looks like
+  // Inside an AUTH exchange a line is a credential, whatever it looks like, while the mechanism still owes a
+  // step or a 334 is unanswered. After that it is a command: PLAIN with an initial response is complete, and
+  // a client that pipelines MAIL after it is read that way by servers.
+  if (auth_.expects_response()) {
     auth_line(line);
     return;
   }
@@ -61,18 +65,18 @@ void Decoder::client_line(const Line& line) {
     after_bdat_ = false;
     if (bad_verb || c.verb == Verb::other) anomaly(Anomaly::bdat_overrun, "no command after a BDAT chunk");
   }
-  c.rendering = c.verb == Verb::auth ? render_auth(line.text, c) : line.text;
+  c.rendering = (c.verb == Verb::auth || looks_like_auth(c.verb_text)) ? render_auth(line.text, c) : line.text;
   cb_.on_command(c);
   const auto flags = static_cast<std::uint8_t>((c.over_long ? f_over_long : 0) | (c.bare_lf ? f_bare_lf : 0) |
                                                (c.bare_cr ? f_bare_cr : 0) | (c.non_ascii ? f_non_ascii : 0) |
                                                (c.invalid ? f_invalid : 0));
   const auto seq = push(LineKind::command, c.verb, flags, c.length, 0, c.rendering);
+  auth_.command(seq);  // a line the open exchange did not expect may still be what answers a later 334
   after_command(c, seq, line.text);
 }
 
 void Decoder::auth_line(const Line& line) {
   const bool abort = line.text == "*";
-  auth_.response(line.text);
   Command c;
   c.kind = LineKind::auth_response;
   c.verb = Verb::auth;
@@ -86,7 +90,8 @@ void Decoder::auth_line(const Line& line) {
   cb_.on_auth_response(c);
   const auto flags = static_cast<std::uint8_t>((c.over_long ? f_over_long : 0) | (c.bare_lf ? f_bare_lf : 0) |
                                                (c.bare_cr ? f_bare_cr : 0) | (c.invalid ? f_invalid : 0));
-  push(LineKind::auth_response, Verb::auth, flags, c.length, 0, c.rendering);
+  const auto seq = push(LineKind::auth_response, Verb::auth, flags, c.length, 0, c.rendering);
+  auth_.response(line.text, seq);
 }
 
 std::string_view Decoder::render_auth(std::string_view line, const Command& c) {
@@ -96,6 +101,11 @@ std::string_view Decoder::render_auth(std::string_view line, const Command& c) {
     std::memcpy(render_.data() + n, s.data(), k);
     n += k;
   };
+  if (c.verb != Verb::auth) {  // AUTH glued to an odd byte: keep that byte, hide the rest
+    put(c.verb_text.substr(0, 5));
+    if (line.size() > 5) put("[redacted]");
+    return {render_.data(), n};
+  }
   put(c.verb_text);
   std::string_view mech;
   std::string_view ir;
@@ -116,9 +126,8 @@ void Decoder::after_command(const Command& c, std::uint32_t seq, std::string_vie
   switch (c.verb) {
     case Verb::ehlo:
     case Verb::helo: {
-      std::string_view name = c.args;
-      while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
-      helo_.assign(name.substr(0, std::min<std::size_t>(name.find(' '), 255)));
+      const std::string_view name = trim_space(c.args);
+      helo_.assign(name.substr(0, std::min<std::size_t>(find_space(name), 255)));
       reset_client_transaction();
       break;
     }
@@ -153,7 +162,10 @@ void Decoder::after_command(const Command& c, std::uint32_t seq, std::string_vie
       std::string_view mech;
       std::string_view ir;
       split_auth(line.substr(c.verb_text.size()), mech, ir);
-      auth_.start(c.auth_mechanism, c.args, c.args.empty() ? std::string_view{} : ir, caps_.auth);
+      AuthAttempt dropped;
+      if (auth_.make_room(dropped)) cb_.on_auth(dropped);
+      // An unknown mechanism's word may be the credential itself: it is no initial response to read.
+      auth_.start(seq, c.auth_mechanism, c.args, c.args.empty() ? std::string_view{} : ir, caps_.auth);
       break;
     }
     default:

@@ -77,10 +77,13 @@ void Decoder::handle_reply(Reply& r) {
     cb_.on_reply(r, nullptr);
     return;
   }
+  // A command the client pipelined inside an AUTH exchange, before a 334 came, was read by the server as a
+  // response (see apply_reply): the reply pairs with it as with one.
+  const bool read_as_response = e.kind == LineKind::command && e.verb != Verb::auth && auth_.owns(e.seq);
   Command c;
-  c.kind = e.kind;
-  c.verb = e.verb;
-  if (e.kind == LineKind::command) parse_command(text, c);
+  c.kind = read_as_response ? LineKind::auth_response : e.kind;
+  c.verb = read_as_response ? Verb::auth : e.verb;
+  if (c.kind == LineKind::command) parse_command(text, c);
   c.rendering = text;
   c.length = e.length;
   c.over_long = (e.flags & f_over_long) != 0;
@@ -100,10 +103,16 @@ void Decoder::apply_reply(const PendingQueue::Entry& e, const Command& c, const 
     finish_message(Transfer::data, e.size, e.length, 1, r, (e.flags & f_smuggling) != 0);
     return;
   }
-  if (e.kind == LineKind::auth_response) {
-    auth_reply(r, false, c.rendering == "*");
+  // A reply to a line of an open AUTH exchange is the exchange's. That holds even for a line the client sent
+  // as a command, pipelined before a 334 came: the server read it as a response, so it never ran, and a gate
+  // waiting on it opens as refused.
+  if (auth_.owns(e.seq)) {
+    auth_reply(r, e.seq, e.kind == LineKind::command && e.verb == Verb::auth, c.rendering == "*");
+    if (gate_ != Gate::none && e.seq == gate_seq_) open_gate(false);
+    else if (assumed_ != Gate::none && e.seq == assumed_seq_) stop("a gated command was read as an AUTH response");
     return;
   }
+  if (e.kind == LineKind::auth_response) return;  // of an exchange already over: nothing to follow
   switch (c.verb) {
     case Verb::ehlo:
       if (ok) {
@@ -134,9 +143,6 @@ void Decoder::apply_reply(const PendingQueue::Entry& e, const Command& c, const 
       break;
     case Verb::quit:
       if (ok) quit_acked_ = true;
-      break;
-    case Verb::auth:
-      auth_reply(r, true, false);
       break;
     case Verb::data:
       if (gate_ == Gate::data && e.seq == gate_seq_) {
@@ -197,9 +203,9 @@ void Decoder::finish_message(Transfer via, std::uint64_t size, std::uint64_t wir
   reset_transaction();  // after end of data the transaction is over, whatever the reply
 }
 
-void Decoder::auth_reply(const Reply& r, bool to_command, bool to_abort_line) {
+void Decoder::auth_reply(const Reply& r, std::uint32_t seq, bool to_command, bool to_abort_line) {
   AuthAttempt attempt;
-  if (auth_.reply(r, to_command, to_abort_line, attempt)) cb_.on_auth(attempt);
+  if (auth_.reply(r, seq, to_command, to_abort_line, attempt)) cb_.on_auth(attempt);
 }
 
 void Decoder::start_tls() {

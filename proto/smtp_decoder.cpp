@@ -52,7 +52,7 @@ void Decoder::close(Dir dir) noexcept {
     } else {
       server_closed_ = true;
       AuthAttempt attempt;
-      if (sniffing_ && auth_.end_of_session(attempt)) cb_.on_auth(attempt);
+      while (sniffing_ && auth_.end_of_session(attempt)) cb_.on_auth(attempt);
     }
   } catch (...) {
     stop("internal error");

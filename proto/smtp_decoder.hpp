@@ -94,7 +94,7 @@ class Decoder {
   void apply_reply(const PendingQueue::Entry& e, const Command& c, const Reply& r);
   void finish_message(Transfer via, std::uint64_t size, std::uint64_t wire, std::uint32_t chunks, const Reply& r,
                       bool smuggling);
-  void auth_reply(const Reply& r, bool to_command, bool to_abort_line);
+  void auth_reply(const Reply& r, std::uint32_t seq, bool to_command, bool to_abort_line);
   void start_tls();
   void end_data_at_lookalike(Reply& r);
   void reset_transaction() noexcept;

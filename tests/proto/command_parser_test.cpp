@@ -128,3 +128,50 @@ TEST_CASE("base64 decoding") {
   n = base64_decode("YWxpY2U=", out, 3, ok);
   CHECK(n == 3);
 }
+
+TEST_CASE("whitespace other than SP separates the verb and the arguments, and a tab is not non-ASCII") {
+  Command c;  // servers tokenize with isspace(): to them this is AUTH PLAIN with an initial response
+  CHECK_FALSE(parse_command("AUTH\tPLAIN\tAGFsaWNlAHMzY3IzdC1QYTU1", c));
+  CHECK(c.verb == Verb::auth);
+  CHECK(c.verb_text == "AUTH");
+  CHECK(c.auth_mechanism == AuthMechanism::plain);
+  CHECK(c.auth_initial_response);
+  CHECK(c.args == "PLAIN");
+  CHECK_FALSE(has_non_ascii("AUTH\tPLAIN\tAGFs"));
+  Command d;
+  parse_command("auth\t \tdXNlcjpwYXNz", d);
+  CHECK(d.verb == Verb::auth);
+  CHECK(d.auth_mechanism == AuthMechanism::other);
+  CHECK(d.args.empty());
+  Command e;
+  parse_command("AUTH\rLOGIN\vYWxpY2U=\f", e);
+  CHECK(e.auth_mechanism == AuthMechanism::login);
+  CHECK(e.auth_initial_response);
+  std::string_view mech;
+  std::string_view ir;
+  split_auth("\t PLAIN \t blob \t", mech, ir);
+  CHECK(mech == "PLAIN");
+  CHECK(ir == "blob");
+  Command f;
+  parse_command("MAIL\tFROM:\t<a@b.example>\tSIZE=10\tSMTPUTF8", f);
+  CHECK(f.verb == Verb::mail);
+  CHECK(f.mail.address == "a@b.example");
+  CHECK(f.mail.size == 10);
+  CHECK(f.mail.smtputf8);
+  Command g;
+  parse_command("BDAT\t12\tLAST", g);
+  CHECK(g.bdat_valid);
+  CHECK(g.bdat_last);
+}
+
+TEST_CASE("AUTH glued to a byte outside printable ASCII keeps no arguments") {
+  Command c;
+  CHECK(parse_command(std::string_view("AUTH\0PLAIN AGFs", 15), c));
+  CHECK(c.verb == Verb::other);
+  CHECK(c.args.empty());
+  CHECK(looks_like_auth(c.verb_text));
+  CHECK(looks_like_auth("auth\xc2\xa0PLAIN"));
+  CHECK_FALSE(looks_like_auth("AUTH"));
+  CHECK_FALSE(looks_like_auth("AUTHX"));
+  CHECK_FALSE(looks_like_auth("XAUTH\x01"));
+}

@@ -4,6 +4,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "alloc_counter.hpp"
 #include "proto/base64.hpp"
@@ -149,6 +150,73 @@ TEST_CASE("accessors: helo name, capabilities, QUIT acknowledged, TLS") {
   CHECK_FALSE(s.d.tls());
   CHECK(s.d.stats().client_lines == 2);
   CHECK(s.d.stats().server_lines == 5);
+}
+
+TEST_CASE("the HELO name ends at any whitespace") {
+  Session s;
+  s.s("220 mx\r\n");
+  s.c("EHLO\t relay.example.org\textra\r\n");
+  CHECK(s.d.helo() == "relay.example.org");
+}
+
+// Which client lines after AUTH are credentials: one letter a line, A the AUTH command, R a redacted
+// response, C a command. A line is a credential while the mechanism still owes a step.
+TEST_CASE("AUTH: lines the mechanism owes are credentials, pipelined lines after them are commands") {
+  const std::pair<const char*, const char*> cases[] = {
+      {"AUTH PLAIN AGFsaWNlAHMzY3IzdC1QYTU1\r\nNOOP\r\n", "AC"},
+      {"AUTH PLAIN =\r\nNOOP\r\n", "AC"},
+      {"AUTH PLAIN\r\nAGFsaWNlAHMzY3IzdC1QYTU1\r\nNOOP\r\n", "ARC"},
+      {"AUTH LOGIN YWxpY2U=\r\nczNjcjN0LVBhNTU=\r\nNOOP\r\n", "ARC"},
+      {"AUTH LOGIN\r\nYWxpY2U=\r\nczNjcjN0LVBhNTU=\r\nNOOP\r\n", "ARRC"},
+      {"AUTH LOGIN\r\n*\r\nNOOP\r\n", "ARC"},
+      {"AUTH CRAM-MD5\r\nYWxpY2UgMDAw\r\nNOOP\r\n", "ARC"},
+      {"AUTH CRAM-MD5 junk\r\nYWxpY2UgMDAw\r\nNOOP\r\n", "ARC"},
+      {"AUTH XOAUTH2 dXNlcj1hAWF1dGg9QmVhcmVyIHQBAQ==\r\nNOOP\r\n", "AC"},
+      {"AUTH XOAUTH2\r\ndXNlcj1hAWF1dGg9QmVhcmVyIHQBAQ==\r\nNOOP\r\n", "ARC"},
+      {"AUTH NTLM\r\nTlRMTVNT\r\nNOOP\r\nQUIT\r\n", "ARRR"},
+      {"AUTH\r\nNOOP\r\n", "AR"},
+      {"AUTH\tPLAIN\tAGFsaWNlAHMzY3IzdC1QYTU1\r\nNOOP\r\n", "AC"},
+  };
+  for (const auto& tc : cases) {
+    const std::string client = tc.first;  // not a structured binding: clang 14 cannot capture those
+    const std::string want = tc.second;
+    CAPTURE(client);
+    Session s;
+    s.s("220 mx\r\n");
+    s.c("EHLO c\r\n");
+    s.s("250-mx\r\n250 AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2 NTLM\r\n");
+    const auto before = s.rec.events.size();
+    s.c(client);
+    std::string got;
+    for (std::size_t i = before; i < s.rec.events.size(); ++i) {
+      const auto& e = s.rec.events[i];
+      if (e.rfind("C AUTH ", 0) == 0) got += 'A';
+      else if (e.rfind("C auth_response ", 0) == 0) got += 'R';
+      else if (e.rfind("C ", 0) == 0) got += 'C';
+    }
+    CHECK(got == want);
+    CHECK(s.rec.seen.find("czNjcjN0LVBhNTU") == std::string::npos);
+    CHECK(s.rec.seen.find("AGFsaWNlAHMzY3IzdC1QYTU1") == std::string::npos);
+    CHECK(s.rec.seen.find("YWxpY2UgMDAw") == std::string::npos);
+  }
+}
+
+TEST_CASE("AUTH: a line left out of the full pending queue keeps the exchange redacting, its outcome unknown") {
+  Limits limits;
+  limits.max_pending = 2;
+  Session s(limits);
+  s.s("220 mx\r\n");
+  s.c("EHLO c\r\n");
+  s.s("250-mx\r\n250 AUTH PLAIN\r\n");
+  // The AUTH is not queued: a 334 to it would go unseen, so the line after it stays a credential.
+  s.c("NOOP\r\nNOOP\r\nAUTH PLAIN AGFsaWNlAHMzY3IzdC1QYTU1\r\nAGFsaWNlAHMzY3IzdC1QYTU1\r\n");
+  s.s("250 ok\r\n250 ok\r\n334 \r\n535 no\r\n");
+  s.c("QUIT\r\n");
+  s.s("221 bye\r\n");
+  CHECK(s.rec.seen.find("AGFsaWNlAHMzY3IzdC1QYTU1") == std::string::npos);
+  REQUIRE(s.rec.events.size() >= 2);
+  CHECK(s.rec.events[s.rec.events.size() - 3] == "C auth_response \"[redacted]\"");
+  CHECK(s.rec.events.back() == "A PLAIN name=PLAIN user=\"alice\" aborted code=221 responses=3 advertised");
 }
 
 TEST_CASE("bad commands and permanent failures are told apart by the reply") {
