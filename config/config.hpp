@@ -109,7 +109,7 @@ struct Detectors {
   Detector smuggling{true, Action::flag, {}, 0, 0};
   Detector starttls_injection{true, Action::flag, {}, 0, 0};
   Detector compromised_account{true, Action::flag, 1h, 50, 5};
-  std::uint32_t max_tracked = 1'000'000;  // our addition: cap on tracked IPs and users
+  std::uint32_t max_tracked = 100'000;  // our addition: cap on tracked IPs, and on users (~200 B each)
 };
 
 struct Flag {

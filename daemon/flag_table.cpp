@@ -2,6 +2,8 @@
 
 #include "daemon/address.hpp"
 
+#include <algorithm>
+
 namespace smtp::daemon {
 
 using Clock = std::chrono::system_clock;
@@ -12,7 +14,8 @@ bool FlagTable::flag(const std::string& ip, const std::string& type, std::chrono
   expire(now);
   auto [it, fresh_ip] = by_ip_.try_emplace(ip);
   FlagEntry& e = it->second;
-  if (fresh_ip) {
+  if (!fresh_ip && e.expires <= now) e = FlagEntry{};  // expired, not yet swept: start over
+  if (e.ip.empty()) {
     e.ip = ip;
     e.type = type;
     e.since = now;
@@ -21,6 +24,10 @@ bool FlagTable::flag(const std::string& ip, const std::string& type, std::chrono
   e.expires = std::max(e.expires, now + ttl);
   e.block = e.block || block;
   auto [t, fresh_type] = by_type_ip_.try_emplace(type + "|" + ip, now + ttl);
+  if (!fresh_type && t->second <= now) {  // expired, not yet swept
+    t->second = now + ttl;
+    return true;
+  }
   return fresh_type;
 }
 
@@ -32,21 +39,27 @@ bool FlagTable::blocked(const asio::ip::address& ip) {
 }
 
 std::vector<FlagEntry> FlagTable::snapshot() {
+  const auto now = Clock::now();
   std::lock_guard lock(mutex_);
-  expire(Clock::now());
+  expire(now);
   std::vector<FlagEntry> out;
   out.reserve(by_ip_.size());
-  for (const auto& [ip, e] : by_ip_) out.push_back(e);
+  for (const auto& [ip, e] : by_ip_)
+    if (e.expires > now) out.push_back(e);
   return out;
 }
 
 std::size_t FlagTable::size() {
+  const auto now = Clock::now();
   std::lock_guard lock(mutex_);
-  expire(Clock::now());
-  return by_ip_.size();
+  expire(now);
+  return static_cast<std::size_t>(std::count_if(by_ip_.begin(), by_ip_.end(), [&](const auto& kv) { return kv.second.expires > now; }));
 }
 
 void FlagTable::expire(Clock::time_point now) {
+  // A sweep is O(entries); once a second is plenty for TTLs counted in minutes.
+  if (now < next_sweep_) return;
+  next_sweep_ = now + std::chrono::seconds(1);
   std::erase_if(by_ip_, [&](const auto& kv) { return kv.second.expires <= now; });
   std::erase_if(by_type_ip_, [&](const auto& kv) { return kv.second <= now; });
 }

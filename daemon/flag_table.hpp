@@ -37,6 +37,7 @@ class FlagTable {
   // Keyed by "ip" for blocking and by "type|ip" for alert suppression.
   std::unordered_map<std::string, FlagEntry> by_ip_;
   std::unordered_map<std::string, std::chrono::system_clock::time_point> by_type_ip_;
+  std::chrono::system_clock::time_point next_sweep_{};
 };
 
 }  // namespace smtp::daemon

@@ -23,7 +23,7 @@ void mirror(prometheus::Counter& metric, std::uint64_t total) {
 
 }  // namespace
 
-Sensor::Sensor(const config::Config& config, Metrics& metrics) : metrics_(metrics) {
+Sensor::Sensor(const config::Config& config, Metrics& metrics) : metrics_(metrics), detectors_(config.detectors) {
   try {
     if (config.transcripts.enabled) {
       make_parent(config.transcripts.path);

@@ -6,6 +6,7 @@
 #include "daemon/flag_table.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/transcript_log.hpp"
+#include "detect/engine.hpp"
 #include "store/session_store.hpp"
 
 #include <memory>
@@ -22,6 +23,9 @@ class Sensor {
   TranscriptLog* transcript() { return transcript_.get(); }  // null when disabled
   store::SessionStore* store() { return store_.get(); }       // null when disabled
   FlagTable& flags() { return flags_; }
+  detect::Engine& detectors() { return detectors_; }
+  // SIGHUP: thresholds and actions change, the windows are kept.
+  void reconfigure(const config::Config& config) { detectors_.reconfigure(config.detectors); }
 
   // Logs the alert unless the same (type, ip) was alerted within the flag TTL; flags
   // the IP either way. Returns whether a line was written.
@@ -35,6 +39,7 @@ class Sensor {
   std::unique_ptr<AlertLog> alerts_;
   std::unique_ptr<store::SessionStore> store_;
   FlagTable flags_;
+  detect::Engine detectors_;
 };
 
 }  // namespace smtp::daemon

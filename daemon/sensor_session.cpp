@@ -1,6 +1,7 @@
 #include "daemon/sensor_session.hpp"
 
 #include "daemon/address.hpp"
+#include "config/config_loader.hpp"
 #include "daemon/json.hpp"
 
 #include <fmt/format.h>
@@ -40,15 +41,22 @@ SensorSession::SensorSession(Sensor& sensor, ListenerRuntime& listener, const co
                              const tcp::endpoint& client, std::string upstream)
     : sensor_(sensor),
       listener_(listener),
+      config_(config),
       metrics_(*listener.metrics),
       transcript_(sensor.transcript()),
       decoder_(*this, proto::Limits{config.limits.max_line, 64},
                proto::Options{config.transcripts.enabled && config.transcripts.message_data, false}),
       lcid_(lcid),
       client_(client),
+      client_ip_(mapped_bytes(client.address())),
       upstream_(std::move(upstream)),
       started_(std::chrono::system_clock::now()),
-      submission_port_(listener.config.listen.port == 587 || listener.config.listen.port == 465) {
+      submission_port_(listener.config.listen.port == 587 || listener.config.listen.port == 465),
+      watched_(!in_any(config.allow, client.address())) {
+  if (watched_) {
+    sensor_.detectors().connection(client_ip_, now_s(), findings_);
+    raise(findings_);
+  }
   say("************ New connection from: {} to {} (upstream {})", endpoint_text(client_), listener_.config.name,
                     upstream_);
 }
@@ -72,6 +80,7 @@ void SensorSession::on_command(const proto::Command& c) {
   if (c.invalid) {
     ++bad_commands_;
     metrics_.bad_commands->Increment();
+    if (watched_) sensor_.detectors().bad_command(client_ip_, now_s(), findings_);
   }
   switch (c.verb) {
     case proto::Verb::ehlo:
@@ -81,6 +90,7 @@ void SensorSession::on_command(const proto::Command& c) {
   }
   if (c.verb != proto::Verb::other) state_ = proto::to_string(c.verb);
   say("C --> {}", Escaped{c.rendering});
+  raise(findings_);
 }
 
 void SensorSession::on_auth_response(const proto::Command& c) { say("C --> {}", Escaped{c.rendering}); }
@@ -97,6 +107,7 @@ void SensorSession::on_reply(const proto::Reply& r, const proto::Command* paired
   if (r.bad_command) {
     ++bad_commands_;
     metrics_.bad_commands->Increment();
+    if (watched_) sensor_.detectors().bad_command(client_ip_, now_s(), findings_);
   }
   if (r.permanent_failure()) {
     ++permanent_failures_;
@@ -116,6 +127,7 @@ void SensorSession::on_reply(const proto::Reply& r, const proto::Command* paired
       if (recipient_domain_.empty()) recipient_domain_ = lower(paired->mail.domain);
     }
   }
+  raise(findings_);
   if (!transcript_) return;
   std::string_view text = r.text;
   while (!text.empty()) {
@@ -131,6 +143,11 @@ void SensorSession::on_message(const proto::MessageInfo& m) {
   ++messages_;
   metrics_.messages->Increment();
   if (sender_domain_.empty()) sender_domain_ = lower(m.sender_domain);
+  if (watched_) {
+    sensor_.detectors().message(client_ip_, authenticated_ ? std::string_view(auth_user_) : std::string_view{}, now_s(),
+                                findings_);
+    raise(findings_);
+  }
 }
 
 void SensorSession::on_auth(const proto::AuthAttempt& a) {
@@ -139,6 +156,16 @@ void SensorSession::on_auth(const proto::AuthAttempt& a) {
   if (!a.username.empty()) auth_user_.assign(a.username.substr(0, 255));
   auth_result_ = proto::to_string(a.result);
   if (a.result == proto::AuthResult::success) authenticated_ = true;
+  if (!watched_) return;
+  const auto mech_name = a.mechanism_name.empty() ? std::string_view("(unknown)") : a.mechanism_name;
+  if (a.result == proto::AuthResult::unadvertised) {
+    sensor_.detectors().auth(client_ip_, a.username, detect::AuthOutcome::unadvertised,
+                             fmt::format("AUTH {} answered {}: server does not offer AUTH", mech_name, a.reply_code), now_s(),
+                             findings_);
+  } else if (a.result == proto::AuthResult::failure) {
+    sensor_.detectors().auth(client_ip_, a.username, detect::AuthOutcome::failure, {}, now_s(), findings_);
+  }
+  raise(findings_);
 }
 
 void SensorSession::on_tls_started() {
@@ -150,6 +177,36 @@ void SensorSession::on_tls_started() {
 void SensorSession::on_anomaly(proto::Anomaly kind, std::string_view detail) {
   metrics_.anomalies[static_cast<std::size_t>(kind)]->Increment();
   say("!!!!!!!!!!!! anomaly {}: {}", proto::to_string(kind), Escaped{detail});
+  if (watched_) {
+    sensor_.detectors().anomaly(proto::to_string(kind), detail, findings_);
+    raise(findings_);
+  }
+}
+
+std::uint32_t SensorSession::now_s() const {
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+void SensorSession::raise(detect::Findings& findings) {
+  for (auto& f : findings) {
+    Alert a;
+    a.ts = std::chrono::system_clock::now();
+    a.type = std::string(f.type);
+    a.severity = f.type == "smuggling" || f.type == "compromised_account" ? "critical" : "warning";
+    a.ip = ip_text(client_);
+    a.listener = listener_.config.name;
+    a.lcid = lcid_;
+    a.count = f.count;
+    a.threshold = f.threshold;
+    a.window_s = f.window_s;
+    a.action = config::to_string(f.action);
+    a.detail = std::move(f.detail);
+    a.users = std::move(f.users);
+    if (sensor_.raise(a, config_.flag.ttl, f.action == config::Action::block))
+      say("!!!!!!!!!!!! alert {} ({}): {}", a.type, a.action, Escaped{a.detail});
+  }
+  findings.clear();
 }
 
 std::string SensorSession::domain() const {

@@ -47,14 +47,19 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
   }
   std::string domain() const;
   void store(Termination reason);
+  // Runs the findings of a detector event through the flag table and the alert log.
+  void raise(detect::Findings& findings);
+  std::uint32_t now_s() const;
 
   Sensor& sensor_;
   ListenerRuntime& listener_;
+  const config::Config& config_;  // the RelaySession that owns us holds it
   ListenerMetrics& metrics_;
   TranscriptLog* transcript_;
   proto::Decoder decoder_;
   std::uint64_t lcid_;
   tcp::endpoint client_;
+  detect::IpBytes client_ip_;
   std::string upstream_;
   std::chrono::system_clock::time_point started_;
   std::string helo_;
@@ -75,6 +80,8 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
   bool blocked_ = false;        // the upstream refused the session at the greeting
   bool authenticated_ = false;
   bool submission_port_ = false;
+  bool watched_ = true;  // false for allow-listed clients: never flagged, so not tracked
+  detect::Findings findings_;  // reused, so that a detector event allocates nothing
 };
 
 }  // namespace smtp::daemon

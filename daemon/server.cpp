@@ -189,6 +189,7 @@ void Server::reload() {
       same_listeners = fresh.listeners[i].listen.text() == current->listeners[i].listen.text();
     if (!same_listeners)
       spdlog::warn("reload: listeners, threads and http.listen change only on restart; the rest applies now");
+    sensor_->reconfigure(fresh);
     {
       std::lock_guard lock(config_mutex_);
       config_ = std::make_shared<const config::Config>(std::move(fresh));

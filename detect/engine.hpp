@@ -1,0 +1,88 @@
+// The detectors of SPEC section 2: per-IP and per-user sliding windows that turn session
+// events into findings. Pure: no sockets, no logging; thread-safe.
+#pragma once
+
+#include "config/config.hpp"
+#include "detect/bounded_map.hpp"
+#include "detect/distinct_set.hpp"
+#include "detect/sliding_window.hpp"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace smtp::detect {
+
+using IpBytes = std::array<std::uint8_t, 16>;  // IPv6, or IPv4 mapped into it
+
+struct IpHash {
+  std::size_t operator()(const IpBytes& ip) const noexcept;
+};
+
+// What a detector concluded; the sensor turns it into an alert line and a flag.
+struct Finding {
+  std::string_view type;  // the detector's name, as in the config
+  std::uint64_t count = 0;
+  std::uint64_t threshold = 0;
+  std::int64_t window_s = 0;
+  config::Action action = config::Action::flag;
+  std::string detail;
+  std::vector<std::string> users;  // usernames involved; never a password
+};
+using Findings = std::vector<Finding>;
+
+enum class AuthOutcome : std::uint8_t { success, failure, unadvertised, aborted };
+
+class Engine {
+ public:
+  explicit Engine(const config::Detectors& cfg);
+  // Thresholds, windows and actions change; what the windows hold is kept.
+  void reconfigure(const config::Detectors& cfg);
+
+  // Each event appends what it triggers to `out`; now_s is any monotonic second count.
+  void connection(const IpBytes& ip, std::uint32_t now_s, Findings& out);
+  void message(const IpBytes& ip, std::string_view user, std::uint32_t now_s, Findings& out);
+  void auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome, std::string_view detail, std::uint32_t now_s,
+            Findings& out);
+  void bad_command(const IpBytes& ip, std::uint32_t now_s, Findings& out);
+  // pregreet, smuggling, starttls_injection: one occurrence is enough.
+  void anomaly(std::string_view kind, std::string_view detail, Findings& out);
+
+  std::size_t tracked_ips() { return ips_.size(); }
+  std::size_t tracked_users() { return users_.size(); }
+
+ private:
+  struct IpState {
+    SlidingWindow auth_failures;
+    SlidingWindow unadvertised;
+    SlidingWindow bad_commands;
+    SlidingWindow connections;
+    SlidingWindow messages;
+    DistinctSet failed_users;
+    std::vector<std::string> recent_users;  // for the alert's "users", at most a few
+  };
+  struct UserState {
+    DistinctSet failing_ips;
+    // compromised_account: messages in the current fixed window, and an exponentially
+    // weighted baseline of the previous windows.
+    std::uint32_t window_start = 0;
+    std::uint32_t current = 0;
+    double baseline = 0;
+    std::uint32_t windows_seen = 0;
+  };
+
+  std::shared_ptr<const config::Detectors> config() const;
+
+  mutable std::mutex config_mutex_;
+  std::shared_ptr<const config::Detectors> config_;
+  BoundedMap<IpBytes, IpState, IpHash> ips_;
+  BoundedMap<std::string, UserState> users_;
+};
+
+std::string_view to_string(AuthOutcome o);
+
+}  // namespace smtp::detect
