@@ -31,24 +31,45 @@ void Pump::start() {
 }
 
 void Pump::wait_readable() {
-  from_.async_wait_readable([self = session_.shared_from_this(), this](const error_code& ec) { on_readable(ec); });
+  from_.async_read_some(probe_, [self = session_.shared_from_this(), this](const error_code& ec, std::size_t n) { on_read(ec, n); });
 }
 
-void Pump::on_readable(const error_code& ec) {
+void Pump::on_read(const error_code& ec, std::size_t n) {
   if (session_.closed()) return;
+  if (ec == asio::error::eof) return end_of_input();
   if (ec) return session_.on_pump_error(dir_, ec, /*reading=*/true);
   const auto buf = scratch();
+  std::memcpy(buf.data(), probe_.data(), n);
+  read_on(n);
+}
+
+void Pump::read_on(std::size_t have) {
+  const auto buf = scratch();
+  // A probe that came back short most likely drained the socket: no read is tried
+  // then, so that a quiet connection costs one read per message.
+  bool more = have == probe_.size();
   for (int i = 0; i < kReadsPerWakeup; ++i) {
+    bool eof = false;
     error_code rec;
-    const std::size_t n = from_.read_some(buf, rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
-    if (rec == asio::error::eof) return end_of_input();
-    if (rec) return session_.on_pump_error(dir_, rec, /*reading=*/true);
-    const std::span<const char> bytes(buf.data(), n);
-    session_.on_bytes(dir_, bytes);  // the decoder sees the bytes before the peer does
-    if (session_.closed() || !forward(bytes)) return;
-    if (pending_size_ > 0) return;  // the peer is slow: stop reading until it drains
-    if (n < buf.size()) break;
+    while (more && have < buf.size()) {
+      const std::size_t n = from_.read_some(buf.subspan(have), rec);
+      if (rec) break;
+      have += n;
+    }
+    if (rec == asio::error::eof) eof = true;
+    else if (rec && rec != asio::error::would_block && rec != asio::error::try_again) {
+      return session_.on_pump_error(dir_, rec, /*reading=*/true);
+    }
+    if (have > 0) {
+      const std::span<const char> bytes(buf.data(), have);
+      session_.on_bytes(dir_, bytes);  // the decoder sees the bytes before the peer does
+      if (session_.closed() || !forward(bytes)) return;
+    }
+    if (eof) return end_of_input();  // after the pending bytes, if any, are flushed
+    if (pending_size_ > 0) return;   // the peer is slow: stop reading until it drains
+    if (have < buf.size()) break;    // the socket is drained
+    have = 0;
+    more = true;
   }
   wait_readable();
 }

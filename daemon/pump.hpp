@@ -4,6 +4,7 @@
 #include "daemon/session_types.hpp"
 #include "daemon/stream.hpp"
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -18,6 +19,10 @@ class RelaySession;
 class Pump {
  public:
   static constexpr std::size_t kScratchSize = 64 * 1024;
+  // Each pump waits for data with a read into this small buffer of its own: SMTP
+  // commands and replies fit, and a full probe says a bulk transfer is on, which then
+  // continues in the shared scratch buffer.
+  static constexpr std::size_t kProbeSize = 512;
 
   Pump(RelaySession& session, Stream& from, Stream& to, Dir dir) : session_(session), from_(from), to_(to), dir_(dir) {}
 
@@ -29,7 +34,10 @@ class Pump {
 
  private:
   void wait_readable();
-  void on_readable(const error_code& ec);
+  void on_read(const error_code& ec, std::size_t n);
+  // Reads on into the scratch buffer, which holds `have` bytes already, then hands it all
+  // to the session and the peer.
+  void read_on(std::size_t have);
   bool forward(std::span<const char> bytes);  // false: the write failed and the session closed
   void flush();
   void on_writable(const error_code& ec);
@@ -40,6 +48,7 @@ class Pump {
   Stream& from_;
   Stream& to_;
   Dir dir_;
+  std::array<char, kProbeSize> probe_;
   std::unique_ptr<char[]> pending_;
   std::size_t pending_offset_ = 0;
   std::size_t pending_size_ = 0;

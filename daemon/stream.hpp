@@ -21,6 +21,12 @@ class Stream {
   tcp::socket& socket() { return socket_; }
   bool is_open() const { return socket_.is_open(); }
 
+  // A read that Asio may complete at once, and that queues without a system call after
+  // a short read: cheaper than async_wait, which re-arms epoll every time.
+  template <class Handler>
+  void async_read_some(std::span<char> into, Handler&& h) {
+    socket_.async_read_some(asio::buffer(into.data(), into.size()), std::forward<Handler>(h));
+  }
   template <class Handler>
   void async_wait_readable(Handler&& h) {
     socket_.async_wait(tcp::socket::wait_read, std::forward<Handler>(h));
