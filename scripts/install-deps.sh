@@ -8,6 +8,7 @@ packages=(
   libboost-dev libspdlog-dev libyaml-cpp-dev prometheus-cpp-dev doctest-dev
   libssl-dev libsqlite3-dev libsystemd-dev
   postfix swaks haproxy python3-aiosmtpd python3-pytest python3-yaml curl openssl sqlite3
+  prometheus
 )
 
 missing=()
@@ -20,6 +21,15 @@ echo "installing: ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 $SUDO apt-get update -q
-# postfix is installed for its smtp-sink and smtp-source binaries only; nothing starts it.
+# postfix is installed for its smtp-sink and smtp-source binaries only, prometheus for
+# promtool, haproxy for the benchmarks: none of their services may start, so a
+# policy-rc.d forbids it for the length of the install.
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+guard=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  guard=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$guard" >/dev/null
+  $SUDO chmod +x "$guard"
+  trap '$SUDO rm -f "$guard"' EXIT
+fi
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

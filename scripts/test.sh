@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
+echo "=== Prometheus rules and Grafana dashboard"
+scripts/check-observability.sh
+
 if [ "${SKIP_FUZZ:-0}" != 1 ] && [ -x scripts/fuzz.sh ]; then
   echo "=== fuzzing the decoder for ${FUZZ_SECONDS:-60}s"
   FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz.sh

@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# Static checks of the observability files: the Prometheus rules, the example scrape
+# config and the Grafana dashboard. Installs nothing: needs promtool (Debian package
+# `prometheus`) and python3. Exits non-zero on the first failure.
+#
+#   1. the dashboard JSON parses, and has the datasource/instance/listener variables,
+#      unique panel ids, and every panel and query on the ${datasource} variable;
+#   2. promtool check rules  config/prometheus/smtp-sensor-rules.yml
+#   3. promtool check config config/prometheus/prometheus-scrape-example.yml
+#   4. every PromQL query of the dashboard (template variables filled in) passes
+#      promtool's parser, as recording rules in a scratch rules file;
+#   5. promtool test rules: each alert fires on a synthetic series that should fire it,
+#      and stays quiet on one that should not.
+# That the metric names the dashboard and rules use are ones the daemon exports is
+# checked against the running daemon by tests/integration/test_observability.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RULES=config/prometheus/smtp-sensor-rules.yml
+SCRAPE=config/prometheus/prometheus-scrape-example.yml
+DASHBOARD=config/grafana/smtp-sensor-dashboard.json
+
+for tool in promtool python3; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "check-observability: $tool not found (promtool: apt-get install --no-install-recommends prometheus)" >&2
+    exit 2
+  fi
+done
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "=== dashboard JSON parses: $DASHBOARD"
+python3 -m json.tool "$DASHBOARD" >/dev/null
+
+echo "=== dashboard structure"
+python3 - "$DASHBOARD" "$tmp/dashboard-queries.yml" <<'PY'
+import json, re, sys
+
+path, out = sys.argv[1], sys.argv[2]
+d = json.load(open(path))
+errors = []
+if not isinstance(d.get("schemaVersion"), int) or not 36 <= d["schemaVersion"] <= 39:
+    errors.append(f"schemaVersion {d.get('schemaVersion')!r} is not one Grafana 9/10 writes (36-39)")
+variables = {v.get("name"): v for v in d.get("templating", {}).get("list", [])}
+ds = variables.get("datasource")
+if not ds or ds.get("type") != "datasource" or ds.get("query") != "prometheus":
+    errors.append("no `datasource` variable of type datasource with query prometheus")
+for name in ("instance", "listener"):
+    v = variables.get(name)
+    if not v or v.get("type") != "query":
+        errors.append(f"no `{name}` query variable")
+    elif "label_values(" not in json.dumps(v.get("query")):
+        errors.append(f"`{name}` variable does not use label_values()")
+if "__inputs" in d:
+    errors.append("__inputs present: the dashboard selects its data source through the `datasource` variable")
+
+def panels(ps):
+    for p in ps:
+        yield p
+        yield from panels(p.get("panels", []))
+
+ids, exprs = [], []
+for p in panels(d.get("panels", [])):
+    ids.append(p.get("id"))
+    if p.get("type") == "row":
+        continue
+    gp = p.get("gridPos", {})
+    if not all(k in gp for k in ("h", "w", "x", "y")) or gp["x"] + gp["w"] > 24:
+        errors.append(f"panel {p.get('title')!r}: bad gridPos {gp}")
+    if p.get("datasource") != {"type": "prometheus", "uid": "${datasource}"}:
+        errors.append(f"panel {p.get('title')!r}: datasource is not the ${{datasource}} variable")
+    if not p.get("targets"):
+        errors.append(f"panel {p.get('title')!r}: no queries")
+    for t in p.get("targets", []):
+        if t.get("datasource") != {"type": "prometheus", "uid": "${datasource}"}:
+            errors.append(f"panel {p.get('title')!r} query {t.get('refId')}: datasource is not ${{datasource}}")
+        if not t.get("expr", "").strip():
+            errors.append(f"panel {p.get('title')!r} query {t.get('refId')}: empty expr")
+        else:
+            exprs.append((p["title"], t["expr"]))
+dups = {i for i in ids if ids.count(i) > 1}
+if dups or None in ids:
+    errors.append(f"panel ids missing or repeated: {sorted(x for x in dups if x is not None)}")
+
+# Template variables as Grafana would fill them in, so promtool can parse the queries.
+subst = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h",
+         "$instance": ".*", "$listener": ".*", "${datasource}": "x"}
+def fill(e):
+    for k, v in subst.items():
+        e = e.replace(k, v)
+    if "$" in e:
+        errors.append(f"unknown template variable in: {e}")
+    return e
+
+with open(out, "w") as f:
+    f.write("groups:\n  - name: dashboard-queries\n    rules:\n")
+    for i, (title, e) in enumerate(exprs):
+        f.write(f"      - record: dashboard:query_{i}\n        expr: {json.dumps(fill(e))}\n")
+if errors:
+    print("\n".join(errors), file=sys.stderr)
+    sys.exit(1)
+print(f"  {len(ids)} panels, {len(exprs)} queries, variables {sorted(variables)}")
+PY
+
+echo "=== promtool check rules $RULES"
+promtool check rules "$RULES"
+
+echo "=== promtool check config $SCRAPE"
+promtool check config --syntax-only "$SCRAPE"
+cp "$RULES" "$tmp/smtp-sensor-rules.yml"
+cp "$SCRAPE" "$tmp/prometheus.yml"
+promtool check config "$tmp/prometheus.yml"   # also loads the rules file it names
+
+echo "=== dashboard queries parse (promtool)"
+promtool check rules "$tmp/dashboard-queries.yml"
+
+echo "=== promtool test rules (each alert on synthetic series)"
+cat >"$tmp/rules-test.yml" <<'YAML'
+rule_files:
+  - smtp-sensor-rules.yml
+evaluation_interval: 1m
+tests:
+  # --- SmtpSensorDown: fires 2 minutes after the scrapes start failing.
+  - interval: 1m
+    input_series:
+      - series: 'up{job="smtp-sensor", instance="mx1:9925"}'
+        values: '1 1 1 0 0 0 0 0 0 0'
+      - series: 'up{job="smtp-sensor", instance="mx2:9925"}'
+        values: '1x9'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: SmtpSensorDown
+        exp_alerts: []
+      - eval_time: 6m
+        alertname: SmtpSensorDown
+        exp_alerts:
+          - exp_labels: {severity: critical, job: smtp-sensor, instance: "mx1:9925"}
+            exp_annotations:
+              summary: "smtp-sensor mx1:9925 is down or not answering /metrics"
+              description: "Prometheus has failed to scrape mx1:9925 (job smtp-sensor) for 2 minutes. The sensor is inline: if the daemon is down, mail to its listeners is refused. Check `systemctl status smtp-sensor` and `curl -s http://mx1:9925/healthz`."
+      - eval_time: 6m
+        alertname: SmtpSensorAbsent
+        exp_alerts: []
+
+  # --- SmtpSensorAbsent: no smtp-sensor target at all.
+  - interval: 1m
+    input_series:
+      - series: 'up{job="node", instance="mx1:9100"}'
+        values: '1x20'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: SmtpSensorAbsent
+        exp_alerts: []
+      - eval_time: 12m
+        alertname: SmtpSensorAbsent
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor}
+            exp_annotations:
+              summary: "No smtp-sensor target is being scraped"
+              description: "Prometheus has no target with job=\"smtp-sensor\" at all, so none of the smtp-sensor alerts can fire. The scrape config was removed or renamed."
+
+  # --- SmtpSensorConnectionRatioSpike: 10 connections a minute, no message (fires);
+  #     10 a minute with 5 messages (ratio 2, quiet); 1 a minute, none delivered
+  #     (ratio high, but under the minimum rate: quiet).
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_connections_total{job="smtp-sensor", instance="mx1:9925", listener="mx"}'
+        values: '0+10x60'
+      - series: 'smtp_sensor_messages_total{job="smtp-sensor", instance="mx1:9925", listener="mx"}'
+        values: '0x60'
+      - series: 'smtp_sensor_connections_total{job="smtp-sensor", instance="mx1:9925", listener="submission"}'
+        values: '0+10x60'
+      - series: 'smtp_sensor_messages_total{job="smtp-sensor", instance="mx1:9925", listener="submission"}'
+        values: '0+5x60'
+      - series: 'smtp_sensor_connections_total{job="smtp-sensor", instance="mx1:9925", listener="quiet"}'
+        values: '0+1x60'
+      - series: 'smtp_sensor_messages_total{job="smtp-sensor", instance="mx1:9925", listener="quiet"}'
+        values: '0x60'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: SmtpSensorConnectionRatioSpike
+        exp_alerts: []
+      - eval_time: 45m
+        alertname: SmtpSensorConnectionRatioSpike
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925", listener: mx}
+            exp_annotations:
+              summary: "mx on mx1:9925: 300 connections per delivered message"
+              description: "Over the last 30 minutes listener mx took more than 10 connections for each message it delivered, at more than 3 connections a minute (value 300.0; no message counts as one). Someone is probing recipients, guessing passwords, or hammering the port. Find the source in /flagged, the alert log, or the transcript (grep \"New connection\")."
+
+  # --- SmtpSensorMaxConnectionsReached: 5 connections refused at minute 3.
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_blocked_connections_total{job="smtp-sensor", instance="mx1:9925", listener="mx", reason="max_connections"}'
+        values: '0 0 0 5 5 5 5 5 5 5 5 5 5 5 5'
+      - series: 'smtp_sensor_blocked_connections_total{job="smtp-sensor", instance="mx1:9925", listener="mx", reason="deny"}'
+        values: '0+50x14'
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: SmtpSensorMaxConnectionsReached
+        exp_alerts: []
+      - eval_time: 5m
+        alertname: SmtpSensorMaxConnectionsReached
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925", listener: mx}
+            exp_annotations:
+              summary: "mx on mx1:9925 is refusing connections at max_connections"
+              description: "5 connections to listener mx were closed unanswered in the last 5 minutes because the listener's max_connections was reached. Either a connection flood is under way or the limit is too low."
+      - eval_time: 14m
+        alertname: SmtpSensorMaxConnectionsReached
+        exp_alerts: []
+
+  # --- SmtpSensorAlertFlood: two detectors at 2 alerts a minute each (60 in 15m).
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_alerts_total{job="smtp-sensor", instance="mx1:9925", type="auth_bruteforce"}'
+        values: '0+2x40'
+      - series: 'smtp_sensor_alerts_total{job="smtp-sensor", instance="mx1:9925", type="bad_commands"}'
+        values: '0+2x40'
+      - series: 'smtp_sensor_alerts_total{job="smtp-sensor", instance="mx2:9925", type="bad_commands"}'
+        values: '0+1x40'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: SmtpSensorAlertFlood
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: SmtpSensorAlertFlood
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925"}
+            exp_annotations:
+              summary: "smtp-sensor mx1:9925 raised 60 alerts in 15 minutes"
+              description: "The sensor's detectors raised more than 30 alerts (all types) in 15 minutes, for 5 minutes running: an attack is under way or a detector threshold is too low. The dashboard's \"Alerts by type\" panel and the alert log (alerts.jsonl) tell which detector and which IPs."
+
+  # --- SmtpSensorAuthFailureSurge: 3 failures + 1 success a minute fires (75% failed);
+  #     3 failures + 5 successes a minute does not (37%).
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_auth_attempts_total{job="smtp-sensor", instance="mx1:9925", listener="submission", mechanism="LOGIN", result="failure"}'
+        values: '0+3x40'
+      - series: 'smtp_sensor_auth_attempts_total{job="smtp-sensor", instance="mx1:9925", listener="submission", mechanism="PLAIN", result="success"}'
+        values: '0+1x40'
+      - series: 'smtp_sensor_auth_attempts_total{job="smtp-sensor", instance="mx1:9925", listener="busy", mechanism="LOGIN", result="failure"}'
+        values: '0+3x40'
+      - series: 'smtp_sensor_auth_attempts_total{job="smtp-sensor", instance="mx1:9925", listener="busy", mechanism="PLAIN", result="success"}'
+        values: '0+5x40'
+    alert_rule_test:
+      - eval_time: 8m
+        alertname: SmtpSensorAuthFailureSurge
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: SmtpSensorAuthFailureSurge
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925", listener: submission}
+            exp_annotations:
+              summary: "AUTH failures surging on submission (mx1:9925)"
+              description: "More than 20 AUTH attempts failed (or were made where AUTH is not offered) in 10 minutes on listener submission, and they are more than half of all AUTH attempts: password guessing. Per-IP and per-user detail is in the alert log (auth_bruteforce, password_spray, distributed_bruteforce)."
+
+  # --- SmtpSensorUpstreamErrors: one failed upstream connect a minute.
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_upstream_errors_total{job="smtp-sensor", instance="mx1:9925", listener="mx"}'
+        values: '0+1x30'
+      - series: 'smtp_sensor_upstream_errors_total{job="smtp-sensor", instance="mx1:9925", listener="submission"}'
+        values: '0x30'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: SmtpSensorUpstreamErrors
+        exp_alerts: []
+      - eval_time: 15m
+        alertname: SmtpSensorUpstreamErrors
+        exp_alerts:
+          - exp_labels: {severity: critical, job: smtp-sensor, instance: "mx1:9925", listener: mx}
+            exp_annotations:
+              summary: "mx on mx1:9925 cannot reach its upstream MTA"
+              description: "5 upstream connects failed, timed out, or got no greeting in 5 minutes on listener mx; each of those clients was answered 421 4.4.1. Check that the MTA behind the sensor is up and answers within timeouts.connect and timeouts.greeting."
+
+  # --- SmtpSensorEventsDropped: 100 transcript lines dropped once, at minute 3.
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_events_dropped_total{job="smtp-sensor", instance="mx1:9925", sink="transcript"}'
+        values: '0 0 0 100x40'
+      - series: 'smtp_sensor_events_dropped_total{job="smtp-sensor", instance="mx1:9925", sink="store"}'
+        values: '0x40'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: SmtpSensorEventsDropped
+        exp_alerts: []
+      - eval_time: 10m
+        alertname: SmtpSensorEventsDropped
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925", sink: transcript}
+            exp_annotations:
+              summary: "smtp-sensor mx1:9925 is dropping transcript events"
+              description: "The transcript queue was full and 100 lines or rows were dropped in 15 minutes. Relaying and metrics are unaffected, but the transcript record is incomplete. The disk is slow or full, or the queue (transcripts.queue_size, store.queue_size) is too small for the load."
+      - eval_time: 30m
+        alertname: SmtpSensorEventsDropped
+        exp_alerts: []
+YAML
+promtool test rules "$tmp/rules-test.yml"
+
+echo "check-observability: OK"
