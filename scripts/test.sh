@@ -23,4 +23,9 @@ fi
 
 echo "=== Release build"
 scripts/build.sh release
+
+echo "=== Debian package: build, install, check-config, systemd-analyze"
+scripts/check-packaging.sh build-release
+
+echo "=== Release tests"
 cd build-release && ctest --output-on-failure --timeout 900
