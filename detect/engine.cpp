@@ -8,7 +8,7 @@
 namespace smtp::detect {
 namespace {
 
-constexpr std::size_t kUsersInAlert = 10;
+constexpr std::size_t kUsersInAlert = 5;
 constexpr double kBaselineWeight = 0.3;  // weight of the newest window in the moving baseline
 
 std::uint32_t seconds(config::Duration d) {
@@ -25,26 +25,55 @@ std::uint64_t fnv1a(const void* data, std::size_t n) {
 // The distinct sets need no more room than the threshold they are compared with.
 std::uint32_t cap_for(std::uint64_t threshold) { return static_cast<std::uint32_t>(std::min<std::uint64_t>(threshold, 1024)); }
 
-Finding finding(std::string_view type, const config::Detector& d, std::uint64_t count, std::string detail) {
+// After a detector fires for a key it stays quiet for one window: the alert is out and
+// the flag only counts repeats, so a repeat carries no detail and no users, and costs no
+// allocation to build.
+bool loud(std::uint32_t& quiet_until, std::uint32_t now_s, std::uint32_t window_s) {
+  if (now_s < quiet_until) return false;
+  quiet_until = now_s + window_s;
+  return true;
+}
+
+Finding repeat(std::string_view type, const config::Detector& d, std::uint64_t count) {
   Finding f;
   f.type = type;
   f.count = count;
   f.threshold = d.threshold;
   f.window_s = std::chrono::duration_cast<std::chrono::seconds>(d.window).count();
   f.action = d.action;
+  return f;
+}
+
+Finding finding(std::string_view type, const config::Detector& d, std::uint64_t count, std::string detail) {
+  Finding f = repeat(type, d, count);
   f.detail = std::move(detail);
   return f;
 }
 
+// The first few usernames an IP tried are sample enough for the alert; keeping the list
+// fixed once full means a spraying IP costs no allocation per attempt.
 void remember_user(std::vector<std::string>& users, std::string_view user) {
-  if (user.empty() || std::find(users.begin(), users.end(), user) != users.end()) return;
-  if (users.size() >= kUsersInAlert) users.erase(users.begin());
+  if (user.empty() || users.size() >= kUsersInAlert) return;
+  if (std::find(users.begin(), users.end(), user) != users.end()) return;
   users.emplace_back(user.substr(0, 256));
 }
 
 }  // namespace
 
-std::size_t IpHash::operator()(const IpBytes& ip) const noexcept { return fnv1a(ip.data(), ip.size()); }
+std::size_t IpHash::operator()(const IpBytes& ip) const noexcept {
+  std::uint64_t a, b;
+  std::memcpy(&a, ip.data(), 8);
+  std::memcpy(&b, ip.data() + 8, 8);
+  const std::uint64_t h = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full);
+  return static_cast<std::size_t>(h ^ (h >> 29));
+}
+
+bool IpEqual::operator()(const IpBytes& x, const IpBytes& y) const noexcept {
+  std::uint64_t a[2], b[2];
+  std::memcpy(a, x.data(), 16);
+  std::memcpy(b, y.data(), 16);
+  return a[0] == b[0] && a[1] == b[1];
+}
 
 std::string_view to_string(AuthOutcome o) {
   switch (o) {
@@ -85,8 +114,9 @@ void Engine::connection(const IpBytes& ip, std::uint32_t now_s, Findings& out) {
     // Connections per delivered message, as Xeams graphs it; no message at all counts
     // as one so that the ratio stays finite.
     const double ratio = static_cast<double>(conns) / std::max<std::uint32_t>(1, msgs);
-    if (conns >= d.threshold && ratio > d.ratio)
-      out.push_back(finding("connection_ratio", d, conns,
+    if (conns < d.threshold || ratio <= d.ratio) return;
+    if (!loud(s.quiet_until[q_ratio], now_s, w)) return out.push_back(repeat("connection_ratio", d, conns));
+    out.push_back(finding("connection_ratio", d, conns,
                             std::to_string(conns) + " connections but " + std::to_string(msgs) +
                                 " messages delivered: " + std::to_string(static_cast<std::uint64_t>(ratio)) +
                                 " connections per message"));
@@ -102,7 +132,7 @@ void Engine::message(const IpBytes& ip, std::string_view user, std::uint32_t now
   const auto& d = cfg->compromised_account;
   if (!d.enabled || user.empty()) return;
   const auto w = seconds(d.window);
-  users_.with(std::string(user), [&](UserState& u) {
+  users_.with(user, [&](UserState& u) {
     // Fixed windows: when one ends, its count joins the baseline; empty windows in
     // between pull the baseline down.
     if (u.windows_seen == 0 && u.current == 0) u.window_start = now_s;
@@ -117,6 +147,7 @@ void Engine::message(const IpBytes& ip, std::string_view user, std::uint32_t now
     ++u.current;
     // Only once a baseline exists: a new account's first busy hour is not a jump.
     if (u.windows_seen > 0 && u.current >= d.threshold && u.current > d.ratio * std::max(1.0, u.baseline)) {
+      if (!loud(u.quiet_until[q_compromised], now_s, w)) return out.push_back(repeat("compromised_account", d, u.current));
       Finding f = finding("compromised_account", d, u.current,
                           std::to_string(u.current) + " messages this window against a baseline of " +
                               std::to_string(static_cast<std::uint64_t>(std::lround(u.baseline))) + " per window");
@@ -137,7 +168,9 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
       s.unadvertised.add(now_s, w);
       remember_user(s.recent_users, user);
       const auto n = s.unadvertised.count(now_s, w);
-      if (n >= d.threshold) {
+      if (n < d.threshold) return;
+      if (!loud(s.quiet_until[q_unadvertised], now_s, w)) return out.push_back(repeat("auth_unadvertised", d, n));
+      {
         Finding f = finding("auth_unadvertised", d, n, std::string(detail));
         f.users = s.recent_users;
         out.push_back(std::move(f));
@@ -151,15 +184,20 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
     if (const auto& d = cfg->auth_bruteforce; d.enabled) {
       const auto w = seconds(d.window);
       s.auth_failures.add(now_s, w);
-      if (const auto n = s.auth_failures.count(now_s, w); n >= d.threshold) {
+      if (const auto n = s.auth_failures.count(now_s, w); n >= d.threshold && !loud(s.quiet_until[q_bruteforce], now_s, w)) {
+        out.push_back(repeat("auth_bruteforce", d, n));
+      } else if (n >= d.threshold) {
         Finding f = finding("auth_bruteforce", d, n, std::to_string(n) + " AUTH failures");
         f.users = s.recent_users;
         out.push_back(std::move(f));
       }
     }
     if (const auto& d = cfg->password_spray; d.enabled && !user.empty()) {
-      const auto n = s.failed_users.add(fnv1a(user.data(), user.size()), now_s, seconds(d.window), cap_for(d.threshold));
-      if (n >= d.threshold) {
+      const auto w = seconds(d.window);
+      const auto n = s.failed_users.add(fnv1a(user.data(), user.size()), now_s, w, cap_for(d.threshold));
+      if (n >= d.threshold && !loud(s.quiet_until[q_spray], now_s, w)) {
+        out.push_back(repeat("password_spray", d, n));
+      } else if (n >= d.threshold) {
         Finding f = finding("password_spray", d, n, std::to_string(n) + " distinct usernames failed");
         f.users = s.recent_users;
         out.push_back(std::move(f));
@@ -167,9 +205,12 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
     }
   });
   if (const auto& d = cfg->distributed_bruteforce; d.enabled && !user.empty()) {
-    users_.with(std::string(user), [&](UserState& u) {
-      const auto n = u.failing_ips.add(fnv1a(ip.data(), ip.size()), now_s, seconds(d.window), cap_for(d.threshold));
-      if (n >= d.threshold) {
+    users_.with(user, [&](UserState& u) {
+      const auto w = seconds(d.window);
+      const auto n = u.failing_ips.add(fnv1a(ip.data(), ip.size()), now_s, w, cap_for(d.threshold));
+      if (n >= d.threshold && !loud(u.quiet_until[q_distributed], now_s, w)) {
+        out.push_back(repeat("distributed_bruteforce", d, n));
+      } else if (n >= d.threshold) {
         Finding f = finding("distributed_bruteforce", d, n, "username failed from " + std::to_string(n) + " distinct IPs");
         f.users.emplace_back(user.substr(0, 256));
         out.push_back(std::move(f));
@@ -185,8 +226,10 @@ void Engine::bad_command(const IpBytes& ip, std::uint32_t now_s, Findings& out) 
   const auto w = seconds(d.window);
   ips_.with(ip, [&](IpState& s) {
     s.bad_commands.add(now_s, w);
-    if (const auto n = s.bad_commands.count(now_s, w); n >= d.threshold)
-      out.push_back(finding("bad_commands", d, n, std::to_string(n) + " bad commands"));
+    const auto n = s.bad_commands.count(now_s, w);
+    if (n < d.threshold) return;
+    if (!loud(s.quiet_until[q_bad_commands], now_s, w)) return out.push_back(repeat("bad_commands", d, n));
+    out.push_back(finding("bad_commands", d, n, std::to_string(n) + " bad commands"));
   });
 }
 

@@ -19,8 +19,12 @@ namespace smtp::detect {
 
 using IpBytes = std::array<std::uint8_t, 16>;  // IPv6, or IPv4 mapped into it
 
+// Two 64-bit loads and a multiply: an IP key is hashed and compared on every event.
 struct IpHash {
   std::size_t operator()(const IpBytes& ip) const noexcept;
+};
+struct IpEqual {
+  bool operator()(const IpBytes& a, const IpBytes& b) const noexcept;
 };
 
 // What a detector concluded; the sensor turns it into an alert line and a flag.
@@ -52,20 +56,26 @@ class Engine {
   // pregreet, smuggling, starttls_injection: one occurrence is enough.
   void anomaly(std::string_view kind, std::string_view detail, Findings& out);
 
-  std::size_t tracked_ips() { return ips_.size(); }
-  std::size_t tracked_users() { return users_.size(); }
+  std::size_t tracked_ips() const { return ips_.size(); }
+  std::size_t tracked_users() const { return users_.size(); }
 
  private:
+  // Which detector a quiet period belongs to.
+  enum Quiet : std::uint8_t { q_bruteforce, q_unadvertised, q_spray, q_bad_commands, q_ratio, q_ip_count };
+  enum UserQuiet : std::uint8_t { q_distributed, q_compromised, q_user_count };
+
   struct IpState {
+    std::array<std::uint32_t, q_ip_count> quiet_until{};
     SlidingWindow auth_failures;
     SlidingWindow unadvertised;
     SlidingWindow bad_commands;
     SlidingWindow connections;
     SlidingWindow messages;
     DistinctSet failed_users;
-    std::vector<std::string> recent_users;  // for the alert's "users", at most a few
+    std::vector<std::string> recent_users;  // for the alert's "users", at most five
   };
   struct UserState {
+    std::array<std::uint32_t, q_user_count> quiet_until{};
     DistinctSet failing_ips;
     // compromised_account: messages in the current fixed window, and an exponentially
     // weighted baseline of the previous windows.
@@ -79,8 +89,8 @@ class Engine {
 
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config::Detectors> config_;
-  BoundedMap<IpBytes, IpState, IpHash> ips_;
-  BoundedMap<std::string, UserState> users_;
+  BoundedMap<IpBytes, IpState, IpHash, IpEqual> ips_;
+  BoundedMap<std::string, UserState, StringHash, std::equal_to<>> users_;
 };
 
 std::string_view to_string(AuthOutcome o);

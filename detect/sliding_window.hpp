@@ -1,4 +1,4 @@
-// A sliding-window event counter bucketed into eight slices: 20 bytes, no allocation.
+// A sliding-window event counter bucketed into at most eight slices: no allocation.
 #pragma once
 
 #include <algorithm>
@@ -7,9 +7,10 @@
 
 namespace smtp::detect {
 
-// Counts events in the last `window` seconds, give or take one slice (window / 8): the
-// oldest slice is dropped whole. Exact enough for abuse thresholds, and small enough to
-// keep for a million IPs.
+// Counts events in the last `window` seconds, give or take one slice: the oldest slice
+// is dropped whole. Slices are window / 8 wide, but never under a second, so a window
+// of under eight seconds uses fewer slices rather than stretching. Exact enough for
+// abuse thresholds, and small enough to keep for every tracked IP.
 class SlidingWindow {
  public:
   static constexpr std::uint32_t kSlices = 8;
@@ -22,8 +23,9 @@ class SlidingWindow {
 
   std::uint32_t count(std::uint32_t now_s, std::uint32_t window_s) {
     advance(now_s, window_s);
+    const std::uint32_t used = std::min(kSlices, (window_s + width(window_s) - 1) / width(window_s));
     std::uint32_t sum = 0;
-    for (auto c : counts_) sum += c;
+    for (std::uint32_t i = 0; i < used; ++i) sum += counts_[(newest_ + kSlices - i) % kSlices];
     return sum;
   }
 

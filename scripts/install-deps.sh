@@ -8,7 +8,7 @@ packages=(
   libboost-dev libspdlog-dev libyaml-cpp-dev prometheus-cpp-dev doctest-dev
   libssl-dev libsqlite3-dev libsystemd-dev
   postfix swaks haproxy python3-aiosmtpd python3-pytest python3-yaml curl openssl sqlite3
-  prometheus dpkg-dev fakeroot binutils systemd
+  prometheus dpkg-dev fakeroot binutils systemd fail2ban
 )
 
 missing=()

@@ -33,3 +33,14 @@ TEST_CASE("a distinct set counts distinct values within the window, capped") {
   for (std::uint64_t v = 10; v < 20; ++v) s.add(v, 171, 60, 5);
   CHECK(s.add(99, 172, 60, 5) == 5);  // never above the cap
 }
+
+TEST_CASE("a window shorter than eight seconds does not stretch") {
+  SlidingWindow w;
+  const std::uint32_t window = 2;
+  w.add(100, window);
+  CHECK(w.count(101, window) == 1);
+  CHECK(w.count(102, window) == 0);  // two one-second slices: the event at 100 is gone
+  w.add(102, window);
+  w.add(103, window);
+  CHECK(w.count(103, window) == 2);
+}
