@@ -34,6 +34,9 @@ constexpr const char* kMigrations[] = {
          bytes_out INTEGER NOT NULL);
        CREATE INDEX sessions_start ON sessions(start_ms);
        CREATE INDEX sessions_lcid ON sessions(lcid);)",
+    // 2: the negotiated TLS version and cipher ("" for a cleartext or opaque session).
+    R"(ALTER TABLE sessions ADD COLUMN tls_version TEXT NOT NULL DEFAULT '';
+       ALTER TABLE sessions ADD COLUMN tls_cipher TEXT NOT NULL DEFAULT '';)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

@@ -16,6 +16,8 @@ struct SessionRecord {
   std::string upstream;
   std::string helo;
   bool tls = false;
+  std::string tls_version;  // e.g. TLSv1.3, when the sensor terminated TLS
+  std::string tls_cipher;
   std::string auth_user;
   std::string auth_result;  // "", success, failure, unadvertised, aborted
   std::string domain;

@@ -122,3 +122,38 @@ TEST_CASE("retention prunes old rows when the writer starts") {
 TEST_CASE("a store that cannot be opened is an error, not a crash") {
   CHECK_THROWS_AS(SessionStore("/proc/nonexistent/dir/x.db", 24h, 10), std::runtime_error);
 }
+
+TEST_CASE("a version 1 store upgrades in place and keeps its rows") {
+  TempDir dir;
+  const auto path = (dir.path / "sessions.db").string();
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    // The v1 schema as release 1 wrote it, with one row.
+    exec(db,
+         "CREATE TABLE sessions (lcid INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, "
+         "listener TEXT NOT NULL, client_ip TEXT NOT NULL, client_port INTEGER NOT NULL, upstream TEXT NOT NULL, "
+         "helo TEXT NOT NULL, tls INTEGER NOT NULL, auth_user TEXT NOT NULL, auth_result TEXT NOT NULL, "
+         "domain TEXT NOT NULL, messages INTEGER NOT NULL, recipients INTEGER NOT NULL, commands INTEGER NOT NULL, "
+         "bad_commands INTEGER NOT NULL, permanent_failures INTEGER NOT NULL, termination TEXT NOT NULL, "
+         "blocked INTEGER NOT NULL, bytes_in INTEGER NOT NULL, bytes_out INTEGER NOT NULL);"
+         "INSERT INTO sessions VALUES (7, strftime('%s','now') * 1000, strftime('%s','now') * 1000, 'smtp', '192.0.2.1', 1, 'u', 'h', 0, '', '', 'd', 0, 0, 0, 0, 0, "
+         "'quit', 0, 10, 20);"
+         "PRAGMA user_version=1;");
+    sqlite3_close(db);
+  }
+  {
+    SessionStore store(path, 400 * 24h, 100);
+    auto r = record(8, now_ms());
+    r.tls = true;
+    r.tls_version = "TLSv1.3";
+    r.tls_cipher = "TLS_AES_256_GCM_SHA384";
+    store.submit(r);
+  }
+  sqlite3* db = open_store(path, true);
+  CHECK(schema_version(db) == kSchemaVersion);
+  CHECK(query_int(db, "SELECT count(*) FROM sessions WHERE lcid = 7 AND tls_version = ''") == 1);
+  CHECK(query_int(db, "SELECT count(*) FROM sessions WHERE lcid = 8 AND tls_version = 'TLSv1.3' AND "
+                      "tls_cipher = 'TLS_AES_256_GCM_SHA384'") == 1);
+  sqlite3_close(db);
+}
