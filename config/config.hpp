@@ -16,6 +16,7 @@ using namespace std::chrono_literals;
 enum class ProxyProtocol : std::uint8_t { none, v1, v2 };
 enum class DomainFrom : std::uint8_t { automatic, sender, recipient, auth };
 enum class TlsMode : std::uint8_t { passthrough, terminate };
+enum class TlsVerify : std::uint8_t { none, ca_file };
 enum class Action : std::uint8_t { flag, block };
 
 struct HostPort {
@@ -26,9 +27,15 @@ struct HostPort {
 
 struct Tls {
   TlsMode mode = TlsMode::passthrough;
-  std::string cert;
+  std::string cert;  // PEM chain and key, for terminate; read again on SIGHUP
   std::string key;
   bool implicit = false;
+  // How the sensor, as a TLS client, checks the upstream's certificate (terminate).
+  TlsVerify verify = TlsVerify::none;
+  std::string ca_file;
+  // implicit + terminate: TLS to the upstream from the first byte too (its own port 465);
+  // false speaks plaintext to the upstream.
+  bool upstream_implicit = true;
 };
 
 struct Listener {
@@ -51,6 +58,7 @@ struct Timeouts {
   Duration idle = 5min;
   Duration shutdown_grace = 30s;
   Duration proxy_header = 10s;  // our addition: how long a PROXY header may take to arrive
+  Duration tls_handshake = 10s;  // our addition: each side's TLS handshake, in terminate mode
 };
 
 struct Limits {

@@ -212,16 +212,25 @@ class Reader {
 };
 
 void read_tls(Reader& r, const YAML::Node& n, Tls& tls) {
-  r.map(n, "tls", {"mode", "cert", "key", "implicit"}, [&](const std::string& k, const YAML::Node& v) {
-    if (k == "mode") r.choice(v, "tls.mode", tls.mode, {{"passthrough", TlsMode::passthrough}, {"terminate", TlsMode::terminate}});
-    else if (k == "cert") r.string(v, "tls.cert", tls.cert);
-    else if (k == "key") r.string(v, "tls.key", tls.key);
-    else r.boolean(v, "tls.implicit", tls.implicit);
-  });
+  r.map(n, "tls", {"mode", "cert", "key", "implicit", "verify", "ca_file", "upstream_implicit"},
+        [&](const std::string& k, const YAML::Node& v) {
+          if (k == "mode")
+            r.choice(v, "tls.mode", tls.mode, {{"passthrough", TlsMode::passthrough}, {"terminate", TlsMode::terminate}});
+          else if (k == "cert") r.string(v, "tls.cert", tls.cert);
+          else if (k == "key") r.string(v, "tls.key", tls.key);
+          else if (k == "implicit") r.boolean(v, "tls.implicit", tls.implicit);
+          else if (k == "verify") r.choice(v, "tls.verify", tls.verify, {{"none", TlsVerify::none}, {"ca_file", TlsVerify::ca_file}});
+          else if (k == "ca_file") r.string(v, "tls.ca_file", tls.ca_file);
+          else r.boolean(v, "tls.upstream_implicit", tls.upstream_implicit);
+        });
   if (tls.mode == TlsMode::terminate) {
     for (const auto& [file, what] : {std::pair{tls.cert, "tls.cert"}, std::pair{tls.key, "tls.key"}}) {
       if (file.empty()) r.error(n.Mark(), std::string(what) + ": required with mode: terminate");
       else if (!std::ifstream(file)) r.error(n.Mark(), std::string(what) + ": cannot read '" + file + "'");
+    }
+    if (tls.verify == TlsVerify::ca_file) {
+      if (tls.ca_file.empty()) r.error(n.Mark(), "tls.ca_file: required with verify: ca_file");
+      else if (!std::ifstream(tls.ca_file)) r.error(n.Mark(), "tls.ca_file: cannot read '" + tls.ca_file + "'");
     }
   }
 }
@@ -318,12 +327,13 @@ Config read_root(Reader& r, const YAML::Node& root) {
             if (v.IsScalar() && v.Scalar() == "auto") c.threads = 0;
             else r.integer(v, "threads", c.threads, 1, 256);
           } else if (k == "timeouts") {
-            r.map(v, "timeouts", {"connect", "greeting", "idle", "shutdown_grace", "proxy_header"},
+            r.map(v, "timeouts", {"connect", "greeting", "idle", "shutdown_grace", "proxy_header", "tls_handshake"},
                   [&](const std::string& t, const YAML::Node& d) {
                     auto& slot = t == "connect" ? c.timeouts.connect
                                  : t == "greeting" ? c.timeouts.greeting
                                  : t == "idle" ? c.timeouts.idle
                                  : t == "shutdown_grace" ? c.timeouts.shutdown_grace
+                                 : t == "tls_handshake" ? c.timeouts.tls_handshake
                                                          : c.timeouts.proxy_header;
                     r.duration(d, "timeouts." + t, slot, t == "shutdown_grace");
                   });

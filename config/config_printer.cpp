@@ -38,7 +38,9 @@ std::string effective_yaml(const Config& c) {
       << to_string(l.domain_from) << YAML::Key << "tls" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
       << "mode" << YAML::Value << to_string(l.tls.mode) << YAML::Key << "cert" << YAML::Value << l.tls.cert
       << YAML::Key << "key" << YAML::Value << l.tls.key << YAML::Key << "implicit" << YAML::Value << l.tls.implicit
-      << YAML::EndMap << YAML::EndMap;
+      << YAML::Key << "verify" << YAML::Value << (l.tls.verify == TlsVerify::none ? "none" : "ca_file") << YAML::Key
+      << "ca_file" << YAML::Value << l.tls.ca_file << YAML::Key << "upstream_implicit" << YAML::Value
+      << l.tls.upstream_implicit << YAML::EndMap << YAML::EndMap;
   }
   e << YAML::EndSeq;
   e << YAML::Key << "threads" << YAML::Value;
@@ -47,7 +49,8 @@ std::string effective_yaml(const Config& c) {
   e << YAML::Key << "timeouts" << YAML::Value << YAML::Flow << YAML::BeginMap;
   for (const auto& [k, v] : {std::pair{"connect", c.timeouts.connect}, std::pair{"greeting", c.timeouts.greeting},
                              std::pair{"idle", c.timeouts.idle}, std::pair{"shutdown_grace", c.timeouts.shutdown_grace},
-                             std::pair{"proxy_header", c.timeouts.proxy_header}})
+                             std::pair{"proxy_header", c.timeouts.proxy_header},
+                             std::pair{"tls_handshake", c.timeouts.tls_handshake}})
     e << YAML::Key << k << YAML::Value << format_duration(v);
   e << YAML::EndMap;
   e << YAML::Key << "limits" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "max_line" << YAML::Value

@@ -2,6 +2,7 @@
 
 #include "config/config_loader.hpp"
 #include "daemon/server.hpp"
+#include "daemon/tls_context.hpp"
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -70,7 +71,19 @@ int run(const std::string& path) {
 
 int check_config(const std::string& path) {
   try {
-    std::cout << config::effective_yaml(config::load_config_file(path));
+    const auto cfg = config::load_config_file(path);
+    // The certificate and key are loaded as the daemon would, so a mismatched pair or a
+    // bad PEM fails here rather than at start.
+    for (const auto& l : cfg.listeners) {
+      if (l.tls.mode != config::TlsMode::terminate) continue;
+      try {
+        TlsContexts check(l.tls);
+      } catch (const std::exception& e) {
+        std::cerr << path << ": listener '" << l.name << "': " << e.what() << "\n";
+        return 1;
+      }
+    }
+    std::cout << config::effective_yaml(cfg);
     return 0;
   } catch (const config::ConfigErrors& e) {
     return print_errors(e);

@@ -5,9 +5,11 @@
 #include "daemon/address.hpp"
 #include "daemon/asio.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/tls_context.hpp"
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 namespace smtp::daemon {
@@ -20,6 +22,8 @@ struct ListenerRuntime {
   Sensor* sensor = nullptr;
   std::optional<tcp::endpoint> upstream;  // empty: the connection's original destination
   std::atomic<std::uint32_t> active{0};
+  // tls.mode terminate: replaced whole on SIGHUP; a session keeps the one it started with.
+  std::atomic<std::shared_ptr<const TlsContexts>> tls;
 };
 
 }  // namespace smtp::daemon

@@ -33,6 +33,8 @@ Metrics::Metrics(std::size_t domain_label_limit)
       messages_(counter(*registry_, "smtp_sensor_messages_total", "Messages whose end-of-data got a 2xx")),
       auth_(counter(*registry_, "smtp_sensor_auth_attempts_total", "AUTH attempts by mechanism and result")),
       anomalies_(counter(*registry_, "smtp_sensor_anomalies_total", "Protocol anomalies the decoder saw")),
+      tls_handshakes_(counter(*registry_, "smtp_sensor_tls_handshakes_total",
+                              "TLS handshakes the sensor made in terminate mode, by side and result")),
       alerts_(counter(*registry_, "smtp_sensor_alerts_total", "Alerts raised, by detector")),
       domain_connections_(counter(*registry_, "smtp_sensor_domain_connections_total", "Sessions per domain (top domains, the rest as other)")),
       domain_messages_(counter(*registry_, "smtp_sensor_domain_messages_total", "Messages per domain")),
@@ -90,6 +92,12 @@ ListenerMetrics& Metrics::listener(const std::string& name) {
     }
   for (std::size_t i = 0; i < proto::anomaly_count; ++i)
     m.anomalies[i] = &anomalies_.Add(with("kind", proto::to_string(static_cast<proto::Anomaly>(i))));
+  for (std::size_t side = 0; side < kTlsSideNames.size(); ++side)
+    for (std::size_t res = 0; res < kTlsResultNames.size(); ++res) {
+      auto labels = with("side", kTlsSideNames[side]);
+      labels.emplace("result", std::string(kTlsResultNames[res]));
+      m.tls_handshakes[side][res] = &tls_handshakes_.Add(labels);
+    }
   return m;
 }
 

@@ -43,11 +43,13 @@ struct ListenerMetrics {
   std::array<prometheus::Counter*, kFailureStages.size()> permanent_failures{};
   std::array<std::array<prometheus::Counter*, kAuthResults>, kAuthMechanisms> auth{};
   std::array<prometheus::Counter*, proto::anomaly_count> anomalies{};
+  std::array<std::array<prometheus::Counter*, kTlsResultNames.size()>, kTlsSideNames.size()> tls_handshakes{};
   prometheus::Histogram* upstream_connect = nullptr;  // shared by all listeners
   prometheus::Histogram* session_duration = nullptr;
 
   void count(BlockReason r) { blocked[static_cast<std::size_t>(r)]->Increment(); }
   void count(Termination t) { terminations[static_cast<std::size_t>(t)]->Increment(); }
+  void count(TlsSide s, TlsResult r) { tls_handshakes[static_cast<std::size_t>(s)][static_cast<std::size_t>(r)]->Increment(); }
 };
 
 // Per-domain series, capped: the first domain_label_limit domains seen get a label of
@@ -90,6 +92,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& messages_;
   prometheus::Family<prometheus::Counter>& auth_;
   prometheus::Family<prometheus::Counter>& anomalies_;
+  prometheus::Family<prometheus::Counter>& tls_handshakes_;
   prometheus::Family<prometheus::Counter>& alerts_;
   prometheus::Family<prometheus::Counter>& domain_connections_;
   prometheus::Family<prometheus::Counter>& domain_messages_;

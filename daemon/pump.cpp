@@ -30,7 +30,13 @@ void Pump::start() {
   else wait_readable();
 }
 
+void Pump::resume() {
+  paused_ = false;
+  start();
+}
+
 void Pump::wait_readable() {
+  if (paused_) return session_.on_pump_drained(dir_);
   from_.async_read_some(probe_, [self = session_.shared_from_this(), this](const error_code& ec, std::size_t n) { on_read(ec, n); });
 }
 
@@ -62,8 +68,11 @@ void Pump::read_on(std::size_t have) {
     }
     if (have > 0) {
       const std::span<const char> bytes(buf.data(), have);
-      session_.on_bytes(dir_, bytes);  // the decoder sees the bytes before the peer does
-      if (session_.closed() || !forward(bytes)) return;
+      // The decoder sees the bytes before the peer does; the session may hold back a
+      // tail (plaintext where a TLS handshake belongs) and pause this pump.
+      const std::size_t pass = session_.on_bytes(dir_, bytes);
+      if (session_.closed() || (pass > 0 && !forward(bytes.first(pass)))) return;
+      if (paused_) return pending_size_ > 0 ? void() : session_.on_pump_drained(dir_);
     }
     if (eof) return end_of_input();  // after the pending bytes, if any, are flushed
     if (pending_size_ > 0) return;   // the peer is slow: stop reading until it drains

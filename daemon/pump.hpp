@@ -32,6 +32,12 @@ class Pump {
   void start();
   bool finished() const { return finished_; }
 
+  // Stops reading once the bytes in hand are written on, while the session switches the
+  // streams to TLS; the session hears on_pump_drained() when nothing is left to write.
+  void pause() { paused_ = true; }
+  void resume();
+  bool drained() const { return pending_size_ == 0; }
+
  private:
   void wait_readable();
   void on_read(const error_code& ec, std::size_t n);
@@ -54,6 +60,7 @@ class Pump {
   std::size_t pending_size_ = 0;
   bool eof_ = false;
   bool finished_ = false;
+  bool paused_ = false;
 };
 
 }  // namespace smtp::daemon

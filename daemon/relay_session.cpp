@@ -106,13 +106,24 @@ void RelaySession::connect_upstream() {
   observer_ = std::make_unique<SensorSession>(
       *listener_.sensor, listener_, *config_, lcid_, client_endpoint_,
       listener_.upstream ? listener_.config.upstream.text() : std::string("original-destination"));
+  if (listener_.config.tls.mode == config::TlsMode::terminate) tls_ = listener_.tls.load();
   const auto ip = client_endpoint_.address();
   const bool denied = in_any(config_->deny, ip);
   if (denied || (!in_any(config_->allow, ip) && listener_.sensor->flags().blocked(ip))) {
     listener_.metrics->count(denied ? BlockReason::deny : BlockReason::flagged);
     observer_->on_refused(config_->flag.block_reply, denied ? "deny" : "flagged");
+    // A client that expects TLS from the first byte could not read a cleartext reply,
+    // and a handshake for a blocked address would be CPU spent on it: just close.
+    if (listener_.config.tls.implicit) return close(Termination::blocked);
     return refuse(config_->flag.block_reply, Termination::blocked);
   }
+  // Implicit TLS is terminated before the upstream is dialled, so that even a 421
+  // reaches the client inside TLS.
+  if (tls_ && listener_.config.tls.implicit) return start_client_tls();
+  dial_upstream();
+}
+
+void RelaySession::dial_upstream() {
   phase_ = Phase::connecting;
   std::optional<tcp::endpoint> target = listener_.upstream;
   if (!target) target = original_destination(client_.socket());
@@ -143,26 +154,39 @@ void RelaySession::on_connected(const error_code& ec) {
   error_code ignored;
   upstream_.socket().non_blocking(true, ignored);
   upstream_.socket().set_option(tcp::no_delay(true), ignored);
-  phase_ = Phase::relaying;
-  switch (listener_.config.proxy_protocol_out) {
-    case config::ProxyProtocol::none: break;
-    case config::ProxyProtocol::v1: to_server_.prime(make_proxy_v1(client_endpoint_, local_endpoint_)); break;
-    case config::ProxyProtocol::v2: to_server_.prime(make_proxy_v2(client_endpoint_, local_endpoint_)); break;
-  }
-  last_activity_ = connected_;
-  arm_timer(relay_deadline());
-  to_server_.start();
-  to_client_.start();
+  if (tls_ && listener_.config.tls.implicit && listener_.config.tls.upstream_implicit) return start_upstream_tls();
+  to_server_.prime(proxy_header());
+  begin_relaying();
 }
 
-void RelaySession::on_bytes(Dir dir, std::span<const char> bytes) {
+void RelaySession::begin_relaying() {
+  if (tls_step_ == TlsStep::handshaking) tls_step_ = TlsStep::done;
+  phase_ = Phase::relaying;
+  last_activity_ = Clock::now();
+  arm_timer(relay_deadline());
+  to_server_.resume();
+  to_client_.resume();
+}
+
+std::string RelaySession::proxy_header() const {
+  switch (listener_.config.proxy_protocol_out) {
+    case config::ProxyProtocol::none: break;
+    case config::ProxyProtocol::v1: return make_proxy_v1(client_endpoint_, local_endpoint_);
+    case config::ProxyProtocol::v2: return make_proxy_v2(client_endpoint_, local_endpoint_);
+  }
+  return {};
+}
+
+std::size_t RelaySession::on_bytes(Dir dir, std::span<const char> bytes) {
   last_activity_ = Clock::now();
   if (dir == Dir::client_to_server) listener_.metrics->bytes_in->Increment(static_cast<double>(bytes.size()));
   else {
     listener_.metrics->bytes_out->Increment(static_cast<double>(bytes.size()));
     greeted_ = true;
   }
-  if (observer_) observer_->on_data(dir, bytes);
+  if (!observer_) return bytes.size();
+  observer_->on_data(dir, bytes);
+  return tls_ && tls_step_ != TlsStep::done ? starttls_cut(dir, bytes) : bytes.size();
 }
 
 void RelaySession::on_pump_error(Dir dir, const error_code& ec, bool reading) {
@@ -185,6 +209,15 @@ void RelaySession::refuse(std::string_view reply, Termination reason) {
   refusal_ = reply;
   refuse_reason_ = reason;
   arm_timer(Clock::now() + kRefusalLinger);
+  if (client_.tls()) {
+    // Inside TLS: one short record into a fresh connection, which the socket takes whole.
+    const std::string line = std::string(refusal_) + (refusal_.ends_with("\r\n") ? "" : "\r\n");
+    error_code ec;
+    listener_.metrics->bytes_out->Increment(static_cast<double>(client_.write_some(line, ec)));
+    if (ec) return close(reason);
+    client_.shutdown_send();
+    return drain_after_refusal();
+  }
   const std::array<asio::const_buffer, 2> lines{asio::buffer(refusal_.data(), refusal_.size()),
                                                  asio::buffer("\r\n", refusal_.ends_with("\r\n") ? 0 : 2)};
   // A short reply into a fresh socket: the async write completes at once in practice.
@@ -249,6 +282,8 @@ void RelaySession::on_timer(const error_code& ec) {
       }
       return close(Termination::idle_timeout);
     }
+    case Phase::handshaking:
+      return on_handshake_timeout();
     case Phase::refusing:
       return close(refuse_reason_);
     case Phase::closed:

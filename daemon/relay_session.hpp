@@ -10,9 +10,11 @@
 #include "daemon/stream.hpp"
 #include "daemon/worker.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace smtp::daemon {
@@ -33,21 +35,35 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   bool watched() const { return observer_ != nullptr; }
   void append_json(std::string& out) const;  // for /sessions, once watched()
 
-  // From the pumps.
-  void on_bytes(Dir dir, std::span<const char> bytes);
+  // From the pumps. on_bytes returns how many of the bytes go on to the peer now.
+  std::size_t on_bytes(Dir dir, std::span<const char> bytes);
   void on_pump_error(Dir dir, const error_code& ec, bool reading);
   void on_pump_finished(Dir dir);
+  void on_pump_drained(Dir dir);  // a paused pump has written everything it had
 
  private:
-  enum class Phase : std::uint8_t { proxy_header, connecting, relaying, refusing, closed };
+  enum class Phase : std::uint8_t { proxy_header, connecting, relaying, handshaking, refusing, closed };
+  // tls.mode terminate, STARTTLS: none -> awaiting_reply -> handshaking -> done, or back to
+  // none when the upstream refuses. Implicit TLS starts at handshaking.
+  enum class TlsStep : std::uint8_t { none, awaiting_reply, handshaking, done };
 
   void wait_proxy_header();
   void on_proxy_readable(const error_code& ec);
-  void connect_upstream();
+  void connect_upstream();  // after the deny and flag checks: dial, or TLS first
+  void dial_upstream();
   void on_connected(const error_code& ec);
+  std::string proxy_header() const;  // "" unless proxy_protocol_out is set
   // Says `reply` to the client (our only words: 421 or the block reply), then closes.
   void refuse(std::string_view reply, Termination reason);
   void drain_after_refusal();
+  // tls.mode terminate (tls_session.cpp).
+  std::size_t starttls_cut(Dir dir, std::span<const char> bytes);
+  void start_client_tls();    // implicit TLS: the client's handshake, before dialling
+  void start_upstream_tls();  // implicit TLS: the upstream's handshake, once connected
+  void begin_relaying();
+  void begin_handshake(TlsSide side);
+  void on_handshake(TlsSide side, const std::string& error);
+  void on_handshake_timeout();
   void arm_timer(Clock::time_point when);
   void on_timer(const error_code& ec);
   Clock::time_point relay_deadline() const;
@@ -63,6 +79,8 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   tcp::endpoint client_endpoint_;  // the real client: from the socket, or from a PROXY header
   tcp::endpoint local_endpoint_;   // what the client connected to
   std::unique_ptr<SessionObserver> observer_;
+  std::shared_ptr<const TlsContexts> tls_;  // set when this listener terminates TLS
+  std::string held_;  // client bytes after STARTTLS, until the reply: at most one read
   std::uint64_t lcid_;
   Clock::time_point started_;
   Clock::time_point connected_;
@@ -70,6 +88,8 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   Phase phase_ = Phase::proxy_header;
   bool greeted_ = false;  // the upstream has said something
   bool client_finished_first_ = false;
+  TlsStep tls_step_ = TlsStep::none;
+  std::array<bool, 2> handshaking_{};  // per TlsSide: a handshake is under way
   std::string_view refusal_;  // points at a constant or into config_
   Termination refuse_reason_ = Termination::blocked;
 };

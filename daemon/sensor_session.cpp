@@ -45,7 +45,8 @@ SensorSession::SensorSession(Sensor& sensor, ListenerRuntime& listener, const co
       metrics_(*listener.metrics),
       transcript_(sensor.transcript()),
       decoder_(*this, proto::Limits{config.limits.max_line, 64},
-               proto::Options{config.transcripts.enabled && config.transcripts.message_data, false}),
+               proto::Options{config.transcripts.enabled && config.transcripts.message_data,
+                              listener.config.tls.mode == config::TlsMode::terminate}),
       lcid_(lcid),
       client_(client),
       client_ip_(mapped_bytes(client.address())),
@@ -59,11 +60,17 @@ SensorSession::SensorSession(Sensor& sensor, ListenerRuntime& listener, const co
   }
   say("************ New connection from: {} to {} (upstream {})", endpoint_text(client_), listener_.config.name,
                     upstream_);
+  if (listener_.config.tls.implicit) {
+    tls_ = true;
+    state_ = "tls";
+    opaque_ = listener_.config.tls.mode == config::TlsMode::passthrough;
+    if (opaque_) say("~~~~~~~~~~~~ TLS from the first byte; content opaque");
+  }
 }
 
 void SensorSession::on_data(Dir dir, std::span<const char> bytes) {
   (dir == Dir::client_to_server ? bytes_in_ : bytes_out_) += bytes.size();
-  decoder_.feed(dir, std::as_bytes(bytes));
+  if (!opaque_) decoder_.feed(dir, std::as_bytes(bytes));
 }
 
 void SensorSession::on_eof(Dir dir) { decoder_.close(dir); }
@@ -171,7 +178,27 @@ void SensorSession::on_auth(const proto::AuthAttempt& a) {
 void SensorSession::on_tls_started() {
   tls_ = true;
   state_ = "tls";
-  say("~~~~~~~~~~~~ TLS started; content opaque");
+  if (listener_.config.tls.mode == config::TlsMode::terminate) say("~~~~~~~~~~~~ STARTTLS accepted; terminating TLS");
+  else say("~~~~~~~~~~~~ TLS started; content opaque");
+}
+
+SessionObserver::Starttls SensorSession::starttls() const {
+  return {decoder_.awaiting_starttls(), decoder_.tls(), decoder_.starttls_tail(), decoder_.tls_server_tail()};
+}
+
+void SensorSession::on_tls_handshake(TlsSide side, TlsResult result, const SSL* ssl, std::string_view detail) {
+  if (result != TlsResult::success) {
+    say("~~~~~~~~~~~~ TLS handshake with {} {}: {}", to_string(side), result == TlsResult::timeout ? "timed out" : "failed",
+        Escaped{detail});
+    return;
+  }
+  const std::string_view version = SSL_get_version(ssl);
+  const std::string_view cipher = SSL_get_cipher_name(ssl);
+  if (side == TlsSide::client) {  // what the client negotiated is what the session shows
+    tls_version_.assign(version);
+    tls_cipher_.assign(cipher);
+  }
+  say("~~~~~~~~~~~~ TLS started with {}: {} {}; decoding continues", to_string(side), version, cipher);
 }
 
 void SensorSession::on_anomaly(proto::Anomaly kind, std::string_view detail) {
@@ -227,7 +254,8 @@ Termination SensorSession::on_close(Termination reason) {
   decoder_.close(Dir::client_to_server);
   decoder_.close(Dir::server_to_client);
   if (blocked_) reason = Termination::blocked;
-  else if (quit_ && (reason == Termination::client_abort || reason == Termination::server_close)) reason = Termination::quit;
+  else if ((quit_ || opaque_tls()) && (reason == Termination::client_abort || reason == Termination::server_close))
+    reason = Termination::quit;  // a QUIT inside TLS we pass through is invisible: a close is taken as graceful
   if (transcript_) {
     const auto totals = fmt::format("in={} out={} commands={} bad={}", bytes_in_, bytes_out_, commands_, bad_commands_);
     if (reason == Termination::quit) say("~~~~~~~~~~~~ Connection closed (quit). {}", totals);
@@ -256,6 +284,8 @@ void SensorSession::store(Termination reason) {
   r.upstream = upstream_;
   r.helo = helo_;
   r.tls = tls_;
+  r.tls_version = tls_version_;
+  r.tls_cipher = tls_cipher_;
   r.auth_user = auth_user_;
   r.auth_result = auth_result_;
   r.domain = domain();
@@ -284,6 +314,10 @@ void SensorSession::append_json(std::string& out) const {
   append_json_string(out, helo_);
   out += ",\"auth_user\":";
   append_json_string(out, auth_user_);
+  out += ",\"tls_version\":";
+  append_json_string(out, tls_version_);
+  out += ",\"tls_cipher\":";
+  append_json_string(out, tls_cipher_);
   out += fmt::format(",\"tls\":{},\"commands\":{},\"bad_commands\":{},\"messages\":{},\"bytes_in\":{},\"bytes_out\":{}}}",
                      tls_ ? "true" : "false", commands_, bad_commands_, messages_, bytes_in_, bytes_out_);
 }

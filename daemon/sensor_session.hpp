@@ -26,6 +26,8 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
   void on_eof(Dir dir) override;
   void on_refused(std::string_view reply, std::string_view why) override;
   Termination on_close(Termination reason) override;
+  Starttls starttls() const override;
+  void on_tls_handshake(TlsSide side, TlsResult result, const SSL* ssl, std::string_view detail) override;
   void append_json(std::string& out) const override;
 
   // proto::DecoderCallbacks
@@ -46,6 +48,7 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
     if (transcript_) transcript_->line(lcid_, format, std::forward<Args>(args)...);
   }
   std::string domain() const;
+  bool opaque_tls() const { return tls_ && listener_.config.tls.mode == config::TlsMode::passthrough; }
   void store(Termination reason);
   // Runs the findings of a detector event through the flag table and the alert log.
   void raise(detect::Findings& findings);
@@ -77,6 +80,9 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
   std::uint32_t permanent_failures_ = 0;
   bool quit_ = false;           // the client said QUIT
   bool tls_ = false;
+  bool opaque_ = false;  // implicit TLS passed through: bytes are counted, never decoded
+  std::string tls_version_;  // when the sensor terminated TLS with the client
+  std::string tls_cipher_;
   bool blocked_ = false;        // the upstream refused the session at the greeting
   bool authenticated_ = false;
   bool submission_port_ = false;

@@ -40,6 +40,13 @@ Server::Server(config::Config config)
     l->runtime.metrics = &metrics_.listener(cfg.listeners[i].name);
     l->runtime.sensor = sensor_.get();
     if (!cfg.listeners[i].original_destination) l->runtime.upstream = to_endpoint(cfg.listeners[i].upstream);
+    if (cfg.listeners[i].tls.mode == config::TlsMode::terminate) {
+      try {
+        l->runtime.tls = std::make_shared<const TlsContexts>(cfg.listeners[i].tls);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("listener '" + cfg.listeners[i].name + "': " + e.what());
+      }
+    }
     l->home = workers_[i % workers_.size()].get();
     bind(*l);
     listeners_.push_back(std::move(l));
@@ -189,6 +196,7 @@ void Server::reload() {
       same_listeners = fresh.listeners[i].listen.text() == current->listeners[i].listen.text();
     if (!same_listeners)
       spdlog::warn("reload: listeners, threads and http.listen change only on restart; the rest applies now");
+    reload_tls(fresh);
     sensor_->reconfigure(fresh);
     {
       std::lock_guard lock(config_mutex_);
@@ -199,6 +207,21 @@ void Server::reload() {
     for (const auto& err : e.errors()) spdlog::error("reload rejected, old config stays: {}", err.text());
   }
   sd_notify(0, "READY=1");
+}
+
+// A renewed certificate takes effect for new handshakes; a broken one is refused and the
+// old one stays, like a broken config.
+void Server::reload_tls(const config::Config& fresh) {
+  for (std::size_t i = 0; i < listeners_.size() && i < fresh.listeners.size(); ++i) {
+    auto& rt = listeners_[i]->runtime;
+    if (rt.config.tls.mode != config::TlsMode::terminate || fresh.listeners[i].tls.mode != config::TlsMode::terminate) continue;
+    try {
+      rt.tls.store(std::make_shared<const TlsContexts>(fresh.listeners[i].tls));
+      spdlog::info("listener '{}': TLS certificate reloaded from {}", rt.config.name, fresh.listeners[i].tls.cert);
+    } catch (const std::exception& e) {
+      spdlog::error("listener '{}': TLS reload rejected, the old certificate stays: {}", rt.config.name, e.what());
+    }
+  }
 }
 
 std::uint64_t Server::active_sessions() const {

@@ -36,6 +36,7 @@ class Server {
   void on_accepted(Listening& l, Worker& target, tcp::socket socket);
   void wait_signal();
   void reload();
+  void reload_tls(const config::Config& fresh);
   void begin_drain();
   void check_drained();
   std::uint64_t active_sessions() const;

@@ -40,8 +40,15 @@ inline constexpr std::array<std::string_view, 5> kBlockReasonNames{
 #undef X
 };
 
+// A terminated TLS handshake: which side, and how it went.
+enum class TlsSide : std::uint8_t { client, upstream };
+enum class TlsResult : std::uint8_t { success, failure, timeout };
+inline constexpr std::array<std::string_view, 2> kTlsSideNames{"client", "upstream"};
+inline constexpr std::array<std::string_view, 3> kTlsResultNames{"success", "failure", "timeout"};
+
 inline std::string_view to_string(Termination t) { return kTerminationNames[static_cast<std::size_t>(t)]; }
 inline std::string_view to_string(BlockReason r) { return kBlockReasonNames[static_cast<std::size_t>(r)]; }
+inline std::string_view to_string(TlsSide s) { return kTlsSideNames[static_cast<std::size_t>(s)]; }
 
 using proto::Dir;
 

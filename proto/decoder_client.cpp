@@ -21,7 +21,9 @@ void Decoder::client_bytes(std::string_view in) {
             anomaly(Anomaly::long_line, auth_.expects_response() ? "auth response" : "command");
           return;
         }
+        const bool gated = gate_ == Gate::starttls;
         client_line(line);
+        if (!gated && gate_ == Gate::starttls) starttls_tail_ = in.size();
         break;
       }
       case ClientMode::data:

@@ -31,6 +31,14 @@ void Decoder::server_bytes(std::string_view in) {
       return;
     }
     server_line(line);
+    if (tls_switch_) {  // the rest of the chunk is not TLS and not to be believed
+      tls_switch_ = false;
+      server_framer_.reset();
+      assembler_.reset();
+      tls_server_tail_ = in.size();
+      stats_.server_opaque += in.size();
+      return;
+    }
   }
   if (server_opaque_) stats_.server_opaque += in.size();
 }
@@ -215,6 +223,7 @@ void Decoder::start_tls() {
   hold_.clear();
   cb_.on_tls_started();
   if (options_.decode_after_starttls) {
+    tls_switch_ = true;
     // RFC 3207: what was learnt before TLS is void; the client starts over with EHLO.
     caps_ = Capabilities{};
     helo_.clear();

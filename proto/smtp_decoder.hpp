@@ -44,6 +44,16 @@ class Decoder {
 
   bool sniffing() const noexcept { return sniffing_; }  // false once decoding gave up; relaying goes on
   bool tls() const noexcept { return tls_; }            // STARTTLS got its 220
+  // For a relay that terminates TLS itself (Options::decode_after_starttls) and so must cut
+  // both streams exactly where TLS begins:
+  // - true from the client's STARTTLS line until the server's reply to it;
+  bool awaiting_starttls() const noexcept { return gate_ == Gate::starttls; }
+  // - the bytes of the last client chunk that came after that STARTTLS line (pipelined
+  //   plaintext that must not reach the upstream before its reply: CVE-2011-0411);
+  std::size_t starttls_tail() const noexcept { return starttls_tail_; }
+  // - the bytes of the last server chunk after the 220 that started TLS: plaintext the
+  //   server sent where only a handshake may come. They are not decoded.
+  std::size_t tls_server_tail() const noexcept { return tls_server_tail_; }
   bool greeted() const noexcept { return greeted_; }
   bool quit_acknowledged() const noexcept { return quit_acked_; }  // QUIT got 2xx: a graceful end
   const Capabilities& capabilities() const noexcept { return caps_; }
@@ -114,6 +124,9 @@ class Decoder {
   Capabilities caps_;
   std::string helo_;
   std::string hold_;  // client bytes behind a gate; allocated only when a client pipelines past one
+  std::size_t starttls_tail_ = 0;
+  std::size_t tls_server_tail_ = 0;
+  bool tls_switch_ = false;  // TLS started inside the server chunk being decoded
 
   // Server-side view of the mail transaction, for MessageInfo.
   struct Transaction {

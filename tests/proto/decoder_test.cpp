@@ -301,3 +301,35 @@ TEST_CASE("usernames are sanitised and capped") {
   CHECK(s.rec.events.back().find(std::string(256, 'u') + "\"") != std::string::npos);
   CHECK(s.rec.events.back().find(std::string(257, 'u')) == std::string::npos);
 }
+
+TEST_CASE("a terminating relay learns exactly where TLS begins in both streams") {
+  Session s(Limits{}, Options{false, true});
+  s.s("220 mx\r\n");
+  s.c("EHLO c\r\n");
+  s.s("250-mx\r\n250 STARTTLS\r\n");
+  CHECK_FALSE(s.d.awaiting_starttls());
+  s.c("NOOP\r\nSTARTTLS\r\nRSET\r\nMAIL FROM:<x@y>\r\n");
+  CHECK(s.d.awaiting_starttls());
+  CHECK(s.d.starttls_tail() == std::string_view("RSET\r\nMAIL FROM:<x@y>\r\n").size());
+  // The NOOP's reply and the 220 arrive together, with junk behind the 220.
+  s.s("250 ok\r\n220 go ahead\r\n\x16\x03junk");
+  CHECK_FALSE(s.d.awaiting_starttls());
+  CHECK(s.d.tls());
+  CHECK(s.d.tls_server_tail() == 6);
+  // After the handshake the relay feeds cleartext again, and decoding starts over.
+  s.c("EHLO again\r\n");
+  s.s("250 mx\r\n");
+  CHECK(s.d.helo() == "again");
+}
+
+TEST_CASE("a refused STARTTLS leaves the session in cleartext with the pipelined bytes decoded") {
+  Session s(Limits{}, Options{false, true});
+  s.s("220 mx\r\n");
+  s.c("STARTTLS\r\nNOOP\r\n");
+  CHECK(s.d.awaiting_starttls());
+  CHECK(s.d.starttls_tail() == 6);
+  s.s("454 TLS not available\r\n250 ok\r\n");
+  CHECK_FALSE(s.d.awaiting_starttls());
+  CHECK_FALSE(s.d.tls());
+  CHECK(s.d.stats().client_lines == 2);
+}

@@ -1,0 +1,103 @@
+// The RelaySession's part in tls.mode: terminate: cutting both streams exactly where
+// STARTTLS hands over to TLS, and the two handshakes (SPEC section 3).
+#include "daemon/relay_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace smtp::daemon {
+
+std::size_t RelaySession::starttls_cut(Dir dir, std::span<const char> bytes) {
+  const auto st = observer_->starttls();
+  if (dir == Dir::client_to_server) {
+    if (tls_step_ != TlsStep::none || !st.awaiting) return bytes.size();
+    // What follows STARTTLS waits for the reply: after a 220 it is plaintext injected
+    // where only a handshake belongs (CVE-2011-0411), after a refusal it goes on up.
+    tls_step_ = TlsStep::awaiting_reply;
+    held_.assign(bytes.end() - static_cast<std::ptrdiff_t>(st.client_tail), bytes.end());
+    to_server_.pause();
+    return bytes.size() - st.client_tail;
+  }
+  if (tls_step_ != TlsStep::awaiting_reply) return bytes.size();
+  if (st.started) {
+    // The decoder has flagged the discarded bytes as starttls_injection.
+    held_.clear();
+    held_.shrink_to_fit();
+    tls_step_ = TlsStep::handshaking;
+    phase_ = Phase::handshaking;
+    arm_timer(Clock::now() + config_->timeouts.tls_handshake);
+    to_client_.pause();  // the client's handshake begins once it has the whole 220
+    begin_handshake(TlsSide::upstream);
+    return bytes.size() - st.server_tail;
+  }
+  if (!st.awaiting) {  // refused: the session goes on in cleartext
+    tls_step_ = TlsStep::none;
+    to_server_.prime(held_);
+    held_.clear();
+    held_.shrink_to_fit();
+    to_server_.resume();
+  }
+  return bytes.size();
+}
+
+void RelaySession::on_pump_drained(Dir dir) {
+  if (tls_step_ == TlsStep::handshaking && dir == Dir::server_to_client && !handshaking_[0] && !client_.tls())
+    begin_handshake(TlsSide::client);
+}
+
+void RelaySession::start_client_tls() {
+  tls_step_ = TlsStep::handshaking;
+  phase_ = Phase::handshaking;
+  arm_timer(Clock::now() + config_->timeouts.tls_handshake);
+  begin_handshake(TlsSide::client);
+}
+
+void RelaySession::start_upstream_tls() {
+  phase_ = Phase::handshaking;
+  arm_timer(Clock::now() + config_->timeouts.tls_handshake);
+  const auto header = std::make_shared<std::string>(proxy_header());
+  if (header->empty()) return begin_handshake(TlsSide::upstream);
+  // A PROXY header precedes the upstream's TLS, in cleartext, as it would on port 465.
+  handshaking_[static_cast<std::size_t>(TlsSide::upstream)] = true;
+  asio::async_write(upstream_.socket(), asio::buffer(*header), [self = shared_from_this(), header](const error_code& ec, std::size_t) {
+    if (self->closed()) return;
+    self->handshaking_[static_cast<std::size_t>(TlsSide::upstream)] = false;
+    if (ec) return self->on_handshake(TlsSide::upstream, "sending the PROXY header: " + ec.message());
+    self->begin_handshake(TlsSide::upstream);
+  });
+}
+
+void RelaySession::begin_handshake(TlsSide side) {
+  const bool client = side == TlsSide::client;
+  handshaking_[static_cast<std::size_t>(side)] = true;
+  (client ? client_ : upstream_)
+      .async_handshake(client ? tls_->new_server_session() : tls_->new_client_session(), client,
+                       [self = shared_from_this(), side](std::string error) { self->on_handshake(side, error); });
+}
+
+void RelaySession::on_handshake(TlsSide side, const std::string& error) {
+  if (closed()) return;
+  handshaking_[static_cast<std::size_t>(side)] = false;
+  const bool client = side == TlsSide::client;
+  const auto result = error.empty() ? TlsResult::success : TlsResult::failure;
+  listener_.metrics->count(side, result);
+  observer_->on_tls_handshake(side, result, error.empty() ? (client ? client_ : upstream_).ssl() : nullptr, error);
+  if (!error.empty()) {
+    spdlog::info("[{}] TLS handshake with {} failed: {}", lcid_, to_string(side), error);
+    return close(client ? Termination::client_abort : Termination::upstream_error);
+  }
+  if (listener_.config.tls.implicit && client) return dial_upstream();
+  // STARTTLS, or implicit TLS on both sides: relaying resumes when both are up.
+  if (handshaking_[0] || handshaking_[1] || !client_.tls() || !upstream_.tls()) return;
+  begin_relaying();
+}
+
+void RelaySession::on_handshake_timeout() {
+  for (const auto side : {TlsSide::client, TlsSide::upstream}) {
+    if (!handshaking_[static_cast<std::size_t>(side)]) continue;
+    listener_.metrics->count(side, TlsResult::timeout);
+    observer_->on_tls_handshake(side, TlsResult::timeout, nullptr, "timed out");
+  }
+  close(handshaking_[0] ? Termination::client_abort : Termination::upstream_error);
+}
+
+}  // namespace smtp::daemon
