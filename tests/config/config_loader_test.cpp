@@ -127,3 +127,31 @@ TEST_CASE("a missing file is a clear error") {
     CHECK(e.errors().at(0).text() == "/nonexistent/smtp-sensor.yaml: cannot open the config file");
   }
 }
+
+TEST_CASE("TLS keys: verify, ca_file, upstream_implicit and the handshake timeout") {
+  // /etc/passwd stands in for a readable PEM: the loader checks that files can be read,
+  // the daemon and check-config then load them with OpenSSL.
+  const Config c = parse_config(
+      "listeners:\n  - listen: 127.0.0.1:465\n    tls: { mode: terminate, cert: /etc/passwd, key: /etc/passwd, "
+      "implicit: true, verify: ca_file, ca_file: /etc/passwd, upstream_implicit: false }\n"
+      "timeouts: { tls_handshake: 3s }\n",
+      "t.yaml");
+  const auto& tls = c.listeners.at(0).tls;
+  CHECK(tls.mode == TlsMode::terminate);
+  CHECK(tls.implicit);
+  CHECK(tls.verify == TlsVerify::ca_file);
+  CHECK(tls.ca_file == "/etc/passwd");
+  CHECK_FALSE(tls.upstream_implicit);
+  CHECK(c.timeouts.tls_handshake == std::chrono::seconds(3));
+  const Config back = parse_config(effective_yaml(c), "back.yaml");
+  CHECK(back.listeners.at(0).tls.verify == TlsVerify::ca_file);
+  CHECK_FALSE(back.listeners.at(0).tls.upstream_implicit);
+  CHECK(back.timeouts.tls_handshake == std::chrono::seconds(3));
+
+  CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    tls: { verify: sometimes }\n").at(0) ==
+        "3:20: tls.verify: expected none | ca_file, got 'sometimes'");
+  CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    tls: { mode: terminate, cert: /etc/passwd, key: "
+                  "/etc/passwd, verify: ca_file }\n")
+            .at(0)
+            .find("tls.ca_file: required with verify: ca_file") != std::string::npos);
+}
