@@ -51,9 +51,15 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     res->set(http::field::server, "smtp-sensor");
     res->set(http::field::content_type, r.content_type);
     res->set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : r.headers) res->set(name, value);
     res->keep_alive(request_.keep_alive());
-    if (request_.method() != http::verb::head) res->body() = std::move(r.body);
-    res->prepare_payload();
+    // HEAD answers with the length the GET body would have, not with 0.
+    if (request_.method() == http::verb::head) {
+      res->content_length(r.body.size());
+    } else {
+      res->body() = std::move(r.body);
+      res->prepare_payload();
+    }
     http::async_write(stream_, *res, [self = shared_from_this(), res](const beast::error_code& ec, std::size_t) {
       if (ec || !res->keep_alive()) return self->close();
       self->read();

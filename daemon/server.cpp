@@ -3,6 +3,7 @@
 #include "config/config_loader.hpp"
 #include "daemon/json.hpp"
 #include "daemon/relay_session.hpp"
+#include "web/assets.hpp"
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -67,6 +68,15 @@ void Server::add_routes() {
   });
   http_->route("/sessions", [this](const std::string&) { return HttpResponse{200, "application/json", sessions_json()}; });
   http_->route("/flagged", [this](const std::string&) { return HttpResponse{200, "application/json", flagged_json()}; });
+  // The report page (GET / and its files under /ui/), compiled into the binary.
+  for (const auto& asset : web::assets()) {
+    http_->route(std::string(asset.path), [&asset](const std::string&) {
+      return HttpResponse{200, std::string(asset.content_type), std::string(asset.body),
+                          {{"Content-Security-Policy", std::string(web::kContentSecurityPolicy)},
+                           {"X-Content-Type-Options", "nosniff"},
+                           {"Referrer-Policy", "no-referrer"}}};
+    });
+  }
 }
 
 std::string Server::sessions_json() {
