@@ -24,7 +24,9 @@ const form = $("query");
 const state = { sort: "period", order: "asc" };
 let tableSeq = 0;
 let chartSeq = 0;
-let chartQuery = "";
+// The queries being loaded: a repeat of one (a field's change, then submit) is dropped.
+let tableQuery = null;
+let chartQuery = null;
 
 // ---------------------------------------------------------------- dates and zones
 
@@ -48,6 +50,19 @@ function todayIn(zone) {
   }
   const get = (type) => parts.find((p) => p.type === type).value;
   return `${get("year")}-${get("month")}-${get("day")}`;
+}
+
+// Quarters must be whole: widen the range to the quarters it touches, as the server asks.
+function snapToQuarters() {
+  const from = form.elements.from.value;
+  const to = form.elements.to.value;
+  if (!/^\d{4}-\d\d-\d\d$/.test(from) || !/^\d{4}-\d\d-\d\d$/.test(to)) return;
+  const start = (y, m) => `${y}-${String(Math.floor((m - 1) / 3) * 3 + 1).padStart(2, "0")}-01`;
+  const [fy, fm] = from.split("-").map(Number);
+  const [ty, tm] = to.split("-").map(Number);
+  const lastMonth = Math.floor((tm - 1) / 3) * 3 + 3;
+  form.elements.from.value = start(fy, fm);
+  form.elements.to.value = new Date(Date.UTC(ty, lastMonth, 0)).toISOString().slice(0, 10);
 }
 
 function addDays(date, days) {
@@ -226,12 +241,14 @@ function sortBy(column) {
     state.order = defaultOrder(column);
   }
   state.sort = column;
-  run();
+  run({ chart: false });
 }
 
 async function loadTable() {
-  const seq = ++tableSeq;
   const query = params().toString();
+  if (query === tableQuery) return;
+  tableQuery = query;
+  const seq = ++tableSeq;
   $("report").closest("section").setAttribute("aria-busy", "true");
   try {
     const report = await getJson(query);
@@ -248,7 +265,10 @@ async function loadTable() {
     $("status").textContent = "No report to show.";
     setError("table", e.message);
   } finally {
-    if (seq === tableSeq) $("report").closest("section").removeAttribute("aria-busy");
+    if (seq === tableSeq) {
+      tableQuery = null;
+      $("report").closest("section").removeAttribute("aria-busy");
+    }
   }
 }
 
@@ -258,11 +278,11 @@ async function loadChart() {
   // The chart follows range, step, zone and domain, not the table's mode, sort or top.
   const query = params({ mode: "trend", sort: "period", order: "asc", top: null }).toString();
   if (query === chartQuery) return;
+  chartQuery = query;
   const seq = ++chartSeq;
   try {
     const report = await getJson(query);
     if (seq !== chartSeq) return;
-    chartQuery = query;
     const col = (name) => report.columns.indexOf(name);
     const values = (name) => report.rows.map((r) => Number(r[col(name)]) || 0);
     const labels = report.rows.map((r) => String(r[col("period")]));
@@ -279,20 +299,22 @@ async function loadChart() {
     setError("chart", null);
   } catch (e) {
     if (seq !== chartSeq) return;
-    chartQuery = "";
     $("chart").replaceChildren();
     $("chart-note").textContent = "";
     setError("chart", e.message);
+  } finally {
+    if (seq === chartSeq) chartQuery = null;
   }
 }
 
 // ---------------------------------------------------------------- wiring
 
-function run() {
+// A new sort only re-reads the table; anything else re-reads the chart too.
+function run({ chart = true } = {}) {
   history.replaceState(null, "", `?${params()}`);
   $("csv").href = `/report?${params({ format: "csv" })}`;
   loadTable();
-  loadChart();
+  if (chart) loadChart();
 }
 
 function init() {
@@ -310,6 +332,7 @@ function init() {
   });
   // Pickers apply at once; text fields when they are left or Enter is pressed.
   form.addEventListener("change", (e) => {
+    if (e.target.name === "step" && e.target.value === "quarter") snapToQuarters();
     // A new mode has other columns: a sort on the old key column would be an error.
     if (e.target.name === "mode" && !["period", "key"].includes(state.sort) && KEY_COLUMNS.has(state.sort)) {
       state.sort = "period";

@@ -199,6 +199,15 @@ try {
     assert.deepEqual([...new Set(rows.map((r) => r.user))].sort(), [...users].sort());
   }
 
+  step("picking the quarter step widens the range to whole quarters");
+  await page.selectOption("#step", "quarter");
+  const quarterStart = (d) => `${d.slice(0, 4)}-${String(Math.floor((Number(d.slice(5, 7)) - 1) / 3) * 3 + 1).padStart(2, "0")}-01`;
+  assert.equal(await page.inputValue("#from"), quarterStart(yesterday));
+  const qEnd = new Date(Date.UTC(Number(today.slice(0, 4)), Math.floor((Number(today.slice(5, 7)) - 1) / 3) * 3 + 3, 0)).toISOString().slice(0, 10);
+  assert.equal(await page.inputValue("#to"), qEnd);
+  await page.waitForFunction(() => /by quarter/.test(document.querySelector("#status").textContent));
+  assert.equal(await page.isVisible("#error"), false, "a whole-quarter range is accepted");
+
   step("an error from /report is shown in the page");
   assert.equal(await page.isVisible("#error"), false);
   await page.fill("#tz", "Not/A_Zone");
