@@ -18,6 +18,9 @@ const LABELS = {
 };
 const KEY_COLUMNS = new Set(["period", "key", "domain", "user", "ip"]);
 const FIELDS = ["from", "to", "step", "mode", "domain", "top", "tz"];
+// A year by hour and user can be a million rows: more than a browser can lay out, and more
+// than anyone reads on screen. The CSV always has them all.
+const MAX_RENDERED_ROWS = 2000;
 
 const $ = (id) => document.getElementById(id);
 const form = $("query");
@@ -210,7 +213,7 @@ function renderTable(report) {
   table.tHead.replaceChildren(head);
 
   const body = document.createDocumentFragment();
-  for (const row of report.rows) {
+  for (const row of report.rows.slice(0, MAX_RENDERED_ROWS)) {
     const tr = document.createElement("tr");
     row.forEach((value, i) => {
       const column = report.columns[i];
@@ -229,9 +232,11 @@ function renderTable(report) {
   if (focused) table.tHead.querySelector(`button[data-column="${CSS.escape(focused)}"]`)?.focus();
 
   const what = report.domain ? ` for ${report.domain}` : "";
+  const cut = report.rows.length > MAX_RENDERED_ROWS
+    ? ` Showing the first ${MAX_RENDERED_ROWS}: set Top rows, or download the CSV for all of them.` : "";
   $("status").textContent = report.rows.length === 0
     ? `No sessions${what} from ${report.from} to ${report.to} (${report.tz}).`
-    : `${report.rows.length} rows${what}, ${report.from} to ${report.to} by ${report.step} (${report.tz}).`;
+    : `${report.rows.length} rows${what}, ${report.from} to ${report.to} by ${report.step} (${report.tz}).${cut}`;
 }
 
 function sortBy(column) {
