@@ -2,8 +2,11 @@
 # Installs the Debian packages smtp-sensor needs to build, test and demo, and the npm
 # package (playwright-core) that drives Debian's Chromium in the report page's test.
 # Skips apt and npm when everything is already there, so repeated runs are fast.
+#   --no-browser   leave out Chromium, Node.js and npm (scripts/run.sh: no tests to run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+browser=1
+[ "${1:-}" = --no-browser ] && browser=0
 
 packages=(
   cmake g++ clang libclang-rt-14-dev pkg-config make
@@ -11,10 +14,12 @@ packages=(
   libssl-dev libsqlite3-dev libsystemd-dev libhowardhinnant-date-dev
   postfix swaks haproxy python3-aiosmtpd python3-pytest python3-yaml curl openssl sqlite3
   prometheus dpkg-dev fakeroot binutils systemd fail2ban
-  chromium chromium-driver
 )
-# Node.js usually comes with the machine (with npm); Debian's is the fallback.
-command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+if [ "$browser" = 1 ]; then
+  packages+=(chromium chromium-driver)
+  # Node.js usually comes with the machine (with npm); Debian's is the fallback.
+  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -50,7 +55,7 @@ npm_current() {
     const have = require("./tests/web/node_modules/.package-lock.json").packages;
     for (const [k, v] of Object.entries(want)) if (k && (!have[k] || have[k].version !== v.version)) process.exit(1);'
 }
-if ! npm_current; then
+if [ "$browser" = 1 ] && ! npm_current; then
   echo "installing npm packages in tests/web"
   (cd tests/web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
