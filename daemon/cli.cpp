@@ -3,6 +3,9 @@
 #include "config/config_loader.hpp"
 #include "daemon/server.hpp"
 #include "daemon/tls_context.hpp"
+#include "report/arguments.hpp"
+#include "report/format.hpp"
+#include "report/report.hpp"
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -24,6 +27,7 @@ namespace {
 constexpr std::string_view kUsage = R"(usage:
   smtp-sensor run -c FILE            run the daemon in the foreground (also: smtp-sensor -c FILE)
   smtp-sensor check-config -c FILE   validate FILE and print the effective config
+  smtp-sensor report [options]       the sessions report from the store (report --help)
   smtp-sensor --version | --help
 
 Signals: SIGHUP reloads the config; SIGTERM and SIGINT drain and exit.
@@ -90,6 +94,31 @@ int check_config(const std::string& path) {
   }
 }
 
+int report_command(const std::vector<std::string_view>& args) {
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << report::kReportUsage;
+    return 0;
+  }
+  try {
+    auto a = report::parse_arguments(args);
+    if (a.store.empty() && !a.config.empty()) {
+      try {
+        a.store = config::load_config_file(a.config).store.path;
+      } catch (const config::ConfigErrors& e) {
+        print_errors(e);
+        return 2;
+      }
+    }
+    const auto query = report::parse_query(a.input, report::Syntax::cli, report::Format::table);
+    std::cout << report::render(report::run_report(a.store, query), query.format);
+    return 0;
+  } catch (const std::exception& e) {
+    // Query and store errors alike: one line the operator can act on.
+    std::cerr << "smtp-sensor report: " << e.what() << "\n";
+    return 2;
+  }
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -106,6 +135,7 @@ int run_cli(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
+  if (args[0] == "report") return report_command({args.begin() + 1, args.end()});
   std::string_view command = "run";
   std::size_t i = 0;
   if (args[0] == "run" || args[0] == "check-config") command = args[i++];

@@ -35,25 +35,37 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     const auto q = target.find('?');
     const std::string path = target.substr(0, q);
     const std::string query = q == std::string::npos ? "" : target.substr(q + 1);
-    HttpResponse r;
-    if (request_.method() != http::verb::get && request_.method() != http::verb::head) {
-      r = {405, "text/plain; charset=utf-8", "method not allowed\n"};
-    } else if (auto it = server_.routes_.find(path); it != server_.routes_.end()) {
-      try {
-        r = it->second(query);
-      } catch (const std::exception& e) {
-        r = {500, "text/plain; charset=utf-8", std::string("error: ") + e.what() + "\n"};
-      }
-    } else {
-      r = {404, "text/plain; charset=utf-8", "not found\n"};
+    if (request_.method() != http::verb::get && request_.method() != http::verb::head)
+      return send({405, "text/plain; charset=utf-8", "method not allowed\n"});
+    const auto it = server_.routes_.find(path);
+    if (it == server_.routes_.end()) return send({404, "text/plain; charset=utf-8", "not found\n"});
+    // The reply may come from another thread: it hops back to this connection's
+    // executor (the control thread) before touching the stream.
+    auto reply = [self = shared_from_this()](HttpResponse r) {
+      asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->send(std::move(r)); });
+    };
+    try {
+      it->second(query, std::move(reply));
+    } catch (const std::exception& e) {
+      send({500, "text/plain; charset=utf-8", std::string("error: ") + e.what() + "\n"});
     }
+  }
+
+  void send(HttpResponse r) {
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), request_.version());
     res->set(http::field::server, "smtp-sensor");
     res->set(http::field::content_type, r.content_type);
     res->set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : r.headers) res->set(name, value);
     res->keep_alive(request_.keep_alive());
-    if (request_.method() != http::verb::head) res->body() = std::move(r.body);
-    res->prepare_payload();
+    // HEAD answers with the length the GET body would have, not with 0.
+    if (request_.method() == http::verb::head) {
+      res->content_length(r.body.size());
+    } else {
+      res->body() = std::move(r.body);
+      res->prepare_payload();
+    }
+    stream_.expires_after(std::chrono::seconds(30));  // a slow handler must not eat the write's time
     http::async_write(stream_, *res, [self = shared_from_this(), res](const beast::error_code& ec, std::size_t) {
       if (ec || !res->keep_alive()) return self->close();
       self->read();
@@ -78,6 +90,12 @@ HttpServer::HttpServer(asio::io_context& context, const tcp::endpoint& endpoint)
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   acceptor_.bind(endpoint);
   acceptor_.listen();
+}
+
+void HttpServer::route(std::string path, HttpHandler handler) {
+  routes_[std::move(path)] = [handler = std::move(handler)](const std::string& query, HttpReply reply) {
+    reply(handler(query));
+  };
 }
 
 void HttpServer::start() { accept(); }

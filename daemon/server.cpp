@@ -3,6 +3,8 @@
 #include "config/config_loader.hpp"
 #include "daemon/json.hpp"
 #include "daemon/relay_session.hpp"
+#include "daemon/report_route.hpp"
+#include "web/assets.hpp"
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -74,6 +76,23 @@ void Server::add_routes() {
   });
   http_->route("/sessions", [this](const std::string&) { return HttpResponse{200, "application/json", sessions_json()}; });
   http_->route("/flagged", [this](const std::string&) { return HttpResponse{200, "application/json", flagged_json()}; });
+  report_pool_ = std::make_unique<asio::thread_pool>(1);
+  http_->route_async("/report", [this](const std::string& query, HttpReply reply) {
+    const auto cfg = config();
+    std::string store = cfg->store.enabled ? cfg->store.path : std::string();
+    asio::post(*report_pool_, [query, store = std::move(store), reply = std::move(reply)] {
+      reply(report_response(store, query));
+    });
+  });
+  // The report page (GET / and its files under /ui/), compiled into the binary.
+  for (const auto& asset : web::assets()) {
+    http_->route(std::string(asset.path), [&asset](const std::string&) {
+      return HttpResponse{200, std::string(asset.content_type), std::string(asset.body),
+                          {{"Content-Security-Policy", std::string(web::kContentSecurityPolicy)},
+                           {"X-Content-Type-Options", "nosniff"},
+                           {"Referrer-Policy", "no-referrer"}}};
+    });
+  }
 }
 
 std::string Server::sessions_json() {
@@ -120,6 +139,10 @@ Server::~Server() {
   // context reach back into their listener when they die.
   for (auto& w : workers_) w->stop();
   for (auto& l : listeners_) l->acceptor.reset();
+  if (report_pool_) {
+    report_pool_->stop();  // queued reports are dropped; a running one finishes first
+    report_pool_->join();
+  }
   http_.reset();
   workers_.clear();
 }

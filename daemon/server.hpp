@@ -55,6 +55,8 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Listening>> listeners_;
   std::unique_ptr<HttpServer> http_;
+  // GET /report runs here, so a long report never holds up scrapes, signals or drain.
+  std::unique_ptr<asio::thread_pool> report_pool_;
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config::Config> config_;
   std::size_t next_worker_ = 0;

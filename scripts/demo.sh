@@ -13,7 +13,7 @@ trap cleanup EXIT INT TERM
 /usr/sbin/smtp-sink -u nobody -f AUTH -B "535 5.7.8 Error: authentication failed" 127.0.0.1:2526 256 & pids+=($!)
 "$bin" run -c config/demo.yaml 2> demo-out/daemon.log & pids+=($!)
 for _ in $(seq 50); do curl -sf http://127.0.0.1:9925/healthz >/dev/null && break; sleep 0.1; done
-echo "smtp-sensor is up: SMTP on 127.0.0.1:2525, metrics on http://127.0.0.1:9925/metrics"
+echo "smtp-sensor is up: SMTP on 127.0.0.1:2525, metrics on http://127.0.0.1:9925/metrics, report page on http://127.0.0.1:9925/"
 
 echo "--- a clean message with swaks, and 50 more with smtp-source"
 swaks --server 127.0.0.1:2525 --from alice@example.com --to bob@example.org --silent 1 || true

@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-scripts/install-deps.sh
+scripts/install-deps.sh --no-browser
 scripts/build.sh release
 bin=build-release/daemon/smtp-sensor
 

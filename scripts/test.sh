@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# The report page's browser test may skip on a developer's machine without Chromium;
+# here it must run, so a missing browser is a failure, never a silent skip.
+export SMTP_SENSOR_REQUIRE_BROWSER=1
 
 echo "=== Prometheus rules and Grafana dashboard"
 scripts/check-observability.sh

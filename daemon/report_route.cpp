@@ -1,0 +1,35 @@
+#include "daemon/report_route.hpp"
+
+#include "daemon/json.hpp"
+#include "report/format.hpp"
+#include "report/report.hpp"
+
+namespace smtp::daemon {
+namespace {
+
+HttpResponse error(unsigned status, std::string_view message) {
+  return {status, "application/json", "{\"error\":" + json_string(message) + "}\n"};
+}
+
+}  // namespace
+
+HttpResponse report_response(const std::string& store_path, const std::string& query) {
+  try {
+    const auto q = report::parse_query(report::parse_url_query(query), report::Syntax::http, report::Format::json);
+    if (store_path.empty()) return error(503, "no session store configured (store.enabled is false)");
+    const auto r = report::run_report(store_path, q);
+    if (q.format == report::Format::csv)
+      return {200, "text/csv; charset=utf-8", report::render_csv(r),
+              {{"Content-Disposition", "attachment; filename=\"" + report::csv_filename(q) + "\""}}};
+    if (q.format == report::Format::table) return {200, "text/plain; charset=utf-8", report::render_table(r)};
+    return {200, "application/json", report::render_json(r)};
+  } catch (const report::QueryError& e) {
+    return error(400, e.what());
+  } catch (const report::StoreUnavailable& e) {
+    return error(503, e.what());
+  } catch (const std::exception& e) {
+    return error(500, e.what());
+  }
+}
+
+}  // namespace smtp::daemon

@@ -1,0 +1,23 @@
+// `smtp-sensor report` arguments: the query options plus where the store is.
+#pragma once
+
+#include "report/query.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace smtp::report {
+
+struct Arguments {
+  QueryInput input;
+  std::string store;   // --store PATH
+  std::string config;  // -c FILE, whose store.path is the default store
+};
+
+// Throws QueryError for an unknown option or a missing value.
+Arguments parse_arguments(const std::vector<std::string_view>& args);
+
+extern const std::string_view kReportUsage;
+
+}  // namespace smtp::report

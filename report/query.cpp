@@ -1,0 +1,207 @@
+#include "report/query.hpp"
+
+#include "report/zone.hpp"
+
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <fmt/format.h>
+
+namespace smtp::report {
+namespace {
+
+constexpr std::array kSteps{"hour", "day", "week", "month", "quarter"};
+constexpr std::array kModes{"trend", "domain", "user", "ip"};
+constexpr std::array kFormats{"table", "csv", "json"};
+constexpr std::array kCounterNames{"new_connections", "blocked_connections", "bad_commands",           "terminations",
+                                   "bandwidth_bytes", "messages",            "connections_per_message"};
+// Hour steps are cut into at most this many days (9,600 periods); other steps into ten years.
+constexpr int kMaxHourDays = 400;
+constexpr int kMaxDays = 3660;
+
+std::string option(Syntax syntax, std::string_view name) {
+  return syntax == Syntax::cli ? fmt::format("--{}", name) : fmt::format("{}=", name);
+}
+
+std::string show(Syntax syntax, std::string_view name, std::string_view value) {
+  return syntax == Syntax::cli ? fmt::format("--{} {}", name, value) : fmt::format("{}={}", name, value);
+}
+
+template <std::size_t N>
+std::size_t pick(const std::array<const char*, N>& names, const std::string& value, Syntax syntax, std::string_view what) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (value == names[i]) return i;
+  throw QueryError(fmt::format("unknown {} '{}' for {}: use {}", what, value, option(syntax, what),
+                               fmt::join(names.begin(), names.end(), ", ")));
+}
+
+std::string format_date(const date::year_month_day& d) {
+  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(d.year()), static_cast<unsigned>(d.month()),
+                     static_cast<unsigned>(d.day()));
+}
+
+date::year_month_day parse_date(const std::string& s, Syntax syntax, std::string_view name) {
+  auto bad = [&] { return QueryError(fmt::format("bad date '{}' for {}: use YYYY-MM-DD", s, option(syntax, name))); };
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') throw bad();
+  int y = 0;
+  unsigned m = 0, d = 0;
+  auto num = [&](std::size_t at, std::size_t len, auto& out) {
+    const auto r = std::from_chars(s.data() + at, s.data() + at + len, out);
+    if (r.ec != std::errc{} || r.ptr != s.data() + at + len) throw bad();
+  };
+  num(0, 4, y);
+  num(5, 2, m);
+  num(8, 2, d);
+  const date::year_month_day ymd{date::year{y}, date::month{m}, date::day{d}};
+  if (!ymd.ok() || y < 1970) throw bad();
+  return ymd;
+}
+
+bool has(const std::optional<std::string>& v) { return v && !v->empty(); }
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else if (s[i] == '%') {
+      throw QueryError("bad %-escape in the query string");
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view to_string(Step step) { return kSteps[static_cast<std::size_t>(step)]; }
+std::string_view to_string(Mode mode) { return kModes[static_cast<std::size_t>(mode)]; }
+
+std::string_view key_name(Mode mode) { return mode == Mode::trend ? std::string_view{} : to_string(mode); }
+
+std::string_view to_string(Column column, Mode mode) {
+  if (column == Column::period) return "period";
+  if (column == Column::key) return key_name(mode);
+  return kCounterNames[static_cast<std::size_t>(column) - static_cast<std::size_t>(Column::new_connections)];
+}
+
+std::vector<std::string> column_names(Mode mode) {
+  std::vector<std::string> out{"period"};
+  if (mode != Mode::trend) out.emplace_back(key_name(mode));
+  for (const char* n : kCounterNames) out.emplace_back(n);
+  return out;
+}
+
+Query parse_query(const QueryInput& in, Syntax syntax, Format default_format) {
+  Query q;
+  q.format = default_format;
+  if (has(in.format)) q.format = static_cast<Format>(pick(kFormats, *in.format, syntax, "format"));
+  if (has(in.step)) q.step = static_cast<Step>(pick(kSteps, *in.step, syntax, "step"));
+  if (has(in.mode)) q.mode = static_cast<Mode>(pick(kModes, *in.mode, syntax, "mode"));
+  if (has(in.domain)) q.domain = *in.domain;
+
+  q.zone = has(in.tz) ? *in.tz : local_zone_name();
+  const auto* zone = find_zone(q.zone);
+  if (!zone)
+    throw QueryError(fmt::format("unknown time zone '{}' for {}: use UTC or an IANA name such as Europe/Berlin", q.zone,
+                                 option(syntax, "tz")));
+
+  if (has(in.to)) {
+    q.to = parse_date(*in.to, syntax, "to");
+  } else {
+    const auto local = date::make_zoned(zone, std::chrono::system_clock::now()).get_local_time();
+    q.to = date::year_month_day{date::floor<date::days>(local)};
+  }
+  q.from = has(in.from) ? parse_date(*in.from, syntax, "from") : date::year_month_day{date::sys_days{q.to} - date::days{6}};
+  if (date::sys_days{q.from} > date::sys_days{q.to})
+    throw QueryError(fmt::format("empty range: {} is after {}", show(syntax, "from", format_date(q.from)),
+                                 show(syntax, "to", format_date(q.to))));
+  const auto days = (date::sys_days{q.to} - date::sys_days{q.from}).count() + 1;
+  if (q.step == Step::hour && days > kMaxHourDays)
+    throw QueryError(fmt::format("range too long: {} days; --step hour takes at most {} days", days, kMaxHourDays));
+  if (days > kMaxDays) throw QueryError(fmt::format("range too long: {} days; at most {}", days, kMaxDays));
+  if (q.step == Step::quarter) {
+    const auto first = [](date::year_month_day d) {
+      const unsigned m = (static_cast<unsigned>(d.month()) - 1) / 3 * 3 + 1;
+      return date::year_month_day{d.year() / date::month{m} / 1};
+    };
+    const auto last = [&](date::year_month_day d) {
+      const auto f = first(d);
+      return date::year_month_day{date::year_month_day_last{f.year() / (f.month() + date::months{2}) / date::last}};
+    };
+    if (q.from != first(q.from) || q.to != last(q.to))
+      throw QueryError(fmt::format("{} needs whole quarters: use {} {}", show(syntax, "step", "quarter"),
+                                   show(syntax, "from", format_date(first(q.from))),
+                                   show(syntax, "to", format_date(last(q.to)))));
+  }
+
+  if (has(in.sort)) {
+    const auto& s = *in.sort;
+    bool found = false;
+    if (s == "period") q.sort = Column::period, found = true;
+    else if (q.mode != Mode::trend && (s == "key" || s == key_name(q.mode))) q.sort = Column::key, found = true;
+    for (std::size_t i = 0; !found && i < kCounterNames.size(); ++i)
+      if (s == kCounterNames[i]) q.sort = static_cast<Column>(i + static_cast<std::size_t>(Column::new_connections)), found = true;
+    if (!found) {
+      const auto names = column_names(q.mode);
+      throw QueryError(fmt::format("unknown column '{}' for {} in {} mode: use {}", s, option(syntax, "sort"),
+                                   to_string(q.mode), fmt::join(names, ", ")));
+    }
+  }
+  q.descending = q.sort != Column::period && q.sort != Column::key;
+  if (has(in.order)) {
+    if (*in.order == "asc") q.descending = false;
+    else if (*in.order == "desc") q.descending = true;
+    else throw QueryError(fmt::format("unknown order '{}': use asc or desc", *in.order));
+  }
+  if (has(in.top)) {
+    std::size_t n = 0;
+    const auto& t = *in.top;
+    const auto r = std::from_chars(t.data(), t.data() + t.size(), n);
+    if (r.ec != std::errc{} || r.ptr != t.data() + t.size() || n == 0)
+      throw QueryError(fmt::format("bad number '{}' for {}: use a whole number of rows, 1 or more", t, option(syntax, "top")));
+    q.top = n;
+  }
+  return q;
+}
+
+QueryInput parse_url_query(std::string_view query) {
+  QueryInput in;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    const std::string name = url_decode(pair.substr(0, eq));
+    std::string value = eq == std::string_view::npos ? std::string{} : url_decode(pair.substr(eq + 1));
+    std::optional<std::string>* slot = nullptr;
+    if (name == "from") slot = &in.from;
+    else if (name == "to") slot = &in.to;
+    else if (name == "step") slot = &in.step;
+    else if (name == "mode") slot = &in.mode;
+    else if (name == "domain") slot = &in.domain;
+    else if (name == "sort") slot = &in.sort;
+    else if (name == "order") slot = &in.order;
+    else if (name == "top") slot = &in.top;
+    else if (name == "format") slot = &in.format;
+    else if (name == "tz") slot = &in.tz;
+    else throw QueryError(fmt::format("unknown parameter '{}': use from, to, step, mode, domain, sort, order, top, tz, format", name));
+    *slot = std::move(value);
+  }
+  return in;
+}
+
+}  // namespace smtp::report

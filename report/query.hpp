@@ -1,0 +1,76 @@
+// What a report asks for (SPEC section 8): range, step, mode, drill-down, order, format
+// and zone, parsed from the command line or GET /report's query string, then checked.
+#pragma once
+
+#include <date/date.h>
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace smtp::report {
+
+enum class Step { hour, day, week, month, quarter };
+enum class Mode { trend, domain, user, ip };
+enum class Format { table, csv, json };
+enum class Column {
+  period,
+  key,
+  new_connections,
+  blocked_connections,
+  bad_commands,
+  terminations,
+  bandwidth_bytes,
+  messages,
+  connections_per_message
+};
+
+// A request the user can correct: exit 2 on the command line, 400 over HTTP.
+struct QueryError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// No store to read (none configured, missing, unreadable): exit 2, or 503 over HTTP.
+struct StoreUnavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The parameters as given, unchecked; an absent or empty value takes the default.
+struct QueryInput {
+  std::optional<std::string> from, to, step, mode, domain, sort, order, top, format, tz;
+};
+
+// Only changes how error messages name the options ("--from" or "from=").
+enum class Syntax { cli, http };
+
+struct Query {
+  date::year_month_day from{}, to{};  // inclusive dates in zone
+  Step step = Step::day;
+  Mode mode = Mode::trend;
+  std::optional<std::string> domain;
+  Column sort = Column::period;
+  bool descending = false;
+  std::optional<std::size_t> top;
+  Format format = Format::json;
+  std::string zone;  // IANA name (or "UTC") the periods are cut in
+};
+
+// Checks input and fills defaults: to = today in the zone, from = to - 6 days, step
+// day, mode trend, sort period (ascending for period and key, else descending), zone
+// = the server's local one. Throws QueryError.
+Query parse_query(const QueryInput& input, Syntax syntax, Format default_format);
+
+// Splits a URL query string (decoding %XX and '+'); unknown names are a QueryError.
+QueryInput parse_url_query(std::string_view query);
+
+// The key column's name in mode ("" for trend), and every column's name in order.
+std::string_view key_name(Mode mode);
+std::vector<std::string> column_names(Mode mode);
+
+std::string_view to_string(Step step);
+std::string_view to_string(Mode mode);
+std::string_view to_string(Column column, Mode mode);
+
+}  // namespace smtp::report

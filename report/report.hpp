@@ -1,0 +1,50 @@
+// Runs a report query against the session store: reads the roll-ups for whole UTC units
+// and the session rows only where a period's edge cuts a unit (see DESIGN.md, Reports).
+#pragma once
+
+#include "report/periods.hpp"
+#include "report/query.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace smtp::report {
+
+struct Counters {
+  std::int64_t new_connections = 0;
+  std::int64_t blocked_connections = 0;
+  std::int64_t bad_commands = 0;
+  std::int64_t terminations = 0;
+  std::int64_t bandwidth_bytes = 0;
+  std::int64_t messages = 0;
+};
+
+struct Row {
+  std::uint32_t period = 0;  // index into Report::periods
+  std::string key;           // "" in trend mode
+  Counters counters;
+};
+
+struct Report {
+  Query query;
+  std::vector<Period> periods;
+  std::vector<Row> rows;  // sorted and cut to --top
+};
+
+// What a run cost, for the benchmark and for tests that check the roll-ups were used.
+struct ReportStats {
+  std::uint64_t rollup_rows = 0;
+  std::uint64_t session_rows = 0;
+};
+
+// Opens the store read-only (never creating it); throws StoreUnavailable.
+sqlite3* open_report_store(const std::string& path);
+
+// Throws QueryError or StoreUnavailable (and std::runtime_error for SQLite failures).
+Report run_report(sqlite3* db, const Query& query, ReportStats* stats = nullptr);
+Report run_report(const std::string& store_path, const Query& query, ReportStats* stats = nullptr);
+
+}  // namespace smtp::report
