@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
+
 namespace smtp::daemon {
 
 std::size_t RelaySession::starttls_cut(Dir dir, std::span<const char> bytes) {
@@ -19,9 +21,14 @@ std::size_t RelaySession::starttls_cut(Dir dir, std::span<const char> bytes) {
   }
   if (tls_step_ != TlsStep::awaiting_reply) return bytes.size();
   if (st.started) {
-    // The decoder has flagged the discarded bytes as starttls_injection.
+    // The decoder has flagged the held bytes as starttls_injection; anything the client
+    // sent since, before it can have seen this 220, is injected too.
     held_.clear();
     held_.shrink_to_fit();
+    if (const std::size_t late = discard_client_plaintext(); late > 0) {
+      listener_.metrics->bytes_in->Increment(static_cast<double>(late));
+      observer_->on_starttls_injection(late);
+    }
     tls_step_ = TlsStep::handshaking;
     phase_ = Phase::handshaking;
     arm_timer(Clock::now() + config_->timeouts.tls_handshake);
@@ -37,6 +44,20 @@ std::size_t RelaySession::starttls_cut(Dir dir, std::span<const char> bytes) {
     to_server_.resume();
   }
   return bytes.size();
+}
+
+std::size_t RelaySession::discard_client_plaintext() {
+  // Bounded: a client that keeps a flood going past this fails its handshake anyway.
+  constexpr int kMaxReads = 16;
+  std::array<char, 4096> sink;
+  std::size_t total = 0;
+  for (int i = 0; i < kMaxReads; ++i) {
+    error_code ec;
+    const std::size_t n = client_.read_some(sink, ec);
+    total += n;
+    if (ec || n < sink.size()) break;
+  }
+  return total;
 }
 
 void RelaySession::on_pump_drained(Dir dir) {

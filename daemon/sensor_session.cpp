@@ -186,6 +186,11 @@ SessionObserver::Starttls SensorSession::starttls() const {
   return {decoder_.awaiting_starttls(), decoder_.tls(), decoder_.starttls_tail(), decoder_.tls_server_tail()};
 }
 
+void SensorSession::on_starttls_injection(std::size_t bytes) {
+  bytes_in_ += bytes;
+  on_anomaly(proto::Anomaly::starttls_injection, fmt::format("{} bytes sent before the reply to STARTTLS, discarded", bytes));
+}
+
 void SensorSession::on_tls_handshake(TlsSide side, TlsResult result, const SSL* ssl, std::string_view detail) {
   if (result != TlsResult::success) {
     say("~~~~~~~~~~~~ TLS handshake with {} {}: {}", to_string(side), result == TlsResult::timeout ? "timed out" : "failed",

@@ -27,6 +27,7 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
   void on_refused(std::string_view reply, std::string_view why) override;
   Termination on_close(Termination reason) override;
   Starttls starttls() const override;
+  void on_starttls_injection(std::size_t bytes) override;
   void on_tls_handshake(TlsSide side, TlsResult result, const SSL* ssl, std::string_view detail) override;
   void append_json(std::string& out) const override;
 

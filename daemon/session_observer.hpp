@@ -33,6 +33,8 @@ class SessionObserver {
   // The observer may refine the reason: it knows whether the client said QUIT.
   virtual Termination on_close(Termination reason) { return reason; }
   virtual Starttls starttls() const { return {}; }
+  // The daemon discarded this many client bytes sent after STARTTLS, before its 220.
+  virtual void on_starttls_injection(std::size_t /*bytes*/) {}
   // A TLS handshake the daemon made ended; `ssl` is the finished session on success.
   virtual void on_tls_handshake(TlsSide, TlsResult, const SSL* /*ssl*/, std::string_view /*detail*/) {}
   // One JSON object describing the live session, for /sessions.

@@ -43,11 +43,14 @@ class Stream {
       socket_.async_read_some(asio::buffer(into.data(), into.size()), std::forward<Handler>(h));
       return;
     }
-    if (SSL_has_pending(ssl_.get()) != 0) {  // decrypted or buffered bytes that no poll would announce
+    if (SSL_has_pending(ssl_.get()) != 0) {  // bytes OpenSSL holds, which no poll would announce
       error_code ec;
       const std::size_t n = read_some(into, ec);
-      asio::post(socket_.get_executor(), [h = std::forward<Handler>(h), ec, n]() mutable { h(ec, n); });
-      return;
+      // Only part of a record may be buffered: then it is an ordinary wait after all.
+      if (ec != asio::error::would_block) {
+        asio::post(socket_.get_executor(), [h = std::forward<Handler>(h), ec, n]() mutable { h(ec, n); });
+        return;
+      }
     }
     socket_.async_wait(wants_write_ ? tcp::socket::wait_write : tcp::socket::wait_read,
                        [this, into, h = std::forward<Handler>(h)](const error_code& ec) mutable {

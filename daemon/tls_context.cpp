@@ -11,6 +11,7 @@ namespace {
 constexpr long kModes = SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS;
 // A peer that closes without close_notify is an ordinary EOF for SMTP, whose own QUIT
 // ends the dialogue; renegotiation is a denial-of-service lever we do not need.
+constexpr std::size_t kReadBuffer = 64 * 1024;
 constexpr long kOptions = SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;
 
 std::unique_ptr<SSL_CTX, SslCtxFree> make_context(const SSL_METHOD* method, const std::string& what) {
@@ -19,6 +20,10 @@ std::unique_ptr<SSL_CTX, SslCtxFree> make_context(const SSL_METHOD* method, cons
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx.get(), kModes);
   SSL_CTX_set_options(ctx.get(), kOptions);
+  // Read whatever the socket has, several records at a time, instead of a header and
+  // then a body per record: half the read() calls on a bulk transfer.
+  SSL_CTX_set_read_ahead(ctx.get(), 1);
+  SSL_CTX_set_default_read_buffer_len(ctx.get(), kReadBuffer);
   return ctx;
 }
 

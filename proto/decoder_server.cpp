@@ -179,6 +179,7 @@ void Decoder::apply_reply(const PendingQueue::Entry& e, const Command& c, const 
       if (gate_ == Gate::starttls && e.seq == gate_seq_ && r.code != 220) {
         open_gate(false);
       } else if (assumed_ == Gate::starttls && e.seq == assumed_seq_ && r.code != 220) {
+        assumed_ = Gate::none;
         stop("STARTTLS refused after the client went opaque");
       } else if (r.code == 220) {
         start_tls();

@@ -47,7 +47,11 @@ class Decoder {
   // For a relay that terminates TLS itself (Options::decode_after_starttls) and so must cut
   // both streams exactly where TLS begins:
   // - true from the client's STARTTLS line until the server's reply to it;
-  bool awaiting_starttls() const noexcept { return gate_ == Gate::starttls; }
+  //   (also when so much followed the STARTTLS that the decoder stopped holding it);
+  //   false again if decoding gives up, so that a relay waiting on it never waits forever;
+  bool awaiting_starttls() const noexcept {
+    return sniffing_ && (gate_ == Gate::starttls || assumed_ == Gate::starttls);
+  }
   // - the bytes of the last client chunk that came after that STARTTLS line (pipelined
   //   plaintext that must not reach the upstream before its reply: CVE-2011-0411);
   std::size_t starttls_tail() const noexcept { return starttls_tail_; }

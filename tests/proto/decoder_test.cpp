@@ -333,3 +333,27 @@ TEST_CASE("a refused STARTTLS leaves the session in cleartext with the pipelined
   CHECK_FALSE(s.d.tls());
   CHECK(s.d.stats().client_lines == 2);
 }
+
+TEST_CASE("a flood after STARTTLS still leaves the relay an exact cut") {
+  Session s(Limits{}, Options{false, true});
+  s.s("220 mx\r\n");
+  std::string flood = "STARTTLS\r\n";
+  for (int i = 0; i < 2000; ++i) flood += "RSET\r\n";
+  s.c(flood);
+  CHECK(s.d.awaiting_starttls());  // the hold overflowed, but the reply is still awaited
+  CHECK(s.d.starttls_tail() == flood.size() - 10);
+  s.s("220 go\r\n");
+  CHECK_FALSE(s.d.awaiting_starttls());
+  CHECK(s.d.tls());
+}
+
+TEST_CASE("a decoder that gives up stops awaiting the STARTTLS reply") {
+  Session s(Limits{}, Options{false, true});
+  s.s("220 mx\r\n");
+  std::string flood = "STARTTLS\r\n";
+  for (int i = 0; i < 2000; ++i) flood += "RSET\r\n";
+  s.c(flood);
+  s.s("454 no\r\n");
+  CHECK_FALSE(s.d.awaiting_starttls());
+  CHECK_FALSE(s.d.tls());
+}
