@@ -44,7 +44,8 @@ TLS (mode="smtp", with tls_context=ssl.SSLContext for the server side):
 - STARTTLS is advertised in EHLO (unless advertise_starttls=False) and answered 220 (or
   replies["STARTTLS"]); then the server does a real handshake (asyncio start_tls) and the
   session starts over, as RFC 3207 says: EHLO again (now without STARTTLS), AUTH, mail.
-  refuse_starttls=True advertises it but answers 454. Without tls_context the old
+  refuse_starttls=True advertises it but answers 454; starttls_delay holds the 220 back
+  (whatever arrives meanwhile ends up in pre_tls_plaintext). Without tls_context the old
   behaviour stays: STARTTLS is not advertised, a 220 reply makes the rest opaque.
 - implicit_tls=True: the handshake comes first, before the greeting (port 465 style).
 - What a test can check on the Conn: tls (handshake done), tls_version, tls_cipher,
@@ -100,6 +101,7 @@ class Script:
     implicit_tls: bool = False                 # handshake before the greeting (needs tls_context)
     advertise_starttls: bool = True            # list STARTTLS in EHLO (with tls_context, before TLS)
     refuse_starttls: bool = False              # answer STARTTLS with 454 (keeps advertising it)
+    starttls_delay: float = 0.0                # wait this long before the 220 (reader stopped)
     tls_handshake_timeout: float = 10.0
 
 
@@ -675,6 +677,8 @@ class SmtpSession:
             return await self._reply("STARTTLS", r)
         # Stop reading before the 220 leaves, so the ClientHello stays for the handshake.
         await c._stop_reader()
+        if s.starttls_delay:
+            await asyncio.sleep(s.starttls_delay)
         await c.reply(r)
         if not await c.start_tls():
             c.ended_by = "tls_error"

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import random
 import re
+import select
 import signal
 import smtplib
+import socket
 import ssl
 import subprocess
 import time
@@ -252,15 +254,31 @@ def test_implicit_passthrough_is_opaque_from_the_start(pki, sensor_factory, upst
 
 # --------------------------------------------------------------------------- 4. injection
 
-@pytest.mark.parametrize("then", ["handshake", "close"])
-def test_starttls_injection_discarded_and_flagged(pki, sensor_factory, upstream_factory, then):
-    up = upstream_factory(tls_upstream(pki))
+INJECTIONS = {
+    # STARTTLS and one plaintext command in a single write (the classic CVE-2011-0411 probe)
+    "pipelined": (b"STARTTLS\r\nRSET\r\n", None, 0.0),
+    # 120 KB of plaintext in the same write, while the upstream holds its 220 back for 1 s
+    "bulk": (b"STARTTLS\r\n" + b"RSET\r\n" * 20000, None, 1.0),
+    # a second write 50 ms later, still before the (held back) 220: sent before the 220 too
+    "late": (b"STARTTLS\r\n", b"RSET\r\n", 1.0),
+}
+
+
+@pytest.mark.parametrize("inject,then", [("pipelined", "handshake"), ("pipelined", "close"), ("bulk", "close"),
+                                         ("late", "close")])
+def test_starttls_injection_discarded_and_flagged(pki, sensor_factory, upstream_factory, inject, then):
+    first, second, delay = INJECTIONS[inject]
+    up = upstream_factory(tls_upstream(pki, starttls_delay=delay))
     sensor = sensor_factory(up.addr, listener={"tls": terminate(pki)}, config=det_config(
         {"starttls_injection": {}}, only=True, store={"enabled": True}))
     injector, honest = "127.0.0.75", "127.0.0.76"
     c = smtp(sensor, injector, ehlo="inject.test")
-    c.send(b"STARTTLS\r\nRSET\r\n")  # one write: RSET is plaintext that must never count as TLS input
-    c.expect(None, 220)
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.send(first)  # RSET is plaintext that must never reach the upstream nor count as TLS input
+    if second:
+        time.sleep(0.05)
+        c.send(second)
+    c.expect(None, 220, timeout=5 + delay)
     assert not c.buf
     if then == "handshake":
         t = SmtpConn(client_context().wrap_socket(c.sock))
@@ -274,14 +292,15 @@ def test_starttls_injection_discarded_and_flagged(pki, sensor_factory, upstream_
         c.close()
     conn = up.wait_connection(0)
     assert conn.wait_closed(5)
-    assert conn.pre_tls_plaintext == b"", conn.pre_tls_plaintext
+    assert conn.pre_tls_plaintext == b"", f"{len(conn.pre_tls_plaintext)} injected bytes reached the upstream"
     assert conn.commands[:2] == [b"EHLO inject.test", b"STARTTLS"], conn.commands
     assert b"RSET" not in conn.commands and b"RSET\r\n" not in conn.payload, conn.commands
     if then == "handshake":
         assert conn.tls and conn.commands_after_tls == [b"EHLO inject.test", b"NOOP", b"QUIT"]
     a = Alerts(sensor).wait("starttls_injection", injector)
     assert a["action"] == "flag" and a["lcid"] > 0, a
-    assert sensor.counter("smtp_sensor_anomalies_total", listener="smtp", kind="starttls_injection") == 1
+    flagged_count = sensor.counter("smtp_sensor_anomalies_total", listener="smtp", kind="starttls_injection")
+    assert flagged_count >= 1
     texts = session_texts(sensor, injector)
     assert any(t.startswith("!!!!!!!!!!!! anomaly starttls_injection") for t in texts), show(texts)
 
@@ -293,11 +312,47 @@ def test_starttls_injection_discarded_and_flagged(pki, sensor_factory, upstream_
         s.ehlo("honest.test")
         assert s.sendmail("a@example.org", ["b@example.net"], msg) == {}
     nxt = up.wait_connection(1)
-    assert nxt.wait_closed(5)
+    assert nxt.wait_closed(5 + delay)
     assert nxt.tls and nxt.pre_tls_plaintext == b"" and sha(nxt.messages[0]) == sha(msg)
     wait_sessions_idle(sensor)
     assert not Alerts(sensor).of(ip=honest)
-    assert sensor.counter("smtp_sensor_anomalies_total", listener="smtp", kind="starttls_injection") == 1
+    assert sensor.counter("smtp_sensor_anomalies_total", listener="smtp", kind="starttls_injection") == flagged_count
+
+
+def test_plaintext_flood_before_the_220_is_neither_forwarded_nor_buffered(pki, sensor_factory, upstream_factory):
+    """The upstream holds its 220 back for 3 s while the client pours plaintext after
+    STARTTLS: none of it reaches the upstream, the daemon's memory stays bounded (it may
+    read and drop, or stop reading), and it serves the next session."""
+    up = upstream_factory(tls_upstream(pki, starttls_delay=3.0))
+    sensor = sensor_factory(up.addr, listener={"tls": terminate(pki)}, config=sensor_config())
+    rss0 = sensor.rss_kib()
+    c = smtp(sensor, "127.0.0.89", ehlo="flood.test")
+    c.send(b"STARTTLS\r\n")
+    chunk = b"RSET\r\n" * 10923  # 64 KiB of well-formed commands
+    sent, t0 = 0, time.monotonic()
+    c.sock.setblocking(False)
+    while time.monotonic() - t0 < 2.0 and sent < (256 << 20):
+        try:
+            sent += c.sock.send(chunk)
+        except BlockingIOError:
+            select.select([], [c.sock], [], 0.05)
+        except OSError:
+            break  # the sensor may give up on such a client
+    grown = sensor.rss_kib() - rss0
+    assert grown < 16 * 1024, f"RSS grew by {grown} KiB after {sent} bytes of flood"
+    c.sock.setblocking(True)
+    recv_all(c.sock, timeout=2)  # a 220 after the delay, or the sensor closing on us
+    c.close()
+    conn = up.wait_connection(0)
+    assert conn.wait_closed(10)
+    assert conn.pre_tls_plaintext == b"", f"{len(conn.pre_tls_plaintext)} plaintext bytes reached the upstream"
+    assert not conn.tls or conn.commands_after_tls == [], conn.commands_after_tls
+    assert b"RSET" not in conn.commands
+    assert conn.payload.count(b"RSET\r\n") == 0, "plaintext reached the upstream inside the TLS stream"
+    msg = random_text_message(10_000, random.Random(92))
+    _normal_starttls_session(sensor, pki, "127.0.0.90", msg)
+    assert sha(up.wait_connection(1).messages[0]) == sha(msg)
+    assert sensor.alive()
 
 
 # --------------------------------------------------------------------------- 5. implicit TLS
