@@ -17,6 +17,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -407,6 +408,56 @@ def test_implicit_terminate_to_plaintext_upstream(pki, sensor_factory, sink_fact
     counts = HandshakeCounts(sensor, "smtps")
     assert counts.before[("client", "success")] == 1, counts.before
     assert all(counts.before[("upstream", r)] == 0 for r in HandshakeCounts.RESULTS), counts.before
+
+
+# --------------------------------------------------------------------------- bulk over TLS
+
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+def test_parallel_sessions_of_1mb_messages_through_terminate(pki, sensor_factory, upstream_factory, sink_factory,
+                                                             mode):
+    """5 sessions at once, 10 x 1 MB each, in TLS end to end (STARTTLS to a STARTTLS
+    upstream) or from an implicit listener to smtp-sink: every message gets its 250 and no
+    session is cut."""
+    if mode == "starttls":
+        up = upstream_factory(tls_upstream(pki, record=False))
+        sensor = sensor_factory(up.addr, listener={"tls": terminate(pki)}, config=sensor_config())
+    else:
+        sink = sink_factory(dump=False)
+        sensor = sensor_factory(sink.addr, listener={"tls": terminate(pki, implicit=True, upstream_implicit=False)},
+                                config=sensor_config())
+    msgs = [random_text_message(1 << 20, random.Random(100 + i)) for i in range(5)]
+    errors: list[str] = []
+
+    def session(i: int) -> None:
+        src = f"127.0.0.{110 + i}"
+        try:
+            if mode == "starttls":
+                c = smtplib.SMTP("127.0.0.1", sensor.port, source_address=(src, 0), timeout=60 * SLOW)
+                c.ehlo("bulk.test")
+                c.starttls(context=client_context(pki.ca.ca))
+            else:
+                c = smtplib.SMTP_SSL("127.0.0.1", sensor.port, source_address=(src, 0), timeout=60 * SLOW,
+                                     context=client_context(pki.ca.ca))
+            with c:
+                c.ehlo("bulk.test")
+                for k in range(10):
+                    assert c.sendmail(f"s{i}@example.org", ["b@example.net"], msgs[i]) == {}, k
+        except Exception as e:  # noqa: BLE001 - reported below with the session's transcript
+            errors.append(f"{src}: {e!r}")
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120 * SLOW)
+    wait_sessions_idle(sensor, 10)
+    ended = [t for t in Transcript(sensor).lines() if "~~~~~~~~~~~~ Connection " in t.text]
+    assert not errors, "\n".join(errors + [t.raw for t in ended])
+    assert sensor.counter("smtp_sensor_messages_total", listener="smtp") == 50
+    assert all("(quit)" in t.text for t in ended), "\n".join(t.raw for t in ended)
+    if mode == "starttls":
+        got = sorted(sha(m) for c in up.connections for m in c.messages)
+        assert got == sorted(sha(m) for m in msgs for _ in range(10))
 
 
 # --------------------------------------------------------------------------- 6. handshake failures
