@@ -39,6 +39,20 @@ Script options (see the Script dataclass):
 - proxy="none" | "auto" | "required": parse a PROXY v1/v2 header first ("auto" only if
   the first bytes look like one). The header is stored in conn.proxy and kept out of
   conn.payload; a malformed one sets conn.proxy_error and closes the connection.
+
+TLS (mode="smtp", with tls_context=ssl.SSLContext for the server side):
+- STARTTLS is advertised in EHLO (unless advertise_starttls=False) and answered 220 (or
+  replies["STARTTLS"]); then the server does a real handshake (asyncio start_tls) and the
+  session starts over, as RFC 3207 says: EHLO again (now without STARTTLS), AUTH, mail.
+  refuse_starttls=True advertises it but answers 454; starttls_delay holds the 220 back
+  (whatever arrives meanwhile ends up in pre_tls_plaintext). Without tls_context the old
+  behaviour stays: STARTTLS is not advertised, a 220 reply makes the rest opaque.
+- implicit_tls=True: the handshake comes first, before the greeting (port 465 style).
+- What a test can check on the Conn: tls (handshake done), tls_version, tls_cipher,
+  tls_error (why a handshake failed), pre_tls_plaintext (bytes the client sent after the
+  STARTTLS line and before the handshake: discarded, as RFC 3207 demands; empty means no
+  injection reached us), tls_payload / tls_payload_sha256 (cleartext received inside TLS),
+  commands_after_tls, and messages (inside or outside TLS alike).
 """
 from __future__ import annotations
 
@@ -50,6 +64,7 @@ import itertools
 import os
 import random
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -82,6 +97,12 @@ class Script:
     record: bool = True                        # keep received bytes in memory
     record_sent: bool = False                  # keep sent bytes in memory too
     seed: int | None = None                    # for send_random; None = os.urandom
+    tls_context: ssl.SSLContext | None = None  # server side; enables STARTTLS / implicit TLS
+    implicit_tls: bool = False                 # handshake before the greeting (needs tls_context)
+    advertise_starttls: bool = True            # list STARTTLS in EHLO (with tls_context, before TLS)
+    refuse_starttls: bool = False              # answer STARTTLS with 454 (keeps advertising it)
+    starttls_delay: float = 0.0                # wait this long before the 220 (reader stopped)
+    tls_handshake_timeout: float = 10.0
 
 
 class Conn:
@@ -117,6 +138,16 @@ class Conn:
         self.closed_at: float | None = None
         self.error: str | None = None
         self._buf = bytearray()             # unconsumed payload for the SMTP state machine
+        self.tls = False                    # a TLS handshake completed on this connection
+        self.tls_version: str | None = None
+        self.tls_cipher: str | None = None
+        self.tls_error: str | None = None   # handshake failure
+        self.pre_tls_plaintext = b""        # sent after STARTTLS, before the handshake (discarded)
+        self.tls_commands_from = None       # index into commands where TLS began
+        self._tls_payload = bytearray()     # cleartext received inside TLS (record=True only)
+        self._tls_payload_hash = hashlib.sha256()
+        self.tls_payload_len = 0
+        self._rtask: asyncio.Task | None = None
         self._cond = asyncio.Condition()
         self._reading = asyncio.Event()
         self._reading.set()
@@ -135,6 +166,19 @@ class Conn:
     @property
     def sent_sha256(self) -> str:
         return self._sent_hash.copy().hexdigest()
+
+    @property
+    def tls_payload(self) -> bytes:
+        """Cleartext received after the TLS handshake (record=True only)."""
+        return bytes(self._tls_payload)
+
+    @property
+    def tls_payload_sha256(self) -> str:
+        return self._tls_payload_hash.copy().hexdigest()
+
+    @property
+    def commands_after_tls(self) -> list[bytes]:
+        return [] if self.tls_commands_from is None else self.commands[self.tls_commands_from:]
 
     def wait_closed(self, timeout: float) -> bool:
         return self._done.wait(timeout * SLOW)
@@ -181,6 +225,11 @@ class Conn:
         self._payload_hash.update(data)
         if self.script.record:
             self._payload += data
+        if self.tls:
+            self.tls_payload_len += len(data)
+            self._tls_payload_hash.update(data)
+            if self.script.record:
+                self._tls_payload += data
         self._buf += data
 
     async def _reader_loop(self) -> None:
@@ -193,6 +242,11 @@ class Conn:
                     if not self.local_closed:
                         self.reset = True
                         self.note("peer reset")
+                    break
+                except (ssl.SSLError, OSError) as e:  # e.g. a TLS alert, or EOF without close_notify
+                    if not self.local_closed:
+                        self.eof = True
+                        self.note(f"peer eof ({e!r})")
                     break
                 if not data:
                     if not self.local_closed:
@@ -207,6 +261,45 @@ class Conn:
         finally:
             async with self._cond:
                 self._cond.notify_all()
+
+    def _start_reader(self) -> None:
+        self._rtask = asyncio.ensure_future(self._reader_loop())
+
+    async def _stop_reader(self) -> None:
+        """Stop reading without losing bytes: they stay in the StreamReader's buffer."""
+        if self._rtask and not self._rtask.done():
+            self._rtask.cancel()
+            try:
+                await self._rtask
+            except asyncio.CancelledError:
+                pass
+        self._rtask = None
+
+    async def start_tls(self) -> bool:
+        """Server-side handshake on this connection (the reader must be stopped).
+
+        Anything the client sent before the handshake and we had not consumed is recorded
+        in pre_tls_plaintext and dropped, so it can never pass for TLS-protected input."""
+        leftover = bytes(self._buf) + bytes(self.reader._buffer)
+        self._buf.clear()
+        self.reader._buffer.clear()
+        self.pre_tls_plaintext += leftover
+        if leftover:
+            self.note(f"discarded {len(leftover)} plaintext bytes before the handshake")
+        try:
+            await self.writer.start_tls(self.script.tls_context,
+                                        ssl_handshake_timeout=self.script.tls_handshake_timeout * SLOW)
+        except (ssl.SSLError, OSError, ConnectionError, asyncio.TimeoutError, TimeoutError) as e:
+            self.tls_error = repr(e)
+            self.note(f"tls handshake failed: {e!r}")
+            return False
+        sslobj = self.writer.get_extra_info("ssl_object")
+        self.tls = True
+        self.tls_version = sslobj.version()
+        self.tls_cipher = sslobj.cipher()[0]
+        self.tls_commands_from = len(self.commands)
+        self.note(f"tls {self.tls_version} {self.tls_cipher}")
+        return True
 
     async def wait_until(self, pred: Callable[[], bool]) -> bool:
         """Wait until pred() or the input ended; returns pred()."""
@@ -373,8 +466,13 @@ class ScriptedServer:
         with self._lock:
             self.connections.append(conn)
             self._lock.notify_all()
-        rtask = asyncio.ensure_future(conn._reader_loop())
         try:
+            if script.implicit_tls:
+                if not await conn.start_tls():
+                    conn.ended_by = "tls_error"
+                    conn.abort()
+                    return
+            conn._start_reader()
             if script.proxy == "required" or script.proxy == "auto":
                 await conn.wait_until(lambda: not conn._proxy_pending)
                 if conn.proxy_error or (script.proxy == "required" and conn.proxy is None):
@@ -399,10 +497,12 @@ class ScriptedServer:
                     writer.close()
                 except Exception:
                     pass
-            try:
-                await asyncio.wait_for(rtask, 2)
-            except (asyncio.TimeoutError, Exception):
-                rtask.cancel()
+            rtask = conn._rtask
+            if rtask is not None:
+                try:
+                    await asyncio.wait_for(rtask, 2)
+                except (asyncio.TimeoutError, Exception):
+                    rtask.cancel()
             conn.closed = True
             conn.closed_at = time.monotonic()
             conn._done.set()
@@ -506,7 +606,8 @@ class SmtpSession:
             hook = s.hooks.get(verb)
             if hook and await hook(c, cmd):
                 continue
-            if verb in s.replies and verb not in ("DATA", "BDAT", "AUTH"):
+            if verb in s.replies and verb not in ("DATA", "BDAT", "AUTH") and not (
+                    verb == "STARTTLS" and s.tls_context is not None):
                 if await self._reply(verb, ""):
                     return
                 if verb == "QUIT":
@@ -523,7 +624,12 @@ class SmtpSession:
 
     # Each handler returns True when the connection is over.
     async def do_ehlo(self, verb, arg):
-        lines = [self.s.hostname] + self.s.capabilities
+        caps = [c for c in self.s.capabilities if c.upper() != "STARTTLS"]
+        if self.s.tls_context is not None and self.s.advertise_starttls and not self.c.tls:
+            caps.append("STARTTLS")
+        elif self.s.tls_context is None:
+            caps = list(self.s.capabilities)
+        lines = [self.s.hostname] + caps
         text = "\r\n".join(f"250-{l}" for l in lines[:-1]) + f"\r\n250 {lines[-1]}"
         return await self._reply(verb, text)
 
@@ -546,6 +652,8 @@ class SmtpSession:
         return await self._reply(verb, "252 2.0.0 Send some mail, I'll try my best")
 
     async def do_starttls(self, verb, arg):
+        if self.s.tls_context is not None:
+            return await self._real_starttls()
         r = self.s.replies.get("STARTTLS", "454 4.7.0 TLS not available due to local problem")
         await self.c.reply(r)
         if r.startswith("220"):
@@ -556,6 +664,27 @@ class SmtpSession:
         if "STARTTLS" in self.s.close_after:
             self.c.close()
             return True
+        return False
+
+    async def _real_starttls(self) -> bool:
+        c, s = self.c, self.s
+        if c.tls:
+            return await self._reply("STARTTLS", "503 5.5.1 Error: TLS already active")
+        default = "454 4.7.0 TLS not available due to local problem" if s.refuse_starttls \
+            else "220 2.0.0 Ready to start TLS"
+        r = s.replies.get("STARTTLS", default)
+        if not r.startswith("220"):
+            return await self._reply("STARTTLS", r)
+        # Stop reading before the 220 leaves, so the ClientHello stays for the handshake.
+        await c._stop_reader()
+        if s.starttls_delay:
+            await asyncio.sleep(s.starttls_delay)
+        await c.reply(r)
+        if not await c.start_tls():
+            c.ended_by = "tls_error"
+            c.abort()
+            return True
+        c._start_reader()
         return False
 
     async def do_quit(self, verb, arg):
