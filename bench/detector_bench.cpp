@@ -2,7 +2,9 @@
 // Not a test: it prints figures. Target: >= 1 million events/s on one core, and memory that
 // stays bounded by detectors.max_tracked when every event comes from a new IP.
 //
-//   bench/detector_bench [events] [ips]       defaults: 1,000,000 events from 100,000 IPs
+//   bench/detector_bench [events] [ips] [run]   defaults: 1,000,000 events from 100,000 IPs, both runs
+//
+// `run` (1 or 2) runs only that case, for a profiler.
 //
 // Run 1: `events` AUTH failures from `ips` IPv4 addresses, usernames drawn from 5,000, the
 // clock advancing one second every 1,000 events (so the windows slide), default thresholds
@@ -96,6 +98,7 @@ Result run(Engine& engine, std::uint64_t events, std::uint32_t ips, const std::v
 int main(int argc, char** argv) {
   const std::uint64_t events = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1'000'000;
   const auto ips = static_cast<std::uint32_t>(argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 100'000);
+  const int only = argc > 3 ? std::atoi(argv[3]) : 0;
   std::vector<std::string> users;
   for (int i = 0; i < 5000; ++i) users.push_back("user" + std::to_string(i) + "@example.org");
 
@@ -111,7 +114,8 @@ int main(int argc, char** argv) {
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   };
-  int rc = in_child([&] {
+  int rc = 0;
+  if (only != 2) rc |= in_child([&] {
     const long before = rss_kib();
     Engine engine(cfg);
     const auto r = run(engine, events, ips, users, nullptr);
@@ -127,7 +131,7 @@ int main(int argc, char** argv) {
     return 0;
   });
 
-  rc |= in_child([&] {
+  if (only != 1) rc |= in_child([&] {
     const long before = rss_kib();
     Engine engine(cfg);
     std::vector<std::pair<std::uint64_t, long>> samples;
