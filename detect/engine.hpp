@@ -96,8 +96,8 @@ class Engine {
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config::Detectors> config_;
   BoundedMap<IpBytes, IpState, IpHash, IpEqual> ips_;
-  // Usernames of up to 22 bytes, most of them, are stored inside the table entry, so that
-  // confirming a match costs no extra cache miss.
+  // Usernames of up to 22 bytes fit in boost's short-string buffer, inside the table entry,
+  // so confirming a match costs no extra cache miss; longer ones cost one.
   BoundedMap<boost::container::string, UserState, StringHash> users_;
 };
 

@@ -12,9 +12,9 @@ namespace smtp::detect {
 
 // The names sit back to back in one string, so a tracked IP costs at most one growing
 // buffer for them (none at all for short names) instead of a vector and a string per name.
-// A short hash of each name is kept inline, so that telling a new name from the ones held
-// rarely reads that buffer (a cache miss for every tracked IP). Once full the sample stays
-// fixed: a spraying IP costs nothing more per attempt.
+// A short hash of each name is kept inline, so that checking whether a name is new rarely
+// reads that buffer, which would be one more cache miss per event. Once full the sample
+// stays fixed: a spraying IP costs nothing more per attempt.
 class UserSample {
  public:
   static constexpr std::size_t kMax = 5;
