@@ -2,19 +2,25 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 namespace smtp::detect {
 
 // Values are 64-bit hashes with the second they were last seen. The set never holds
 // more than `cap` entries: once it reaches the threshold the detector has fired, so
-// remembering more would only cost memory.
+// remembering more would only cost memory. Up to `Inline` entries sit in the set itself,
+// next to the rest of the key's state, so a set within the default thresholds costs no
+// allocation and no extra cache miss; larger thresholds spill to the heap.
+template <std::size_t Inline>
 class DistinctSet {
  public:
   // Returns how many distinct values were seen within the window, this one included.
   std::uint32_t add(std::uint64_t hash, std::uint32_t now_s, std::uint32_t window_s, std::uint32_t cap) {
-    std::erase_if(entries_, [&](const Entry& e) { return now_s - e.seen > window_s; });
+    entries_.erase(std::remove_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return now_s - e.seen > window_s; }),
+                   entries_.end());
     auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.hash == hash; });
     if (it != entries_.end()) {
       it->seen = now_s;
@@ -33,7 +39,7 @@ class DistinctSet {
     std::uint64_t hash;
     std::uint32_t seen;
   };
-  std::vector<Entry> entries_;
+  boost::container::small_vector<Entry, Inline> entries_;
 };
 
 }  // namespace smtp::detect

@@ -8,18 +8,10 @@
 namespace smtp::detect {
 namespace {
 
-constexpr std::size_t kUsersInAlert = 5;
 constexpr double kBaselineWeight = 0.3;  // weight of the newest window in the moving baseline
 
 std::uint32_t seconds(config::Duration d) {
   return static_cast<std::uint32_t>(std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(d).count()));
-}
-
-std::uint64_t fnv1a(const void* data, std::size_t n) {
-  std::uint64_t h = 1469598103934665603ull;
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
 }
 
 // The distinct sets need no more room than the threshold they are compared with.
@@ -48,14 +40,6 @@ Finding finding(std::string_view type, const config::Detector& d, std::uint64_t 
   Finding f = repeat(type, d, count);
   f.detail = std::move(detail);
   return f;
-}
-
-// The first few usernames an IP tried are sample enough for the alert; keeping the list
-// fixed once full means a spraying IP costs no allocation per attempt.
-void remember_user(std::vector<std::string>& users, std::string_view user) {
-  if (user.empty() || users.size() >= kUsersInAlert) return;
-  if (std::find(users.begin(), users.end(), user) != users.end()) return;
-  users.emplace_back(user.substr(0, 256));
 }
 
 }  // namespace
@@ -151,7 +135,7 @@ void Engine::message(const IpBytes& ip, std::string_view user, std::uint32_t now
       Finding f = finding("compromised_account", d, u.current,
                           std::to_string(u.current) + " messages this window against a baseline of " +
                               std::to_string(static_cast<std::uint64_t>(std::lround(u.baseline))) + " per window");
-      f.users.emplace_back(user.substr(0, 256));
+      f.users.emplace_back(user.substr(0, UserSample::kMaxName));
       out.push_back(std::move(f));
     }
   });
@@ -166,21 +150,25 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
     const auto w = seconds(d.window);
     ips_.with(ip, [&](IpState& s) {
       s.unadvertised.add(now_s, w);
-      remember_user(s.recent_users, user);
+      s.recent_users.add(user);
       const auto n = s.unadvertised.count(now_s, w);
       if (n < d.threshold) return;
       if (!loud(s.quiet_until[q_unadvertised], now_s, w)) return out.push_back(repeat("auth_unadvertised", d, n));
       {
         Finding f = finding("auth_unadvertised", d, n, std::string(detail));
-        f.users = s.recent_users;
+        f.users = s.recent_users.list();
         out.push_back(std::move(f));
       }
     });
     return;
   }
   if (outcome != AuthOutcome::failure) return;
-  ips_.with(ip, [&](IpState& s) {
-    remember_user(s.recent_users, user);
+  // Each key is hashed once: the same hash finds it in its table and stands for it in the
+  // other key's distinct set.
+  const std::uint64_t ip_hash = IpHash{}(ip);
+  const std::uint64_t user_hash = user.empty() ? 0 : StringHash{}(user);
+  ips_.with(ip, ip_hash, [&](IpState& s) {
+    s.recent_users.add(user);
     if (const auto& d = cfg->auth_bruteforce; d.enabled) {
       const auto w = seconds(d.window);
       s.auth_failures.add(now_s, w);
@@ -188,31 +176,31 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
         out.push_back(repeat("auth_bruteforce", d, n));
       } else if (n >= d.threshold) {
         Finding f = finding("auth_bruteforce", d, n, std::to_string(n) + " AUTH failures");
-        f.users = s.recent_users;
+        f.users = s.recent_users.list();
         out.push_back(std::move(f));
       }
     }
     if (const auto& d = cfg->password_spray; d.enabled && !user.empty()) {
       const auto w = seconds(d.window);
-      const auto n = s.failed_users.add(fnv1a(user.data(), user.size()), now_s, w, cap_for(d.threshold));
+      const auto n = s.failed_users.add(user_hash, now_s, w, cap_for(d.threshold));
       if (n >= d.threshold && !loud(s.quiet_until[q_spray], now_s, w)) {
         out.push_back(repeat("password_spray", d, n));
       } else if (n >= d.threshold) {
         Finding f = finding("password_spray", d, n, std::to_string(n) + " distinct usernames failed");
-        f.users = s.recent_users;
+        f.users = s.recent_users.list();
         out.push_back(std::move(f));
       }
     }
   });
   if (const auto& d = cfg->distributed_bruteforce; d.enabled && !user.empty()) {
-    users_.with(user, [&](UserState& u) {
+    users_.with(user, user_hash, [&](UserState& u) {
       const auto w = seconds(d.window);
-      const auto n = u.failing_ips.add(fnv1a(ip.data(), ip.size()), now_s, w, cap_for(d.threshold));
+      const auto n = u.failing_ips.add(ip_hash, now_s, w, cap_for(d.threshold));
       if (n >= d.threshold && !loud(u.quiet_until[q_distributed], now_s, w)) {
         out.push_back(repeat("distributed_bruteforce", d, n));
       } else if (n >= d.threshold) {
         Finding f = finding("distributed_bruteforce", d, n, "username failed from " + std::to_string(n) + " distinct IPs");
-        f.users.emplace_back(user.substr(0, 256));
+        f.users.emplace_back(user.substr(0, UserSample::kMaxName));
         out.push_back(std::move(f));
       }
     });

@@ -6,6 +6,7 @@
 #include "detect/bounded_map.hpp"
 #include "detect/distinct_set.hpp"
 #include "detect/sliding_window.hpp"
+#include "detect/user_sample.hpp"
 
 #include <array>
 #include <cstdint>
@@ -14,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/container/string.hpp>
 
 namespace smtp::detect {
 
@@ -64,19 +67,22 @@ class Engine {
   enum Quiet : std::uint8_t { q_bruteforce, q_unadvertised, q_spray, q_bad_commands, q_ratio, q_ip_count };
   enum UserQuiet : std::uint8_t { q_distributed, q_compromised, q_user_count };
 
+  // What an AUTH failure touches comes first, so that the common event reads few cache
+  // lines. The distinct sets hold the default thresholds (password_spray 5,
+  // distributed_bruteforce 10) inline.
   struct IpState {
     std::array<std::uint32_t, q_ip_count> quiet_until{};
     SlidingWindow auth_failures;
+    DistinctSet<5> failed_users;
+    UserSample recent_users;  // for the alert's "users"
     SlidingWindow unadvertised;
     SlidingWindow bad_commands;
     SlidingWindow connections;
     SlidingWindow messages;
-    DistinctSet failed_users;
-    std::vector<std::string> recent_users;  // for the alert's "users", at most five
   };
   struct UserState {
     std::array<std::uint32_t, q_user_count> quiet_until{};
-    DistinctSet failing_ips;
+    DistinctSet<10> failing_ips;
     // compromised_account: messages in the current fixed window, and an exponentially
     // weighted baseline of the previous windows.
     std::uint32_t window_start = 0;
@@ -90,7 +96,9 @@ class Engine {
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config::Detectors> config_;
   BoundedMap<IpBytes, IpState, IpHash, IpEqual> ips_;
-  BoundedMap<std::string, UserState, StringHash, std::equal_to<>> users_;
+  // Usernames of up to 22 bytes fit in boost's short-string buffer, inside the table entry,
+  // so confirming a match costs no extra cache miss; longer ones cost one.
+  BoundedMap<boost::container::string, UserState, StringHash> users_;
 };
 
 std::string_view to_string(AuthOutcome o);

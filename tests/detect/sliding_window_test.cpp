@@ -1,4 +1,3 @@
-#include "detect/distinct_set.hpp"
 #include "detect/sliding_window.hpp"
 
 #include <doctest/doctest.h>
@@ -21,17 +20,6 @@ TEST_CASE("a sliding window saturates instead of wrapping") {
   SlidingWindow w;
   w.add(10, 60, 70000);
   CHECK(w.count(10, 60) == 65535);
-}
-
-TEST_CASE("a distinct set counts distinct values within the window, capped") {
-  DistinctSet s;
-  CHECK(s.add(1, 100, 60, 5) == 1);
-  CHECK(s.add(1, 101, 60, 5) == 1);
-  CHECK(s.add(2, 102, 60, 5) == 2);
-  CHECK(s.add(3, 161, 60, 5) == 3);  // 1 (last seen at 101) is 60 s old, still in; 2 is too
-  CHECK(s.add(4, 170, 60, 5) == 2);  // now 1 and 2 have expired: 3 and 4 remain
-  for (std::uint64_t v = 10; v < 20; ++v) s.add(v, 171, 60, 5);
-  CHECK(s.add(99, 172, 60, 5) == 5);  // never above the cap
 }
 
 TEST_CASE("a window shorter than eight seconds does not stretch") {
