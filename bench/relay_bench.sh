@@ -54,37 +54,11 @@ declare -A SCN=(
 IFS=, read -r -a scenarios <<<"$SCENARIOS"
 for s in "${scenarios[@]}"; do [[ -n "${SCN[$s]:-}" ]] || { echo "unknown scenario: $s" >&2; exit 2; }; done
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-ulimit -n 65536 2>/dev/null || true
-
-work="$(mktemp -d /tmp/relay_bench.XXXXXX)"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [[ $KEEP == 1 ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Ports: outside the ephemeral range, verified free.
-port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-base="${BENCH_PORT_BASE:-$((20000 + (RANDOM % 400) * 20))}"
-pick=()
-p=$base
-while [[ ${#pick[@]} -lt 4 ]]; do port_free "$p" && pick+=("$p"); p=$((p + 1)); done
+# shellcheck source=bench/bench_lib.sh
+source "$(dirname "$0")/bench_lib.sh"
+bench_setup relay_bench
+pick_ports 4 "${BENCH_PORT_BASE:-$((20000 + (RANDOM % 400) * 20))}"
 SINK_PORT=${pick[0]} HAPROXY_PORT=${pick[1]} SENSOR_PORT=${pick[2]} HTTP_PORT=${pick[3]}
-
-wait_port() {  # wait_port PORT PID NAME
-  local i
-  for ((i = 0; i < 100; i++)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$2" 2>/dev/null || { echo "$3 died at startup; log:" >&2; cat "$work/$3.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "$3 did not listen on $1" >&2; exit 1
-}
 
 # --- smtp-sink (upstream for all three paths) ---
 # -m: max concurrent sessions; 2048: listen backlog. -u is required when run as root.

@@ -55,36 +55,12 @@ for t in "${targets[@]}"; do
   case "$t" in direct|sensor|haproxy|sensor-impl|haproxy-tls) ;; *) echo "unknown target: $t" >&2; exit 2 ;; esac
 done
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-work="$(mktemp -d /tmp/tls_bench.XXXXXX)"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [[ $KEEP == 1 ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-base="${BENCH_PORT_BASE:-$((30000 + (RANDOM % 400) * 20))}"
-pick=()
-p=$base
-while [[ ${#pick[@]} -lt 8 ]]; do port_free "$p" && pick+=("$p"); p=$((p + 1)); done
+# shellcheck source=bench/bench_lib.sh
+source "$(dirname "$0")/bench_lib.sh"
+bench_setup tls_bench
+pick_ports 8 "${BENCH_PORT_BASE:-$((30000 + (RANDOM % 400) * 20))}"
 SINK_PORT=${pick[0]} TLSSINK_PORT=${pick[1]} TLSSINK_IMPL_PORT=${pick[2]} HAPROXY_PORT=${pick[3]}
 HAPROXY_TLS_PORT=${pick[4]} SENSOR_PORT=${pick[5]} SENSOR_IMPL_PORT=${pick[6]} HTTP_PORT=${pick[7]}
-
-wait_port() {  # wait_port PORT PID NAME
-  local i
-  for ((i = 0; i < 100; i++)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$2" 2>/dev/null || { echo "$3 died at startup; log:" >&2; cat "$work/$3.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "$3 did not listen on $1" >&2; exit 1
-}
 
 # --- one throwaway certificate (EC P-256) for the sensor, HAProxy and the TLS sink alike ---
 openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
