@@ -160,7 +160,8 @@ Source source(const Query& q, bool rollups) {
     case Mode::user: s = {"rollup_user", "user", {}}; break;
     case Mode::ip: s = {"rollup_ip", "ip", {}}; break;
   }
-  if (!rollups) return s;
+  // rollup_ip has no domain column: an ip drill-down reads the session rows.
+  if (!rollups || (q.mode == Mode::ip && q.domain)) return s;
   if (q.mode == Mode::trend && !q.domain) {
     s.chain = {Level::hour};
     return s;

@@ -12,7 +12,7 @@ namespace smtp::store {
 sqlite3* open_store(const std::string& path, bool read_only = false);
 
 int schema_version(sqlite3* db);
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Runs one statement with no results; throws std::runtime_error on failure.
 void exec(sqlite3* db, const char* sql);

@@ -2,6 +2,7 @@
 // own writes them in batched transactions and prunes rows past the retention.
 #pragma once
 
+#include "store/rollups.hpp"
 #include "store/session_record.hpp"
 
 #include <atomic>
@@ -46,6 +47,7 @@ class SessionStore {
   std::condition_variable wake_;
   std::condition_variable idle_;
   std::deque<SessionRecord> queue_;
+  RollupBatch rollups_;  // the writer thread's only
   bool stopping_ = false;
   bool busy_ = true;  // until the writer's first pass (which prunes) is done
   std::atomic<std::uint64_t> dropped_{0};
