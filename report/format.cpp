@@ -101,7 +101,7 @@ std::string render_csv(const Report& r) {
     csv_field(out, r.periods[row.period].label);
     if (keyed) {
       out += ',';
-      csv_field(out, row.key);
+      csv_field(out, r.key(row));
     }
     for (std::size_t i = 0; i < 6; ++i) fmt::format_to(std::back_inserter(out), ",{}", value(row.counters, i));
     if (row.counters.messages != 0)
@@ -138,7 +138,7 @@ std::string render_json(const Report& r) {
     json_string(out, r.periods[row.period].label);
     if (q.mode != Mode::trend) {
       out += ',';
-      json_string(out, row.key);
+      json_string(out, r.key(row));
     }
     for (std::size_t i = 0; i < 6; ++i) fmt::format_to(std::back_inserter(out), ",{}", value(row.counters, i));
     if (row.counters.messages != 0) {
@@ -160,7 +160,7 @@ std::string render_table(const Report& r) {
   cells.push_back(names);
   for (const auto& row : r.rows) {
     std::vector<std::string> line{r.periods[row.period].label};
-    if (keyed) line.push_back(row.key);
+    if (keyed) line.push_back(r.key(row));
     for (std::size_t i = 0; i < 6; ++i)
       line.push_back(i == 4 ? human_bytes(row.counters.bandwidth_bytes) : std::to_string(value(row.counters, i)));
     line.push_back(row.counters.messages == 0

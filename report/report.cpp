@@ -86,44 +86,63 @@ struct StringHash {
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// Sums per (period, key). Keys are interned so the map key is one integer.
+// Sums per (period, key). Keys are interned; each row read is appended as it comes
+// (with its sign, once per period it feeds), and finish() sorts and merges the
+// duplicates. That beats a hash map per (period, key) several times over: the work is
+// sequential, and memory grows in one block instead of a node per group.
 class Totals {
  public:
   void add(const std::vector<Ref>& refs, std::string_view key, const std::int64_t (&c)[6]) {
-    auto it = ids_.find(key);
-    if (it == ids_.end()) {
-      it = ids_.emplace(std::string(key), static_cast<std::uint32_t>(names_.size())).first;
-      names_.emplace_back(key);
+    if (key != last_key_ || names_.empty()) {
+      auto it = ids_.find(key);
+      if (it == ids_.end()) {
+        it = ids_.emplace(std::string(key), static_cast<std::uint32_t>(names_.size())).first;
+        names_.emplace_back(key);
+      }
+      last_id_ = it->second;
+      last_key_ = names_[last_id_];
     }
-    for (const auto& r : refs) {
-      auto& t = sums_[(static_cast<std::uint64_t>(r.period) << 32) | it->second];
-      t.new_connections += r.sign * c[0];
-      t.blocked_connections += r.sign * c[1];
-      t.bad_commands += r.sign * c[2];
-      t.terminations += r.sign * c[3];
-      t.bandwidth_bytes += r.sign * c[4];
-      t.messages += r.sign * c[5];
-    }
+    for (const auto& r : refs)
+      parts_.push_back({r.period, last_id_,
+                        {r.sign * c[0], r.sign * c[1], r.sign * c[2], r.sign * c[3], r.sign * c[4], r.sign * c[5]}});
   }
 
-  std::vector<Row> rows(std::size_t periods, bool every_period) const {
-    std::vector<Row> out;
-    out.reserve(sums_.size());
-    for (const auto& [id, c] : sums_)
-      if (c.new_connections > 0) out.push_back({static_cast<std::uint32_t>(id >> 32), names_[id & 0xffffffffu], c});
-    if (every_period) {  // trend: a continuous axis, empty periods as zeros
-      std::vector<bool> seen(periods);
-      for (const auto& r : out) seen[r.period] = true;
-      for (std::size_t p = 0; p < periods; ++p)
-        if (!seen[p]) out.push_back({static_cast<std::uint32_t>(p), "", {}});
+  // Groups with sessions; in trend mode every period, empty ones as zeros.
+  void finish(Report& report, bool every_period) {
+    if (every_period) {
+      static constexpr std::int64_t zero[6] = {};
+      std::vector<Ref> all;
+      for (std::uint32_t p = 0; p < report.periods.size(); ++p) all.push_back({p, 1});
+      add(all, "", zero);
     }
-    return out;
+    std::sort(parts_.begin(), parts_.end(),
+              [](const Row& a, const Row& b) { return a.period != b.period ? a.period < b.period : a.key < b.key; });
+    auto& out = report.rows;
+    for (const auto& p : parts_) {
+      if (!out.empty() && out.back().period == p.period && out.back().key == p.key) {
+        auto& t = out.back().counters;
+        t.new_connections += p.counters.new_connections;
+        t.blocked_connections += p.counters.blocked_connections;
+        t.bad_commands += p.counters.bad_commands;
+        t.terminations += p.counters.terminations;
+        t.bandwidth_bytes += p.counters.bandwidth_bytes;
+        t.messages += p.counters.messages;
+      } else {
+        if (!out.empty() && out.back().counters.new_connections <= 0 && !every_period) out.pop_back();
+        out.push_back(p);
+      }
+    }
+    if (!out.empty() && out.back().counters.new_connections <= 0 && !every_period) out.pop_back();
+    parts_ = {};
+    report.keys = std::move(names_);
   }
 
  private:
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> ids_;
   std::vector<std::string> names_;
-  std::unordered_map<std::uint64_t, Counters> sums_;
+  std::string_view last_key_;  // rows come in key runs within a unit: skip the lookup
+  std::uint32_t last_id_ = 0;
+  std::vector<Row> parts_;
 };
 
 struct Statement {
@@ -253,13 +272,22 @@ std::int64_t counter(const Counters& c, Column col) {
 
 // Sorts by the query's column; ties fall back to period, then key, both ascending. Rows
 // without messages have no ratio and sort last in either direction.
-void sort_rows(std::vector<Row>& rows, const Query& q) {
-  auto base = [](const Row& a, const Row& b) { return a.period != b.period ? a.period < b.period : a.key < b.key; };
+void sort_rows(Report& report) {
+  const Query& q = report.query;
+  auto& rows = report.rows;
+  // Keys compare by rank, computed once, instead of by text in every comparison.
+  std::vector<std::uint32_t> order(report.keys.size()), rank(report.keys.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return report.keys[a] < report.keys[b]; });
+  for (std::uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+  auto base = [&](const Row& a, const Row& b) {
+    return a.period != b.period ? a.period < b.period : rank[a.key] < rank[b.key];
+  };
   auto cmp = [&](const Row& a, const Row& b) {
     int r = 0;  // <0: a first
     switch (q.sort) {
       case Column::period: r = a.period < b.period ? -1 : a.period > b.period ? 1 : 0; break;
-      case Column::key: r = a.key.compare(b.key); break;
+      case Column::key: r = rank[a.key] < rank[b.key] ? -1 : rank[a.key] > rank[b.key] ? 1 : 0; break;
       case Column::connections_per_message: {
         const double x = per_message(a.counters), y = per_message(b.counters);
         if ((x < 0) != (y < 0)) return y < 0;  // no ratio: last, whatever the order
@@ -304,7 +332,7 @@ sqlite3* open_report_store(const std::string& path) {
 
 Report run_report(sqlite3* db, const Query& q, ReportStats* stats_out) {
   ReportStats stats;
-  Report report{q, make_periods(q), {}};
+  Report report{q, make_periods(q), {}, {}};
   const Source src = source(q, store::schema_version(db) >= kRollupSchema);
   Plan plan(src.chain);
   for (std::uint32_t p = 0; p < report.periods.size(); ++p) plan.add(report.periods[p].begin_ms, report.periods[p].end_ms, {p, 1});
@@ -321,8 +349,8 @@ Report run_report(sqlite3* db, const Query& q, ReportStats* stats_out) {
     throw;
   }
   store::exec(db, "COMMIT");
-  report.rows = totals.rows(report.periods.size(), q.mode == Mode::trend);
-  sort_rows(report.rows, q);
+  totals.finish(report, q.mode == Mode::trend);
+  sort_rows(report);
   if (stats_out) *stats_out = stats;
   return report;
 }

@@ -23,6 +23,10 @@ std::int64_t now_ms() {
 
 SessionStore::SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit)
     : db_(open_store(path)), queue_limit_(queue_limit), retention_ms_(retention.count()) {
+  // The roll-ups' current day, week and month take ~15 MB of pages at 20,000 sessions/s
+  // over 200,000 IPs; with SQLite's 2 MB default each UPSERT would fetch pages from the
+  // OS again, and the write rate halves as a month fills up.
+  exec(db_, "PRAGMA cache_size = -65536");
   thread_ = std::thread([this] { run(); });
 }
 

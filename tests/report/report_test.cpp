@@ -129,8 +129,8 @@ TEST_CASE("sorting by any column, ties by period then key, and --top") {
   const std::string base = "from=2026-11-23&to=2026-11-25&tz=UTC&mode=domain";
   auto keys = [&](const std::string& q) {
     std::string out;
-    for (const auto& r : run_report(s.path, query(base + q)).rows)
-      out += r.key.substr(0, 1) + std::to_string(r.period) + " ";
+    const auto rep = run_report(s.path, query(base + q));
+    for (const auto& r : rep.rows) out += rep.key(r).substr(0, 1) + std::to_string(r.period) + " ";
     return out;
   };
   CHECK(keys("") == "a0 b1 c1 a2 ");
