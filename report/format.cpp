@@ -94,6 +94,7 @@ std::string csv_filename(const Query& q) {
 std::string render_csv(const Report& r) {
   const bool keyed = r.query.mode != Mode::trend;
   std::string out;
+  out.reserve(64 * (r.rows.size() + 1));
   const auto names = column_names(r.query.mode);
   for (std::size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + names[i];
   out += "\r\n";
@@ -103,7 +104,10 @@ std::string render_csv(const Report& r) {
       out += ',';
       csv_field(out, r.key(row));
     }
-    for (std::size_t i = 0; i < 6; ++i) fmt::format_to(std::back_inserter(out), ",{}", value(row.counters, i));
+    for (std::size_t i = 0; i < 6; ++i) {
+      out += ',';
+      out += fmt::format_int(value(row.counters, i)).c_str();
+    }
     if (row.counters.messages != 0)
       fmt::format_to(std::back_inserter(out), ",{:.2f}",
                      static_cast<double>(row.counters.new_connections) / static_cast<double>(row.counters.messages));
@@ -140,7 +144,10 @@ std::string render_json(const Report& r) {
       out += ',';
       json_string(out, r.key(row));
     }
-    for (std::size_t i = 0; i < 6; ++i) fmt::format_to(std::back_inserter(out), ",{}", value(row.counters, i));
+    for (std::size_t i = 0; i < 6; ++i) {
+      out += ',';
+      out += fmt::format_int(value(row.counters, i)).c_str();
+    }
     if (row.counters.messages != 0) {
       const double ratio = static_cast<double>(row.counters.new_connections) / static_cast<double>(row.counters.messages);
       fmt::format_to(std::back_inserter(out), ",{}]", std::round(ratio * 100) / 100);

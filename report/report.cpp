@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -92,56 +93,79 @@ struct StringHash {
 // sequential, and memory grows in one block instead of a node per group.
 class Totals {
  public:
-  void add(const std::vector<Ref>& refs, std::string_view key, const std::int64_t (&c)[6]) {
-    if (key != last_key_ || names_.empty()) {
+  Totals() { parts_.reserve(1 << 20); }  // address space only, until rows arrive
+
+  // Roll-up rows come sorted by key within a unit, and the next unit holds mostly the
+  // same keys in the same order: a cursor over the previous unit's keys finds most ids
+  // by walking forward, sparing a hash lookup (a cache miss or two) per row.
+  void begin_sorted_run() {
+    std::swap(previous_, current_);
+    current_.clear();
+    cursor_ = 0;
+  }
+
+  void add(const std::vector<Ref>& refs, std::string_view key, const std::int64_t (&c)[6], bool sorted = false) {
+    std::uint32_t id;
+    while (sorted && cursor_ < previous_.size() && names_[previous_[cursor_]] < key) ++cursor_;
+    if (sorted && cursor_ < previous_.size() && names_[previous_[cursor_]] == key) {
+      id = previous_[cursor_++];
+    } else {
       auto it = ids_.find(key);
       if (it == ids_.end()) {
         it = ids_.emplace(std::string(key), static_cast<std::uint32_t>(names_.size())).first;
         names_.emplace_back(key);
       }
-      last_id_ = it->second;
-      last_key_ = names_[last_id_];
+      id = it->second;
     }
+    if (sorted) current_.push_back(id);
     for (const auto& r : refs)
-      parts_.push_back({r.period, last_id_,
-                        {r.sign * c[0], r.sign * c[1], r.sign * c[2], r.sign * c[3], r.sign * c[4], r.sign * c[5]}});
+      parts_.push_back({r.period, id, {r.sign * c[0], r.sign * c[1], r.sign * c[2], r.sign * c[3], r.sign * c[4], r.sign * c[5]}});
   }
 
-  // Groups with sessions; in trend mode every period, empty ones as zeros.
-  void finish(Report& report, bool every_period) {
+  // Fills report.keys and report.rows: groups with sessions, in period then key order;
+  // in trend mode every period, empty ones as zeros. Returns each key's rank by text.
+  std::vector<std::uint32_t> finish(Report& report, bool every_period) {
     if (every_period) {
       static constexpr std::int64_t zero[6] = {};
       std::vector<Ref> all;
       for (std::uint32_t p = 0; p < report.periods.size(); ++p) all.push_back({p, 1});
       add(all, "", zero);
     }
-    std::sort(parts_.begin(), parts_.end(),
-              [](const Row& a, const Row& b) { return a.period != b.period ? a.period < b.period : a.key < b.key; });
-    auto& out = report.rows;
-    for (const auto& p : parts_) {
-      if (!out.empty() && out.back().period == p.period && out.back().key == p.key) {
-        auto& t = out.back().counters;
-        t.new_connections += p.counters.new_connections;
-        t.blocked_connections += p.counters.blocked_connections;
-        t.bad_commands += p.counters.bad_commands;
-        t.terminations += p.counters.terminations;
-        t.bandwidth_bytes += p.counters.bandwidth_bytes;
-        t.messages += p.counters.messages;
-      } else {
-        if (!out.empty() && out.back().counters.new_connections <= 0 && !every_period) out.pop_back();
-        out.push_back(p);
+    report.keys.assign(std::make_move_iterator(names_.begin()), std::make_move_iterator(names_.end()));
+    names_.clear();
+    std::vector<std::uint32_t> order(report.keys.size()), rank(report.keys.size());
+    for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return report.keys[a] < report.keys[b]; });
+    for (std::uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+    std::sort(parts_.begin(), parts_.end(), [&](const Row& a, const Row& b) {
+      return a.period != b.period ? a.period < b.period : rank[a.key] < rank[b.key];
+    });
+    // Merge equal (period, key) runs in place.
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < parts_.size();) {
+      Row sum = parts_[i];
+      auto& t = sum.counters;
+      for (++i; i < parts_.size() && parts_[i].period == sum.period && parts_[i].key == sum.key; ++i) {
+        const auto& c = parts_[i].counters;
+        t.new_connections += c.new_connections;
+        t.blocked_connections += c.blocked_connections;
+        t.bad_commands += c.bad_commands;
+        t.terminations += c.terminations;
+        t.bandwidth_bytes += c.bandwidth_bytes;
+        t.messages += c.messages;
       }
+      if (t.new_connections > 0 || every_period) parts_[n++] = sum;
     }
-    if (!out.empty() && out.back().counters.new_connections <= 0 && !every_period) out.pop_back();
-    parts_ = {};
-    report.keys = std::move(names_);
+    parts_.resize(n);
+    report.rows = std::move(parts_);
+    return rank;
   }
 
  private:
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> ids_;
-  std::vector<std::string> names_;
-  std::string_view last_key_;  // rows come in key runs within a unit: skip the lookup
-  std::uint32_t last_id_ = 0;
+  std::deque<std::string> names_;  // a deque, so views into it stay valid as it grows
+  std::vector<std::uint32_t> previous_, current_;  // key ids of the previous and current sorted run
+  std::size_t cursor_ = 0;
   std::vector<Row> parts_;
 };
 
@@ -208,9 +232,11 @@ void read_rollups(sqlite3* db, const Query& q, const Source& src, const Plan& pl
     sqlite3_bind_int(s.st, 1, static_cast<int>(level));
     for (const auto& [start, refs] : units) {
       sqlite3_bind_int64(s.st, 2, start);
+      totals.begin_sorted_run();
       while (sqlite3_step(s.st) == SQLITE_ROW) {
         for (int i = 0; i < 6; ++i) c[i] = sqlite3_column_int64(s.st, i + 1);
-        totals.add(refs, column_text(s.st, 0), c);
+        // Without a key column (trend) every row has the key "": sorted all the same.
+        totals.add(refs, column_text(s.st, 0), c, /*sorted=*/true);
         ++stats.rollup_rows;
       }
       sqlite3_reset(s.st);
@@ -272,14 +298,14 @@ std::int64_t counter(const Counters& c, Column col) {
 
 // Sorts by the query's column; ties fall back to period, then key, both ascending. Rows
 // without messages have no ratio and sort last in either direction.
-void sort_rows(Report& report) {
+// Rows arrive in period then key order; keys compare by their rank in text order.
+void sort_rows(Report& report, const std::vector<std::uint32_t>& rank) {
   const Query& q = report.query;
   auto& rows = report.rows;
-  // Keys compare by rank, computed once, instead of by text in every comparison.
-  std::vector<std::uint32_t> order(report.keys.size()), rank(report.keys.size());
-  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return report.keys[a] < report.keys[b]; });
-  for (std::uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+  if (q.sort == Column::period && !q.descending) {
+    if (q.top && *q.top < rows.size()) rows.resize(*q.top);
+    return;
+  }
   auto base = [&](const Row& a, const Row& b) {
     return a.period != b.period ? a.period < b.period : rank[a.key] < rank[b.key];
   };
@@ -349,8 +375,7 @@ Report run_report(sqlite3* db, const Query& q, ReportStats* stats_out) {
     throw;
   }
   store::exec(db, "COMMIT");
-  totals.finish(report, q.mode == Mode::trend);
-  sort_rows(report);
+  sort_rows(report, totals.finish(report, q.mode == Mode::trend));
   if (stats_out) *stats_out = stats;
   return report;
 }
