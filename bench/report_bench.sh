@@ -7,7 +7,8 @@
 #   STORE defaults to /tmp/report-bench.db (built first if missing: ~10 min, ~5 GB);
 #   zones default to UTC and America/New_York (a whole-hour zone far from UTC, so day
 #   edges read the most session rows). Set SMTP_SENSOR_BIN / REPORT_STORE_GEN to pick
-#   the binaries (default: build-release/).
+#   the binaries (default: build-release/). TOP=N adds --sort new_connections --top N
+#   (the busiest N rows: every group is still summed, but only N are printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store=${1:-/tmp/report-bench.db}
@@ -29,17 +30,19 @@ qfrom=$(date -u -d "$(date -u -d "$from" +%Y)-$(printf %02d $(( ( ($(date -u -d 
 qend_month=$(( ( ($(date -u -d "$to" +%-m) - 1) / 3) * 3 + 3 ))
 qto=$(date -u -d "$(date -u -d "$to" +%Y)-$(printf %02d $qend_month)-01 + 1 month - 1 day" +%F)
 
+extra=()
+[ -n "${TOP:-}" ] && extra=(--sort new_connections --top "$TOP")
 now() { date +%s.%N; }
 run() {  # prints "seconds rows"
   local t0 t1 rows
   t0=$(now)
-  rows=$("$bin" report --store "$store" "$@" --format csv | wc -l)
+  rows=$("$bin" report --store "$store" "$@" "${extra[@]}" --format csv | wc -l)
   t1=$(now)
   echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $((rows - 1))"
 }
 
 sessions=$(sqlite3 "file:$store?mode=ro" "select count(*) from sessions")
-echo "store $store: $sessions sessions; range $from .. $to (quarters $qfrom .. $qto); CSV to a pipe"
+echo "store $store: $sessions sessions; range $from .. $to (quarters $qfrom .. $qto); CSV to a pipe ${extra[*]}"
 printf "\n| step | mode |"; for z in "${zones[@]}"; do printf " %s: s | rows |" "$z"; done; echo
 printf "|---|---|"; for _ in "${zones[@]}"; do printf -- "---:|---:|"; done; echo
 for step in hour day week month quarter; do

@@ -1,5 +1,6 @@
 #include "store/schema.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <stdexcept>
 
@@ -78,6 +79,8 @@ constexpr const char* kMigrations[] = {
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
+void migrate(sqlite3* db, int have);
+
 }  // namespace
 
 void exec(sqlite3* db, const char* sql) {
@@ -98,7 +101,7 @@ int schema_version(sqlite3* db) {
   return v;
 }
 
-sqlite3* open_store(const std::string& path, bool read_only) {
+sqlite3* open_store(const std::string& path, bool read_only, const MigrationProgress& progress) {
   if (!read_only) {
     const auto dir = std::filesystem::path(path).parent_path();
     std::error_code ec;
@@ -121,11 +124,28 @@ sqlite3* open_store(const std::string& path, bool read_only) {
     exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     const int have = schema_version(db);
     if (have > kSchemaVersion) throw std::runtime_error("store " + path + " was written by a newer smtp-sensor");
-    for (int v = have; v < kSchemaVersion; ++v) {
-      exec(db, "BEGIN");
-      exec(db, kMigrations[v]);
-      exec(db, ("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
-      exec(db, "COMMIT");
+    if (have < kSchemaVersion && progress) {
+      progress();
+      using Clock = std::chrono::steady_clock;
+      struct Tick {
+        const MigrationProgress* progress;
+        Clock::time_point next;
+      } tick{&progress, Clock::now() + std::chrono::seconds(1)};
+      sqlite3_progress_handler(
+          db, 1'000'000,
+          [](void* p) {
+            auto* t = static_cast<Tick*>(p);
+            if (Clock::now() >= t->next) {
+              t->next = Clock::now() + std::chrono::seconds(1);
+              (*t->progress)();
+            }
+            return 0;
+          },
+          &tick);
+      migrate(db, have);
+      sqlite3_progress_handler(db, 0, nullptr, nullptr);
+    } else {
+      migrate(db, have);
     }
   } catch (...) {
     sqlite3_close(db);
@@ -133,5 +153,18 @@ sqlite3* open_store(const std::string& path, bool read_only) {
   }
   return db;
 }
+
+namespace {
+
+void migrate(sqlite3* db, int have) {
+  for (int v = have; v < kSchemaVersion; ++v) {
+    exec(db, "BEGIN");
+    exec(db, kMigrations[v]);
+    exec(db, ("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+    exec(db, "COMMIT");
+  }
+}
+
+}  // namespace
 
 }  // namespace smtp::store

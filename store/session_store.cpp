@@ -21,8 +21,9 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-SessionStore::SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit)
-    : db_(open_store(path)), queue_limit_(queue_limit), retention_ms_(retention.count()) {
+SessionStore::SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit,
+                           const MigrationProgress& progress)
+    : db_(open_store(path, false, progress)), queue_limit_(queue_limit), retention_ms_(retention.count()) {
   // The roll-ups' current day, week and month take ~15 MB of pages at 20,000 sessions/s
   // over 200,000 IPs; with SQLite's 2 MB default each UPSERT would fetch pages from the
   // OS again, and the write rate halves as a month fills up.

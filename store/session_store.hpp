@@ -3,6 +3,7 @@
 #pragma once
 
 #include "store/rollups.hpp"
+#include "store/schema.hpp"
 #include "store/session_record.hpp"
 
 #include <atomic>
@@ -21,7 +22,8 @@ namespace smtp::store {
 class SessionStore {
  public:
   // Opens the database now, so a bad path fails at start-up; throws std::runtime_error.
-  SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit);
+  SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit,
+               const MigrationProgress& progress = {});
   ~SessionStore();  // writes what is queued, then closes
   SessionStore(const SessionStore&) = delete;
   SessionStore& operator=(const SessionStore&) = delete;

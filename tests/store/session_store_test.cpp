@@ -189,3 +189,21 @@ TEST_CASE("roll-ups are written with the rows and pruned with them, a whole unit
   CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_ip WHERE level = 1") == 2);
   sqlite3_close(db);
 }
+
+TEST_CASE("the migration progress hook runs only when there is a migration to run") {
+  TempDir dir;
+  const auto path = (dir.path / "sessions.db").string();
+  int calls = 0;
+  { SessionStore store(path, 400 * 24h, 100, [&] { ++calls; }); }
+  CHECK(calls == 1);  // a new file migrates from version 0
+  { SessionStore store(path, 400 * 24h, 100, [&] { ++calls; }); }
+  CHECK(calls == 1);  // already current: nothing to say
+  sqlite3* db = open_store(path);
+  exec(db, "DROP TABLE rollup_trend; DROP TABLE rollup_domain; DROP TABLE rollup_user; DROP TABLE rollup_ip; "
+           "PRAGMA user_version = 2");
+  sqlite3_close(db);
+  db = open_store(path, false, [&] { ++calls; });
+  CHECK(calls == 2);
+  CHECK(schema_version(db) == kSchemaVersion);
+  sqlite3_close(db);
+}
