@@ -1,6 +1,7 @@
 #include "daemon/sensor.hpp"
 
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include <filesystem>
 
@@ -34,7 +35,17 @@ Sensor::Sensor(const config::Config& config, Metrics& metrics) : metrics_(metric
   } catch (const spdlog::spdlog_ex& e) {
     throw std::runtime_error(std::string("cannot open log file: ") + e.what());
   }
-  if (config.store.enabled) store_ = std::make_unique<store::SessionStore>(config.store.path, config.store.retention, config.store.queue_size);
+  if (config.store.enabled) {
+    // A schema upgrade may back-fill millions of rows before the daemon listens: say so,
+    // and keep pushing systemd's start timeout (TimeoutStartSec) out while it runs.
+    bool told = false;
+    auto progress = [&] {
+      if (!told) spdlog::info("upgrading the session store {} (back-filling report roll-ups; minutes on a large store)", config.store.path);
+      told = true;
+      sd_notify(0, "EXTEND_TIMEOUT_USEC=30000000\nSTATUS=Upgrading the session store");
+    };
+    store_ = std::make_unique<store::SessionStore>(config.store.path, config.store.retention, config.store.queue_size, progress);
+  }
   metrics_.on_scrape([this] {
     if (transcript_) mirror(metrics_.events_dropped("transcript"), transcript_->dropped());
     mirror(metrics_.events_dropped("alerts"), alerts_->dropped());

@@ -94,6 +94,7 @@ std::string csv_filename(const Query& q) {
 std::string render_csv(const Report& r) {
   const bool keyed = r.query.mode != Mode::trend;
   std::string out;
+  out.reserve(64 * (r.rows.size() + 1));
   const auto names = column_names(r.query.mode);
   for (std::size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + names[i];
   out += "\r\n";
@@ -101,9 +102,12 @@ std::string render_csv(const Report& r) {
     csv_field(out, r.periods[row.period].label);
     if (keyed) {
       out += ',';
-      csv_field(out, row.key);
+      csv_field(out, r.key(row));
     }
-    for (std::size_t i = 0; i < 6; ++i) fmt::format_to(std::back_inserter(out), ",{}", value(row.counters, i));
+    for (std::size_t i = 0; i < 6; ++i) {
+      out += ',';
+      out += fmt::format_int(value(row.counters, i)).c_str();
+    }
     if (row.counters.messages != 0)
       fmt::format_to(std::back_inserter(out), ",{:.2f}",
                      static_cast<double>(row.counters.new_connections) / static_cast<double>(row.counters.messages));
@@ -138,9 +142,12 @@ std::string render_json(const Report& r) {
     json_string(out, r.periods[row.period].label);
     if (q.mode != Mode::trend) {
       out += ',';
-      json_string(out, row.key);
+      json_string(out, r.key(row));
     }
-    for (std::size_t i = 0; i < 6; ++i) fmt::format_to(std::back_inserter(out), ",{}", value(row.counters, i));
+    for (std::size_t i = 0; i < 6; ++i) {
+      out += ',';
+      out += fmt::format_int(value(row.counters, i)).c_str();
+    }
     if (row.counters.messages != 0) {
       const double ratio = static_cast<double>(row.counters.new_connections) / static_cast<double>(row.counters.messages);
       fmt::format_to(std::back_inserter(out), ",{}]", std::round(ratio * 100) / 100);
@@ -160,7 +167,7 @@ std::string render_table(const Report& r) {
   cells.push_back(names);
   for (const auto& row : r.rows) {
     std::vector<std::string> line{r.periods[row.period].label};
-    if (keyed) line.push_back(row.key);
+    if (keyed) line.push_back(r.key(row));
     for (std::size_t i = 0; i < 6; ++i)
       line.push_back(i == 4 ? human_bytes(row.counters.bandwidth_bytes) : std::to_string(value(row.counters, i)));
     line.push_back(row.counters.messages == 0

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -86,44 +87,86 @@ struct StringHash {
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// Sums per (period, key). Keys are interned so the map key is one integer.
+// Sums per (period, key). Keys are interned; each row read is appended as it comes
+// (with its sign, once per period it feeds), and finish() sorts and merges the
+// duplicates. That beats a hash map per (period, key) several times over: the work is
+// sequential, and memory grows in one block instead of a node per group.
 class Totals {
  public:
-  void add(const std::vector<Ref>& refs, std::string_view key, const std::int64_t (&c)[6]) {
-    auto it = ids_.find(key);
-    if (it == ids_.end()) {
-      it = ids_.emplace(std::string(key), static_cast<std::uint32_t>(names_.size())).first;
-      names_.emplace_back(key);
-    }
-    for (const auto& r : refs) {
-      auto& t = sums_[(static_cast<std::uint64_t>(r.period) << 32) | it->second];
-      t.new_connections += r.sign * c[0];
-      t.blocked_connections += r.sign * c[1];
-      t.bad_commands += r.sign * c[2];
-      t.terminations += r.sign * c[3];
-      t.bandwidth_bytes += r.sign * c[4];
-      t.messages += r.sign * c[5];
-    }
+  Totals() { parts_.reserve(1 << 20); }  // address space only, until rows arrive
+
+  // Roll-up rows come sorted by key within a unit, and the next unit holds mostly the
+  // same keys in the same order: a cursor over the previous unit's keys finds most ids
+  // by walking forward, sparing a hash lookup (a cache miss or two) per row.
+  void begin_sorted_run() {
+    std::swap(previous_, current_);
+    current_.clear();
+    cursor_ = 0;
   }
 
-  std::vector<Row> rows(std::size_t periods, bool every_period) const {
-    std::vector<Row> out;
-    out.reserve(sums_.size());
-    for (const auto& [id, c] : sums_)
-      if (c.new_connections > 0) out.push_back({static_cast<std::uint32_t>(id >> 32), names_[id & 0xffffffffu], c});
-    if (every_period) {  // trend: a continuous axis, empty periods as zeros
-      std::vector<bool> seen(periods);
-      for (const auto& r : out) seen[r.period] = true;
-      for (std::size_t p = 0; p < periods; ++p)
-        if (!seen[p]) out.push_back({static_cast<std::uint32_t>(p), "", {}});
+  void add(const std::vector<Ref>& refs, std::string_view key, const std::int64_t (&c)[6], bool sorted = false) {
+    std::uint32_t id;
+    while (sorted && cursor_ < previous_.size() && names_[previous_[cursor_]] < key) ++cursor_;
+    if (sorted && cursor_ < previous_.size() && names_[previous_[cursor_]] == key) {
+      id = previous_[cursor_++];
+    } else {
+      auto it = ids_.find(key);
+      if (it == ids_.end()) {
+        it = ids_.emplace(std::string(key), static_cast<std::uint32_t>(names_.size())).first;
+        names_.emplace_back(key);
+      }
+      id = it->second;
     }
-    return out;
+    if (sorted) current_.push_back(id);
+    for (const auto& r : refs)
+      parts_.push_back({r.period, id, {r.sign * c[0], r.sign * c[1], r.sign * c[2], r.sign * c[3], r.sign * c[4], r.sign * c[5]}});
+  }
+
+  // Fills report.keys and report.rows: groups with sessions, in period then key order;
+  // in trend mode every period, empty ones as zeros. Returns each key's rank by text.
+  std::vector<std::uint32_t> finish(Report& report, bool every_period) {
+    if (every_period) {
+      static constexpr std::int64_t zero[6] = {};
+      std::vector<Ref> all;
+      for (std::uint32_t p = 0; p < report.periods.size(); ++p) all.push_back({p, 1});
+      add(all, "", zero);
+    }
+    report.keys.assign(std::make_move_iterator(names_.begin()), std::make_move_iterator(names_.end()));
+    names_.clear();
+    std::vector<std::uint32_t> order(report.keys.size()), rank(report.keys.size());
+    for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return report.keys[a] < report.keys[b]; });
+    for (std::uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+    std::sort(parts_.begin(), parts_.end(), [&](const Row& a, const Row& b) {
+      return a.period != b.period ? a.period < b.period : rank[a.key] < rank[b.key];
+    });
+    // Merge equal (period, key) runs in place.
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < parts_.size();) {
+      Row sum = parts_[i];
+      auto& t = sum.counters;
+      for (++i; i < parts_.size() && parts_[i].period == sum.period && parts_[i].key == sum.key; ++i) {
+        const auto& c = parts_[i].counters;
+        t.new_connections += c.new_connections;
+        t.blocked_connections += c.blocked_connections;
+        t.bad_commands += c.bad_commands;
+        t.terminations += c.terminations;
+        t.bandwidth_bytes += c.bandwidth_bytes;
+        t.messages += c.messages;
+      }
+      if (t.new_connections > 0 || every_period) parts_[n++] = sum;
+    }
+    parts_.resize(n);
+    report.rows = std::move(parts_);
+    return rank;
   }
 
  private:
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> ids_;
-  std::vector<std::string> names_;
-  std::unordered_map<std::uint64_t, Counters> sums_;
+  std::deque<std::string> names_;  // a deque, so views into it stay valid as it grows
+  std::vector<std::uint32_t> previous_, current_;  // key ids of the previous and current sorted run
+  std::size_t cursor_ = 0;
+  std::vector<Row> parts_;
 };
 
 struct Statement {
@@ -160,7 +203,8 @@ Source source(const Query& q, bool rollups) {
     case Mode::user: s = {"rollup_user", "user", {}}; break;
     case Mode::ip: s = {"rollup_ip", "ip", {}}; break;
   }
-  if (!rollups) return s;
+  // rollup_ip has no domain column: an ip drill-down reads the session rows.
+  if (!rollups || (q.mode == Mode::ip && q.domain)) return s;
   if (q.mode == Mode::trend && !q.domain) {
     s.chain = {Level::hour};
     return s;
@@ -188,9 +232,11 @@ void read_rollups(sqlite3* db, const Query& q, const Source& src, const Plan& pl
     sqlite3_bind_int(s.st, 1, static_cast<int>(level));
     for (const auto& [start, refs] : units) {
       sqlite3_bind_int64(s.st, 2, start);
+      totals.begin_sorted_run();
       while (sqlite3_step(s.st) == SQLITE_ROW) {
         for (int i = 0; i < 6; ++i) c[i] = sqlite3_column_int64(s.st, i + 1);
-        totals.add(refs, column_text(s.st, 0), c);
+        // Without a key column (trend) every row has the key "": sorted all the same.
+        totals.add(refs, column_text(s.st, 0), c, /*sorted=*/true);
         ++stats.rollup_rows;
       }
       sqlite3_reset(s.st);
@@ -252,13 +298,22 @@ std::int64_t counter(const Counters& c, Column col) {
 
 // Sorts by the query's column; ties fall back to period, then key, both ascending. Rows
 // without messages have no ratio and sort last in either direction.
-void sort_rows(std::vector<Row>& rows, const Query& q) {
-  auto base = [](const Row& a, const Row& b) { return a.period != b.period ? a.period < b.period : a.key < b.key; };
+// Rows arrive in period then key order; keys compare by their rank in text order.
+void sort_rows(Report& report, const std::vector<std::uint32_t>& rank) {
+  const Query& q = report.query;
+  auto& rows = report.rows;
+  if (q.sort == Column::period && !q.descending) {
+    if (q.top && *q.top < rows.size()) rows.resize(*q.top);
+    return;
+  }
+  auto base = [&](const Row& a, const Row& b) {
+    return a.period != b.period ? a.period < b.period : rank[a.key] < rank[b.key];
+  };
   auto cmp = [&](const Row& a, const Row& b) {
     int r = 0;  // <0: a first
     switch (q.sort) {
       case Column::period: r = a.period < b.period ? -1 : a.period > b.period ? 1 : 0; break;
-      case Column::key: r = a.key.compare(b.key); break;
+      case Column::key: r = rank[a.key] < rank[b.key] ? -1 : rank[a.key] > rank[b.key] ? 1 : 0; break;
       case Column::connections_per_message: {
         const double x = per_message(a.counters), y = per_message(b.counters);
         if ((x < 0) != (y < 0)) return y < 0;  // no ratio: last, whatever the order
@@ -303,7 +358,7 @@ sqlite3* open_report_store(const std::string& path) {
 
 Report run_report(sqlite3* db, const Query& q, ReportStats* stats_out) {
   ReportStats stats;
-  Report report{q, make_periods(q), {}};
+  Report report{q, make_periods(q), {}, {}};
   const Source src = source(q, store::schema_version(db) >= kRollupSchema);
   Plan plan(src.chain);
   for (std::uint32_t p = 0; p < report.periods.size(); ++p) plan.add(report.periods[p].begin_ms, report.periods[p].end_ms, {p, 1});
@@ -320,8 +375,7 @@ Report run_report(sqlite3* db, const Query& q, ReportStats* stats_out) {
     throw;
   }
   store::exec(db, "COMMIT");
-  report.rows = totals.rows(report.periods.size(), q.mode == Mode::trend);
-  sort_rows(report.rows, q);
+  sort_rows(report, totals.finish(report, q.mode == Mode::trend));
   if (stats_out) *stats_out = stats;
   return report;
 }

@@ -24,14 +24,18 @@ struct Counters {
 
 struct Row {
   std::uint32_t period = 0;  // index into Report::periods
-  std::string key;           // "" in trend mode
+  std::uint32_t key = 0;     // index into Report::keys
   Counters counters;
 };
 
 struct Report {
   Query query;
   std::vector<Period> periods;
-  std::vector<Row> rows;  // sorted and cut to --top
+  std::vector<std::string> keys;  // domains, users or IPs; one "" in trend mode
+  std::vector<Row> rows;          // sorted and cut to --top
+
+  const std::string& label(const Row& r) const { return periods[r.period].label; }
+  const std::string& key(const Row& r) const { return keys[r.key]; }
 };
 
 // What a run cost, for the benchmark and for tests that check the roll-ups were used.

@@ -1,5 +1,6 @@
 #include "store/schema.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <stdexcept>
 
@@ -37,8 +38,48 @@ constexpr const char* kMigrations[] = {
     // 2: the negotiated TLS version and cipher ("" for a cleartext or opaque session).
     R"(ALTER TABLE sessions ADD COLUMN tls_version TEXT NOT NULL DEFAULT '';
        ALTER TABLE sessions ADD COLUMN tls_cipher TEXT NOT NULL DEFAULT '';)",
+    // 3: report roll-ups (SPEC section 8): per-session counters summed per UTC unit
+    // (level 0 hour, 1 day, 2 ISO week, 3 month; start in Unix seconds), back-filled
+    // from the rows already stored. The writer adds to them in the same transaction as
+    // the rows. Sessions with an empty key are left out of that key's table. IPs are not
+    // split by domain: (domain, ip) pairs are nearly as many as sessions.
+    R"(CREATE TABLE rollup_trend (level INTEGER NOT NULL, start INTEGER NOT NULL,
+         new_connections INTEGER NOT NULL, blocked_connections INTEGER NOT NULL, bad_commands INTEGER NOT NULL,
+         terminations INTEGER NOT NULL, bandwidth_bytes INTEGER NOT NULL, messages INTEGER NOT NULL,
+         PRIMARY KEY (level, start)) WITHOUT ROWID;
+       CREATE TABLE rollup_domain (level INTEGER NOT NULL, start INTEGER NOT NULL, domain TEXT NOT NULL,
+         new_connections INTEGER NOT NULL, blocked_connections INTEGER NOT NULL, bad_commands INTEGER NOT NULL,
+         terminations INTEGER NOT NULL, bandwidth_bytes INTEGER NOT NULL, messages INTEGER NOT NULL,
+         PRIMARY KEY (level, start, domain)) WITHOUT ROWID;
+       CREATE TABLE rollup_user (level INTEGER NOT NULL, start INTEGER NOT NULL, domain TEXT NOT NULL, user TEXT NOT NULL,
+         new_connections INTEGER NOT NULL, blocked_connections INTEGER NOT NULL, bad_commands INTEGER NOT NULL,
+         terminations INTEGER NOT NULL, bandwidth_bytes INTEGER NOT NULL, messages INTEGER NOT NULL,
+         PRIMARY KEY (level, start, domain, user)) WITHOUT ROWID;
+       CREATE TABLE rollup_ip (level INTEGER NOT NULL, start INTEGER NOT NULL, ip TEXT NOT NULL,
+         new_connections INTEGER NOT NULL, blocked_connections INTEGER NOT NULL, bad_commands INTEGER NOT NULL,
+         terminations INTEGER NOT NULL, bandwidth_bytes INTEGER NOT NULL, messages INTEGER NOT NULL,
+         PRIMARY KEY (level, start, ip)) WITHOUT ROWID;
+       CREATE TEMP VIEW session_units AS
+         SELECT 1 AS level, (start_ms / 86400000) * 86400 AS start, domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, permanent_failures, bytes_in, bytes_out, messages FROM sessions
+         UNION ALL SELECT 2, ((start_ms / 86400000 + 3) / 7 * 7 - 3) * 86400, domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, permanent_failures, bytes_in, bytes_out, messages FROM sessions
+         UNION ALL SELECT 3, CAST(strftime('%s', start_ms / 1000, 'unixepoch', 'start of month') AS INTEGER), domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, permanent_failures, bytes_in, bytes_out, messages FROM sessions;
+       INSERT INTO rollup_trend SELECT 0, (start_ms / 3600000) * 3600,
+         count(*), sum(blocked != 0), sum(bad_commands), sum((termination != 'quit') + permanent_failures), sum(bytes_in + bytes_out), sum(messages)
+         FROM sessions GROUP BY 2;
+       INSERT INTO rollup_domain SELECT level, start, domain,
+         count(*), sum(blocked != 0), sum(bad_commands), sum((termination != 'quit') + permanent_failures), sum(bytes_in + bytes_out), sum(messages)
+         FROM session_units WHERE domain != '' GROUP BY 1, 2, 3;
+       INSERT INTO rollup_user SELECT level, start, domain, auth_user,
+         count(*), sum(blocked != 0), sum(bad_commands), sum((termination != 'quit') + permanent_failures), sum(bytes_in + bytes_out), sum(messages)
+         FROM session_units WHERE auth_result = 'success' AND auth_user != '' GROUP BY 1, 2, 3, 4;
+       INSERT INTO rollup_ip SELECT level, start, client_ip,
+         count(*), sum(blocked != 0), sum(bad_commands), sum((termination != 'quit') + permanent_failures), sum(bytes_in + bytes_out), sum(messages)
+         FROM session_units WHERE client_ip != '' GROUP BY 1, 2, 3;
+       DROP VIEW session_units;)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
+
+void migrate(sqlite3* db, int have);
 
 }  // namespace
 
@@ -60,7 +101,7 @@ int schema_version(sqlite3* db) {
   return v;
 }
 
-sqlite3* open_store(const std::string& path, bool read_only) {
+sqlite3* open_store(const std::string& path, bool read_only, const MigrationProgress& progress) {
   if (!read_only) {
     const auto dir = std::filesystem::path(path).parent_path();
     std::error_code ec;
@@ -83,11 +124,28 @@ sqlite3* open_store(const std::string& path, bool read_only) {
     exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     const int have = schema_version(db);
     if (have > kSchemaVersion) throw std::runtime_error("store " + path + " was written by a newer smtp-sensor");
-    for (int v = have; v < kSchemaVersion; ++v) {
-      exec(db, "BEGIN");
-      exec(db, kMigrations[v]);
-      exec(db, ("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
-      exec(db, "COMMIT");
+    if (have < kSchemaVersion && progress) {
+      progress();
+      using Clock = std::chrono::steady_clock;
+      struct Tick {
+        const MigrationProgress* progress;
+        Clock::time_point next;
+      } tick{&progress, Clock::now() + std::chrono::seconds(1)};
+      sqlite3_progress_handler(
+          db, 1'000'000,
+          [](void* p) {
+            auto* t = static_cast<Tick*>(p);
+            if (Clock::now() >= t->next) {
+              t->next = Clock::now() + std::chrono::seconds(1);
+              (*t->progress)();
+            }
+            return 0;
+          },
+          &tick);
+      migrate(db, have);
+      sqlite3_progress_handler(db, 0, nullptr, nullptr);
+    } else {
+      migrate(db, have);
     }
   } catch (...) {
     sqlite3_close(db);
@@ -95,5 +153,18 @@ sqlite3* open_store(const std::string& path, bool read_only) {
   }
   return db;
 }
+
+namespace {
+
+void migrate(sqlite3* db, int have) {
+  for (int v = have; v < kSchemaVersion; ++v) {
+    exec(db, "BEGIN");
+    exec(db, kMigrations[v]);
+    exec(db, ("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+    exec(db, "COMMIT");
+  }
+}
+
+}  // namespace
 
 }  // namespace smtp::store

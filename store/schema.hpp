@@ -3,16 +3,22 @@
 
 #include <sqlite3.h>
 
+#include <functional>
 #include <string>
 
 namespace smtp::store {
 
+// Called once before the first migration runs and then every second or so while
+// migrations run (a back-fill over millions of rows takes minutes), so a caller can log
+// and keep a supervisor's start timeout from firing.
+using MigrationProgress = std::function<void()>;
+
 // Opens (creating if needed) the database at path in WAL mode and brings its schema
 // up to date. Throws std::runtime_error with SQLite's message on failure.
-sqlite3* open_store(const std::string& path, bool read_only = false);
+sqlite3* open_store(const std::string& path, bool read_only = false, const MigrationProgress& progress = {});
 
 int schema_version(sqlite3* db);
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Runs one statement with no results; throws std::runtime_error on failure.
 void exec(sqlite3* db, const char* sql);

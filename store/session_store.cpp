@@ -1,5 +1,6 @@
 #include "store/session_store.hpp"
 
+#include "store/rollups.hpp"
 #include "store/schema.hpp"
 
 #include <sqlite3.h>
@@ -20,8 +21,13 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-SessionStore::SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit)
-    : db_(open_store(path)), queue_limit_(queue_limit), retention_ms_(retention.count()) {
+SessionStore::SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit,
+                           const MigrationProgress& progress)
+    : db_(open_store(path, false, progress)), queue_limit_(queue_limit), retention_ms_(retention.count()) {
+  // The roll-ups' current day, week and month take ~15 MB of pages at 20,000 sessions/s
+  // over 200,000 IPs; with SQLite's 2 MB default each UPSERT would fetch pages from the
+  // OS again, and the write rate halves as a month fills up.
+  exec(db_, "PRAGMA cache_size = -65536");
   thread_ = std::thread([this] { run(); });
 }
 
@@ -116,10 +122,16 @@ void SessionStore::write_batch(std::deque<SessionRecord>& batch) {
     num(static_cast<std::int64_t>(r.bytes_out));
     text(r.tls_version);
     text(r.tls_cipher);
-    if (sqlite3_step(st) == SQLITE_DONE) written_.fetch_add(1, std::memory_order_relaxed);
-    else dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (sqlite3_step(st) == SQLITE_DONE) {
+      written_.fetch_add(1, std::memory_order_relaxed);
+      rollups_.add(r);
+    } else {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+    }
     sqlite3_reset(st);
   }
+  // Same transaction as the rows: a report never sees one without the other.
+  rollups_.write(db_);
   sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   sqlite3_finalize(st);
   batch.clear();
@@ -129,9 +141,13 @@ void SessionStore::prune() {
   next_prune_ = std::chrono::steady_clock::now() + kPruneEvery;
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_, "DELETE FROM sessions WHERE start_ms < ?", -1, &st, nullptr) != SQLITE_OK) return;
-  sqlite3_bind_int64(st, 1, now_ms() - retention_ms_.load());
+  const std::int64_t cutoff_ms = now_ms() - retention_ms_.load();
+  sqlite3_bind_int64(st, 1, cutoff_ms);
+  sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
   sqlite3_step(st);
   sqlite3_finalize(st);
+  prune_rollups(db_, cutoff_ms / 1000);
+  sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
 }
 
 }  // namespace smtp::store

@@ -2,6 +2,8 @@
 // own writes them in batched transactions and prunes rows past the retention.
 #pragma once
 
+#include "store/rollups.hpp"
+#include "store/schema.hpp"
 #include "store/session_record.hpp"
 
 #include <atomic>
@@ -20,7 +22,8 @@ namespace smtp::store {
 class SessionStore {
  public:
   // Opens the database now, so a bad path fails at start-up; throws std::runtime_error.
-  SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit);
+  SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit,
+               const MigrationProgress& progress = {});
   ~SessionStore();  // writes what is queued, then closes
   SessionStore(const SessionStore&) = delete;
   SessionStore& operator=(const SessionStore&) = delete;
@@ -46,6 +49,7 @@ class SessionStore {
   std::condition_variable wake_;
   std::condition_variable idle_;
   std::deque<SessionRecord> queue_;
+  RollupBatch rollups_;  // the writer thread's only
   bool stopping_ = false;
   bool busy_ = true;  // until the writer's first pass (which prunes) is done
   std::atomic<std::uint64_t> dropped_{0};

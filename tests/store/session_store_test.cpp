@@ -157,3 +157,53 @@ TEST_CASE("a version 1 store upgrades in place and keeps its rows") {
                       "tls_cipher = 'TLS_AES_256_GCM_SHA384'") == 1);
   sqlite3_close(db);
 }
+
+TEST_CASE("roll-ups are written with the rows and pruned with them, a whole unit at a time") {
+  TempDir dir;
+  const auto path = (dir.path / "sessions.db").string();
+  const auto old_ms = now_ms() - 3 * 24 * 3600 * 1000LL;
+  {
+    SessionStore store(path, 400 * 24h, 100);
+    store.submit(record(1, old_ms));
+    store.submit(record(2, now_ms()));
+    auto r = record(3, now_ms());
+    r.auth_result = "failure";  // a failed login has no user in the report
+    r.domain = "";              // and no domain
+    store.submit(r);
+    store.flush();
+    sqlite3* db = open_store(path, true);
+    CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_trend WHERE level = 0") == 3);
+    CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_domain WHERE level = 1") == 2);
+    CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_user WHERE level = 3 AND user = 'alice@example.com'") == 2);
+    CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_ip WHERE level = 2 AND ip = '192.0.2.7'") == 3);
+    // Per session: bad 1, quit without failures, 12345 + 678 bytes, 2 messages.
+    CHECK(query_int(db, "SELECT sum(bad_commands) + sum(terminations) + sum(messages) FROM rollup_domain WHERE level = 1") == 6);
+    CHECK(query_int(db, "SELECT sum(bandwidth_bytes) FROM rollup_trend") == 3 * 13023);
+    sqlite3_close(db);
+  }
+  { SessionStore store(path, 24h, 100); store.flush(); }
+  sqlite3* db = open_store(path, true);
+  CHECK(query_int(db, "SELECT count(*) FROM sessions") == 2);
+  CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_trend WHERE level = 0") == 2);
+  CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_domain WHERE level = 1") == 1);
+  CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_ip WHERE level = 1") == 2);
+  sqlite3_close(db);
+}
+
+TEST_CASE("the migration progress hook runs only when there is a migration to run") {
+  TempDir dir;
+  const auto path = (dir.path / "sessions.db").string();
+  int calls = 0;
+  { SessionStore store(path, 400 * 24h, 100, [&] { ++calls; }); }
+  CHECK(calls == 1);  // a new file migrates from version 0
+  { SessionStore store(path, 400 * 24h, 100, [&] { ++calls; }); }
+  CHECK(calls == 1);  // already current: nothing to say
+  sqlite3* db = open_store(path);
+  exec(db, "DROP TABLE rollup_trend; DROP TABLE rollup_domain; DROP TABLE rollup_user; DROP TABLE rollup_ip; "
+           "PRAGMA user_version = 2");
+  sqlite3_close(db);
+  db = open_store(path, false, [&] { ++calls; });
+  CHECK(calls == 2);
+  CHECK(schema_version(db) == kSchemaVersion);
+  sqlite3_close(db);
+}
