@@ -8,6 +8,7 @@
 namespace smtp::proto {
 
 void Decoder::client_bytes(std::string_view in) {
+  server_muted_ = false;
   if (!greeted_ && !pregreet_told_) {
     pregreet_told_ = true;
     anomaly(Anomaly::pregreet, "client sent before the greeting");

@@ -24,6 +24,10 @@ Stage stage_of(const Command& c) noexcept {
 }  // namespace
 
 void Decoder::server_bytes(std::string_view in) {
+  if (server_muted_) {
+    stats_.server_opaque += in.size();
+    return;
+  }
   while (!in.empty() && sniffing_ && !server_opaque_) {
     Line line;
     if (!server_framer_.next(in, line)) {
@@ -33,6 +37,7 @@ void Decoder::server_bytes(std::string_view in) {
     server_line(line);
     if (tls_switch_) {  // the rest of the chunk is not TLS and not to be believed
       tls_switch_ = false;
+      server_muted_ = true;
       server_framer_.reset();
       assembler_.reset();
       tls_server_tail_ = in.size();

@@ -56,7 +56,9 @@ class Decoder {
   //   plaintext that must not reach the upstream before its reply: CVE-2011-0411);
   std::size_t starttls_tail() const noexcept { return starttls_tail_; }
   // - the bytes of the last server chunk after the 220 that started TLS: plaintext the
-  //   server sent where only a handshake may come. They are not decoded.
+  //   server sent where only a handshake may come. They are not decoded, and neither is
+  //   anything else the server sends before the client's first bytes inside TLS (the
+  //   client speaks first there: RFC 3207), however the bytes were cut into reads.
   std::size_t tls_server_tail() const noexcept { return tls_server_tail_; }
   bool greeted() const noexcept { return greeted_; }
   bool quit_acknowledged() const noexcept { return quit_acked_; }  // QUIT got 2xx: a graceful end
@@ -130,7 +132,8 @@ class Decoder {
   std::string hold_;  // client bytes behind a gate; allocated only when a client pipelines past one
   std::size_t starttls_tail_ = 0;
   std::size_t tls_server_tail_ = 0;
-  bool tls_switch_ = false;  // TLS started inside the server chunk being decoded
+  bool tls_switch_ = false;    // TLS started inside the server chunk being decoded
+  bool server_muted_ = false;  // after a terminated STARTTLS, until the client speaks in TLS
 
   // Server-side view of the mail transaction, for MessageInfo.
   struct Transaction {

@@ -1,6 +1,7 @@
 // Decoder behaviour beyond the fixtures: memory, allocation, exceptions, redaction, accessors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -356,4 +357,25 @@ TEST_CASE("a decoder that gives up stops awaiting the STARTTLS reply") {
   s.s("454 no\r\n");
   CHECK_FALSE(s.d.awaiting_starttls());
   CHECK_FALSE(s.d.tls());
+}
+
+TEST_CASE("server bytes between a terminated STARTTLS and the client's first TLS bytes are not believed, however cut") {
+  for (const bool one_read : {true, false}) {
+    Session s(Limits{}, Options{false, true});
+    s.s("220 mx\r\n");
+    s.c("STARTTLS\r\n");
+    if (one_read) {
+      s.s("220 go\r\n250 forged\r\n");
+    } else {
+      s.s("220 go\r\n");
+      s.s("250 forged\r\n");
+    }
+    s.c("EHLO c\r\n");
+    s.s("250 mx\r\n");
+    CHECK(s.d.helo() == "c");
+    CHECK(s.d.stats().server_opaque == 12);
+    for (const auto& e : s.rec.events) CHECK(e.find("forged") == std::string::npos);
+    // The real reply pairs with the EHLO.
+    CHECK(std::any_of(s.rec.events.begin(), s.rec.events.end(), [](const std::string& e) { return e == "S 250 helo to=EHLO"; }));
+  }
 }
