@@ -59,6 +59,8 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   // tls.mode terminate (tls_session.cpp).
   std::size_t starttls_cut(Dir dir, std::span<const char> bytes);
   std::size_t discard_client_plaintext();  // what the client sent before it saw the 220
+  void enter_handshake_phase();  // the handshake deadline replaces the relay's
+  bool& in_handshake(TlsSide side) { return handshaking_[static_cast<std::size_t>(side)]; }
   void start_client_tls();    // implicit TLS: the client's handshake, before dialling
   void start_upstream_tls();  // implicit TLS: the upstream's handshake, once connected
   void begin_relaying();

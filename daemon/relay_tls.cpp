@@ -23,15 +23,13 @@ std::size_t RelaySession::starttls_cut(Dir dir, std::span<const char> bytes) {
   if (st.started) {
     // The decoder has flagged the held bytes as starttls_injection; anything the client
     // sent since, before it can have seen this 220, is injected too.
-    held_.clear();
-    held_.shrink_to_fit();
+    std::string().swap(held_);
     if (const std::size_t late = discard_client_plaintext(); late > 0) {
       listener_.metrics->bytes_in->Increment(static_cast<double>(late));
       observer_->on_starttls_injection(late);
     }
     tls_step_ = TlsStep::handshaking;
-    phase_ = Phase::handshaking;
-    arm_timer(Clock::now() + config_->timeouts.tls_handshake);
+    enter_handshake_phase();
     to_client_.pause();  // the client's handshake begins once it has the whole 220
     begin_handshake(TlsSide::upstream);
     return bytes.size() - st.server_tail;
@@ -39,8 +37,7 @@ std::size_t RelaySession::starttls_cut(Dir dir, std::span<const char> bytes) {
   if (!st.awaiting) {  // refused: the session goes on in cleartext
     tls_step_ = TlsStep::none;
     to_server_.prime(held_);
-    held_.clear();
-    held_.shrink_to_fit();
+    std::string().swap(held_);
     to_server_.resume();
   }
   return bytes.size();
@@ -61,27 +58,31 @@ std::size_t RelaySession::discard_client_plaintext() {
 }
 
 void RelaySession::on_pump_drained(Dir dir) {
-  if (tls_step_ == TlsStep::handshaking && dir == Dir::server_to_client && !handshaking_[0] && !client_.tls())
+  if (tls_step_ == TlsStep::handshaking && dir == Dir::server_to_client && !in_handshake(TlsSide::client) &&
+      !client_.tls())
     begin_handshake(TlsSide::client);
+}
+
+void RelaySession::enter_handshake_phase() {
+  phase_ = Phase::handshaking;
+  arm_timer(Clock::now() + config_->timeouts.tls_handshake);
 }
 
 void RelaySession::start_client_tls() {
   tls_step_ = TlsStep::handshaking;
-  phase_ = Phase::handshaking;
-  arm_timer(Clock::now() + config_->timeouts.tls_handshake);
+  enter_handshake_phase();
   begin_handshake(TlsSide::client);
 }
 
 void RelaySession::start_upstream_tls() {
-  phase_ = Phase::handshaking;
-  arm_timer(Clock::now() + config_->timeouts.tls_handshake);
+  enter_handshake_phase();
   const auto header = std::make_shared<std::string>(proxy_header());
   if (header->empty()) return begin_handshake(TlsSide::upstream);
   // A PROXY header precedes the upstream's TLS, in cleartext, as it would on port 465.
-  handshaking_[static_cast<std::size_t>(TlsSide::upstream)] = true;
+  in_handshake(TlsSide::upstream) = true;
   asio::async_write(upstream_.socket(), asio::buffer(*header), [self = shared_from_this(), header](const error_code& ec, std::size_t) {
     if (self->closed()) return;
-    self->handshaking_[static_cast<std::size_t>(TlsSide::upstream)] = false;
+    self->in_handshake(TlsSide::upstream) = false;
     if (ec) return self->on_handshake(TlsSide::upstream, "sending the PROXY header: " + ec.message());
     self->begin_handshake(TlsSide::upstream);
   });
@@ -89,7 +90,7 @@ void RelaySession::start_upstream_tls() {
 
 void RelaySession::begin_handshake(TlsSide side) {
   const bool client = side == TlsSide::client;
-  handshaking_[static_cast<std::size_t>(side)] = true;
+  in_handshake(side) = true;
   (client ? client_ : upstream_)
       .async_handshake(client ? tls_->new_server_session() : tls_->new_client_session(), client,
                        [self = shared_from_this(), side](std::string error) { self->on_handshake(side, error); });
@@ -97,7 +98,7 @@ void RelaySession::begin_handshake(TlsSide side) {
 
 void RelaySession::on_handshake(TlsSide side, const std::string& error) {
   if (closed()) return;
-  handshaking_[static_cast<std::size_t>(side)] = false;
+  in_handshake(side) = false;
   const bool client = side == TlsSide::client;
   const auto result = error.empty() ? TlsResult::success : TlsResult::failure;
   listener_.metrics->count(side, result);
@@ -108,17 +109,17 @@ void RelaySession::on_handshake(TlsSide side, const std::string& error) {
   }
   if (listener_.config.tls.implicit && client) return dial_upstream();
   // STARTTLS, or implicit TLS on both sides: relaying resumes when both are up.
-  if (handshaking_[0] || handshaking_[1] || !client_.tls() || !upstream_.tls()) return;
+  if (in_handshake(TlsSide::client) || in_handshake(TlsSide::upstream) || !client_.tls() || !upstream_.tls()) return;
   begin_relaying();
 }
 
 void RelaySession::on_handshake_timeout() {
   for (const auto side : {TlsSide::client, TlsSide::upstream}) {
-    if (!handshaking_[static_cast<std::size_t>(side)]) continue;
+    if (!in_handshake(side)) continue;
     listener_.metrics->count(side, TlsResult::timeout);
     observer_->on_tls_handshake(side, TlsResult::timeout, nullptr, "timed out");
   }
-  close(handshaking_[0] ? Termination::client_abort : Termination::upstream_error);
+  close(in_handshake(TlsSide::client) ? Termination::client_abort : Termination::upstream_error);
 }
 
 }  // namespace smtp::daemon
