@@ -36,7 +36,6 @@ class Pump {
   // streams to TLS; the session hears on_pump_drained() when nothing is left to write.
   void pause() { paused_ = true; }
   void resume();
-  bool drained() const { return pending_size_ == 0; }
 
  private:
   void wait_readable();

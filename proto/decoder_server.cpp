@@ -35,9 +35,7 @@ void Decoder::server_bytes(std::string_view in) {
       return;
     }
     server_line(line);
-    if (tls_switch_) {  // the rest of the chunk is not TLS and not to be believed
-      tls_switch_ = false;
-      server_muted_ = true;
+    if (server_muted_) {  // that line started TLS: the rest of the chunk is not to be believed
       server_framer_.reset();
       assembler_.reset();
       tls_server_tail_ = in.size();
@@ -229,7 +227,7 @@ void Decoder::start_tls() {
   hold_.clear();
   cb_.on_tls_started();
   if (options_.decode_after_starttls) {
-    tls_switch_ = true;
+    server_muted_ = true;
     // RFC 3207: what was learnt before TLS is void; the client starts over with EHLO.
     caps_ = Capabilities{};
     helo_.clear();

@@ -132,7 +132,6 @@ class Decoder {
   std::string hold_;  // client bytes behind a gate; allocated only when a client pipelines past one
   std::size_t starttls_tail_ = 0;
   std::size_t tls_server_tail_ = 0;
-  bool tls_switch_ = false;    // TLS started inside the server chunk being decoded
   bool server_muted_ = false;  // after a terminated STARTTLS, until the client speaks in TLS
 
   // Server-side view of the mail transaction, for MessageInfo.
