@@ -52,12 +52,21 @@ def sensor_binary() -> str:
 
 # --------------------------------------------------------------------------- ports
 
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now on host (bound then released)."""
+    """A TCP port that is free right now on host (bound then released), and not handed out
+    before in this process: the kernel may offer a just-released port again, and two
+    ports picked for one config (a listener and http.listen) must differ."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def _listening_ports() -> set[int]:
