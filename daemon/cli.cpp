@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstdio>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -110,7 +111,9 @@ int report_command(const std::vector<std::string_view>& args) {
       }
     }
     const auto query = report::parse_query(a.input, report::Syntax::cli, report::Format::table);
-    std::cout << report::render(report::run_report(a.store, query), query.format);
+    std::cout.flush();
+    report::write_report(a.store, query, [](std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); });
+    std::fflush(stdout);
     return 0;
   } catch (const std::exception& e) {
     // Query and store errors alike: one line the operator can act on.

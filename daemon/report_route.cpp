@@ -17,12 +17,13 @@ HttpResponse report_response(const std::string& store_path, const std::string& q
   try {
     const auto q = report::parse_query(report::parse_url_query(query), report::Syntax::http, report::Format::json);
     if (store_path.empty()) return error(503, "no session store configured (store.enabled is false)");
-    const auto r = report::run_report(store_path, q);
+    std::string body;
+    report::write_report(store_path, q, [&](std::string_view text) { body += text; });
     if (q.format == report::Format::csv)
-      return {200, "text/csv; charset=utf-8", report::render_csv(r),
+      return {200, "text/csv; charset=utf-8", std::move(body),
               {{"Content-Disposition", "attachment; filename=\"" + report::csv_filename(q) + "\""}}};
-    if (q.format == report::Format::table) return {200, "text/plain; charset=utf-8", report::render_table(r)};
-    return {200, "application/json", report::render_json(r)};
+    if (q.format == report::Format::table) return {200, "text/plain; charset=utf-8", std::move(body)};
+    return {200, "application/json", std::move(body)};
   } catch (const report::QueryError& e) {
     return error(400, e.what());
   } catch (const report::StoreUnavailable& e) {

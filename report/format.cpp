@@ -2,8 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <sqlite3.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <memory>
 
 namespace smtp::report {
 namespace {
@@ -63,7 +67,9 @@ void json_string(std::string& out, std::string_view s) {
 }
 
 void csv_field(std::string& out, std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+  // One pass over the bytes: find_first_of would search the set once per byte.
+  const bool plain = std::none_of(s.begin(), s.end(), [](char c) { return c == ',' || c == '"' || c == '\r' || c == '\n'; });
+  if (plain) {
     out += s;
     return;
   }
@@ -91,36 +97,56 @@ std::string csv_filename(const Query& q) {
                      to_string(q.mode));
 }
 
-std::string render_csv(const Report& r) {
-  const bool keyed = r.query.mode != Mode::trend;
-  std::string out;
-  out.reserve(64 * (r.rows.size() + 1));
-  const auto names = column_names(r.query.mode);
-  for (std::size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + names[i];
-  out += "\r\n";
-  for (const auto& row : r.rows) {
-    csv_field(out, r.periods[row.period].label);
-    if (keyed) {
-      out += ',';
-      csv_field(out, r.key(row));
-    }
-    for (std::size_t i = 0; i < 6; ++i) {
-      out += ',';
-      out += fmt::format_int(value(row.counters, i)).c_str();
-    }
-    if (row.counters.messages != 0)
-      fmt::format_to(std::back_inserter(out), ",{:.2f}",
-                     static_cast<double>(row.counters.new_connections) / static_cast<double>(row.counters.messages));
-    else out += ',';
-    out += "\r\n";
+namespace {
+
+void csv_header(std::string& out, Mode mode) {
+  const auto names = column_names(mode);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i) out += ',';
+    out += names[i];
   }
-  return out;
+  out += "\r\n";
 }
 
-std::string render_json(const Report& r) {
-  const auto& q = r.query;
-  std::string out = "{\"from\":\"" + date_text(q.from) + "\",\"to\":\"" + date_text(q.to) + "\",\"step\":\"" +
-                    std::string(to_string(q.step)) + "\",\"mode\":\"" + std::string(to_string(q.mode)) + "\",\"tz\":";
+void number(std::string& out, std::int64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// connections_per_message with 2 decimals, as CSV and the table show it: the exact
+// quotient rounded half up in integers (a double printed with "{:.2f}" costs more than
+// the rest of a row, and rounds 0.125 down).
+void ratio(std::string& out, const Counters& c) {
+  const std::int64_t hundredths = (200 * c.new_connections + c.messages) / (2 * c.messages);
+  number(out, hundredths / 100);
+  out += '.';
+  out += static_cast<char>('0' + hundredths % 100 / 10);
+  out += static_cast<char>('0' + hundredths % 10);
+}
+
+void csv_row(std::string& out, bool keyed, std::string_view label, std::string_view key, const Counters& c) {
+  csv_field(out, label);
+  if (keyed) {
+    out += ',';
+    csv_field(out, key);
+  }
+  // The numbers go through a buffer of their own: one append per row, not per field.
+  char buf[7 * 21 + 8];
+  char* p = buf;
+  for (std::size_t i = 0; i < 6; ++i) {
+    *p++ = ',';
+    p = std::to_chars(p, buf + sizeof buf, value(c, i)).ptr;
+  }
+  *p++ = ',';
+  out.append(buf, p);
+  if (c.messages != 0) ratio(out, c);
+  out += "\r\n";
+}
+
+void json_head(std::string& out, const Query& q) {
+  out += "{\"from\":\"" + date_text(q.from) + "\",\"to\":\"" + date_text(q.to) + "\",\"step\":\"" +
+         std::string(to_string(q.step)) + "\",\"mode\":\"" + std::string(to_string(q.mode)) + "\",\"tz\":";
   json_string(out, q.zone);
   out += ",\"domain\":";
   if (q.domain) json_string(out, *q.domain);
@@ -136,63 +162,133 @@ std::string render_json(const Report& r) {
     json_string(out, names[i]);
   }
   out += "],\"rows\":[";
-  for (std::size_t n = 0; n < r.rows.size(); ++n) {
-    const auto& row = r.rows[n];
-    out += n ? ",\n[" : "\n[";
-    json_string(out, r.periods[row.period].label);
-    if (q.mode != Mode::trend) {
-      out += ',';
-      json_string(out, r.key(row));
-    }
-    for (std::size_t i = 0; i < 6; ++i) {
-      out += ',';
-      out += fmt::format_int(value(row.counters, i)).c_str();
-    }
-    if (row.counters.messages != 0) {
-      const double ratio = static_cast<double>(row.counters.new_connections) / static_cast<double>(row.counters.messages);
-      fmt::format_to(std::back_inserter(out), ",{}]", std::round(ratio * 100) / 100);
-    } else {
-      out += ",null]";
-    }
+}
+
+void json_row(std::string& out, bool first, bool keyed, std::string_view label, std::string_view key, const Counters& c) {
+  out += first ? "\n[" : ",\n[";
+  json_string(out, label);
+  if (keyed) {
+    out += ',';
+    json_string(out, key);
   }
-  out += "]}\n";
+  for (std::size_t i = 0; i < 6; ++i) {
+    out += ',';
+    number(out, value(c, i));
+  }
+  if (c.messages != 0) {
+    const double v = static_cast<double>(c.new_connections) / static_cast<double>(c.messages);
+    fmt::format_to(std::back_inserter(out), ",{}]", std::round(v * 100) / 100);
+  } else {
+    out += ",null]";
+  }
+}
+
+constexpr const char* kJsonTail = "]}\n";
+
+}  // namespace
+
+std::string render_csv(const Report& r) {
+  const bool keyed = r.query.mode != Mode::trend;
+  std::string out;
+  out.reserve(64 * (r.rows.size() + 1));
+  csv_header(out, r.query.mode);
+  for (const auto& row : r.rows) csv_row(out, keyed, r.label(row), r.key(row), row.counters);
+  return out;
+}
+
+std::string render_json(const Report& r) {
+  const bool keyed = r.query.mode != Mode::trend;
+  std::string out;
+  json_head(out, r.query);
+  for (std::size_t n = 0; n < r.rows.size(); ++n) json_row(out, n == 0, keyed, r.label(r.rows[n]), r.key(r.rows[n]), r.rows[n].counters);
+  out += kJsonTail;
   return out;
 }
 
 std::string render_table(const Report& r) {
   const auto names = column_names(r.query.mode);
   const bool keyed = r.query.mode != Mode::trend;
-  std::vector<std::vector<std::string>> cells;
-  cells.reserve(r.rows.size() + 1);
-  cells.push_back(names);
-  for (const auto& row : r.rows) {
-    std::vector<std::string> line{r.periods[row.period].label};
-    if (keyed) line.push_back(r.key(row));
-    for (std::size_t i = 0; i < 6; ++i)
-      line.push_back(i == 4 ? human_bytes(row.counters.bandwidth_bytes) : std::to_string(value(row.counters, i)));
-    line.push_back(row.counters.messages == 0
-                       ? "-"
-                       : fmt::format("{:.2f}", static_cast<double>(row.counters.new_connections) /
-                                                   static_cast<double>(row.counters.messages)));
-    cells.push_back(std::move(line));
-  }
-  std::vector<std::size_t> width(names.size());
-  for (const auto& line : cells)
-    for (std::size_t i = 0; i < line.size(); ++i) width[i] = std::max(width[i], line[i].size());
   const std::size_t text_columns = keyed ? 2 : 1;  // period and key left-aligned, numbers right
-  std::string out;
-  for (std::size_t n = 0; n < cells.size(); ++n) {
-    std::string line;
-    for (std::size_t i = 0; i < cells[n].size(); ++i) {
-      if (i) line += "  ";
-      const auto pad = std::string(width[i] - cells[n][i].size(), ' ');
-      line += i < text_columns ? cells[n][i] + pad : pad + cells[n][i];
+  // Two passes over the rows, measuring then writing, so that a report of millions of
+  // rows does not become millions of cell strings.
+  std::string cell;
+  auto cells = [&](const Row& row, auto&& each) {
+    std::size_t i = 0;
+    each(i++, std::string_view(r.label(row)));
+    if (keyed) each(i++, std::string_view(r.key(row)));
+    for (std::size_t k = 0; k < 6; ++k) {
+      cell.clear();
+      if (k == 4) cell = human_bytes(row.counters.bandwidth_bytes);
+      else number(cell, value(row.counters, k));
+      each(i++, std::string_view(cell));
     }
+    cell.clear();
+    if (row.counters.messages == 0) cell = "-";
+    else ratio(cell, row.counters);
+    each(i++, std::string_view(cell));
+  };
+  std::vector<std::size_t> width(names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) width[i] = names[i].size();
+  for (const auto& row : r.rows) cells(row, [&](std::size_t i, std::string_view v) { width[i] = std::max(width[i], v.size()); });
+  std::string out, line;
+  auto put = [&](std::size_t i, std::string_view v) {
+    if (i) line += "  ";
+    if (i < text_columns) {
+      line += v;
+      line.append(width[i] - v.size(), ' ');
+    } else {
+      line.append(width[i] - v.size(), ' ');
+      line += v;
+    }
+  };
+  auto end_line = [&] {
     while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + '\n';
+    out += line;
+    out += '\n';
+    line.clear();
+  };
+  for (std::size_t i = 0; i < names.size(); ++i) put(i, names[i]);
+  end_line();
+  for (const auto& row : r.rows) {
+    cells(row, put);
+    end_line();
   }
   if (r.rows.empty()) out += "(no sessions in this range)\n";
   return out;
+}
+
+void write_report(sqlite3* db, const Query& q, const std::function<void(std::string_view)>& write) {
+  // Rows come out of the scan in period then key order: CSV and JSON in that order (or
+  // by period descending) stream as they come, in chunks, and never sit in memory. Any
+  // other order, --top with a sort, and the table (which measures its columns first)
+  // need the whole report.
+  const bool streams = q.format != Format::table && q.sort == Column::period;
+  if (!streams) return write(render(run_report(db, q), q.format));
+  constexpr std::size_t kChunk = 1 << 20;
+  const auto periods = make_periods(q);
+  const bool keyed = q.mode != Mode::trend;
+  std::string out;
+  out.reserve(kChunk + 4096);
+  if (q.format == Format::csv) csv_header(out, q.mode);
+  else json_head(out, q);
+  std::size_t n = 0;  // rows so far
+  scan_report(db, q, periods, [&](std::uint32_t p, std::string_view key, const Counters& c) {
+    if (q.format == Format::csv) csv_row(out, keyed, periods[p].label, key, c);
+    else json_row(out, n == 0, keyed, periods[p].label, key, c);
+    if (out.size() >= kChunk) {
+      write(out);
+      out.clear();
+    }
+    ++n;
+    return !q.top || n < *q.top;
+  });
+  if (q.format == Format::json) out += kJsonTail;
+  write(out);
+}
+
+void write_report(const std::string& store_path, const Query& q, const std::function<void(std::string_view)>& write) {
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(open_report_store(store_path), &sqlite3_close);
+  write_report(db.get(), q, write);
 }
 
 std::string render(const Report& r, Format f) {

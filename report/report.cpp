@@ -1,5 +1,6 @@
 #include "report/report.hpp"
 
+#include "store/pack.hpp"
 #include "store/schema.hpp"
 #include "store/time_units.hpp"
 
@@ -9,6 +10,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <memory>
 #include <string_view>
 #include <unordered_map>
@@ -18,8 +20,9 @@ namespace {
 
 using store::Level;
 
-// The first schema with roll-up tables.
+// The first schema with roll-up tables, and the first with packed key roll-ups.
 constexpr int kRollupSchema = 3;
+constexpr int kPackSchema = 4;
 
 struct Ref {
   std::uint32_t period;
@@ -30,19 +33,26 @@ struct Ref {
 // whole roll-up units between the unit boundaries nearest to a and b, corrected by
 // the slivers between those boundaries and a and b: added when the sliver lies inside
 // the period, subtracted when it lies outside. Slivers go one level finer each time,
-// down to the session rows. So a local day in Berlin costs one day roll-up plus one
-// hour of session rows, and a month costs one month roll-up plus its edges.
+// down to the session rows, and so does a unit the store has no roll-up for (a key
+// unit not packed yet). So a local day in Berlin costs one day pack plus one hour
+// pack, and a month costs one month pack plus its edges.
 class Plan {
  public:
-  explicit Plan(std::vector<Level> chain) : chain_(std::move(chain)) {}
+  using Available = std::function<bool(Level, std::int64_t)>;
+  Plan(std::vector<Level> chain, Available available) : chain_(std::move(chain)), available_(std::move(available)) {}
 
   void add(std::int64_t a, std::int64_t b, Ref ref, std::size_t depth = 0) {
     if (a >= b) return;
     if (depth == chain_.size()) return spans_[{a, b}].push_back(ref);
     const Level level = chain_[depth];
-    const std::int64_t a2 = nearest(level, a), b2 = nearest(level, b);
+    const std::int64_t a2 = nearest(level, a, true), b2 = nearest(level, b, false);
     if (a2 >= b2) return add(a, b, ref, depth + 1);
-    for (std::int64_t u = a2; u < b2; u = store::next_unit(level, u / 1000) * 1000) units_[level][u / 1000].push_back(ref);
+    for (std::int64_t u = a2; u < b2;) {
+      const std::int64_t next = store::next_unit(level, u / 1000) * 1000;
+      if (available_(level, u / 1000)) units_[level][u / 1000].push_back(ref);
+      else add(u, next, ref, depth + 1);
+      u = next;
+    }
     const Ref neg{ref.period, -ref.sign};
     if (a < a2) add(a, a2, ref, depth + 1);
     else add(a2, a, neg, depth + 1);
@@ -50,123 +60,52 @@ class Plan {
     else add(b, b2, neg, depth + 1);
   }
 
-  // Refs to one span that cancel (+p and -p) are dropped, and spans left empty too.
-  template <class Map>
-  static void settle(Map& map) {
-    for (auto it = map.begin(); it != map.end();) {
+  // What each period reads, refs that cancel (+p and -p on one span) dropped.
+  struct Unit {
+    Level level;
+    std::int64_t start;  // s
+    int sign;
+  };
+  struct Span {
+    std::int64_t begin, end;  // ms
+    int sign;
+  };
+  struct Reads {
+    std::vector<Unit> units;
+    std::vector<Span> spans;
+  };
+  std::vector<Reads> per_period(std::size_t periods) const {
+    std::vector<Reads> out(periods);
+    auto settle = [](const std::vector<Ref>& refs, auto&& emit) {
       std::map<std::uint32_t, int> sum;
-      for (const auto& r : it->second) sum[r.period] += r.sign;
-      it->second.clear();
+      for (const auto& r : refs) sum[r.period] += r.sign;
       for (const auto& [p, s] : sum)
-        if (s != 0) it->second.push_back({p, s});
-      it = it->second.empty() ? map.erase(it) : std::next(it);
-    }
+        if (s != 0) emit(p, s);
+    };
+    for (const auto& [level, units] : units_)
+      for (const auto& [start, refs] : units)
+        settle(refs, [&](std::uint32_t p, int s) { out[p].units.push_back({level, start, s}); });
+    for (const auto& [span, refs] : spans_)
+      settle(refs, [&](std::uint32_t p, int s) { out[p].spans.push_back({span.first, span.second, s}); });
+    return out;
   }
-
-  void settle() {
-    for (auto& [level, units] : units_) settle(units);
-    settle(spans_);
-  }
-
-  std::map<Level, std::map<std::int64_t, std::vector<Ref>>> units_;  // unit start (s) -> refs
-  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Ref>> spans_;  // [ms, ms) of session rows
 
  private:
-  static std::int64_t nearest(Level level, std::int64_t ms) {
+  // The unit boundary nearest to ms; on a tie (a local hour that starts at :30 UTC),
+  // the one inside the period, so that the half units are read as quarter hours
+  // instead of a whole unit less two quarters.
+  static std::int64_t nearest(Level level, std::int64_t ms, bool period_start) {
     const std::int64_t s = ms >= 0 ? ms / 1000 : -((999 - ms) / 1000);
     const std::int64_t lo = store::unit_start(level, s) * 1000;
     if (lo == ms) return lo;
     const std::int64_t hi = store::next_unit(level, lo / 1000) * 1000;
-    return ms - lo <= hi - ms ? lo : hi;
+    if (ms - lo == hi - ms) return period_start ? hi : lo;
+    return ms - lo < hi - ms ? lo : hi;
   }
   std::vector<Level> chain_;
-};
-
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
-// Sums per (period, key). Keys are interned; each row read is appended as it comes
-// (with its sign, once per period it feeds), and finish() sorts and merges the
-// duplicates. That beats a hash map per (period, key) several times over: the work is
-// sequential, and memory grows in one block instead of a node per group.
-class Totals {
- public:
-  Totals() { parts_.reserve(1 << 20); }  // address space only, until rows arrive
-
-  // Roll-up rows come sorted by key within a unit, and the next unit holds mostly the
-  // same keys in the same order: a cursor over the previous unit's keys finds most ids
-  // by walking forward, sparing a hash lookup (a cache miss or two) per row.
-  void begin_sorted_run() {
-    std::swap(previous_, current_);
-    current_.clear();
-    cursor_ = 0;
-  }
-
-  void add(const std::vector<Ref>& refs, std::string_view key, const std::int64_t (&c)[6], bool sorted = false) {
-    std::uint32_t id;
-    while (sorted && cursor_ < previous_.size() && names_[previous_[cursor_]] < key) ++cursor_;
-    if (sorted && cursor_ < previous_.size() && names_[previous_[cursor_]] == key) {
-      id = previous_[cursor_++];
-    } else {
-      auto it = ids_.find(key);
-      if (it == ids_.end()) {
-        it = ids_.emplace(std::string(key), static_cast<std::uint32_t>(names_.size())).first;
-        names_.emplace_back(key);
-      }
-      id = it->second;
-    }
-    if (sorted) current_.push_back(id);
-    for (const auto& r : refs)
-      parts_.push_back({r.period, id, {r.sign * c[0], r.sign * c[1], r.sign * c[2], r.sign * c[3], r.sign * c[4], r.sign * c[5]}});
-  }
-
-  // Fills report.keys and report.rows: groups with sessions, in period then key order;
-  // in trend mode every period, empty ones as zeros. Returns each key's rank by text.
-  std::vector<std::uint32_t> finish(Report& report, bool every_period) {
-    if (every_period) {
-      static constexpr std::int64_t zero[6] = {};
-      std::vector<Ref> all;
-      for (std::uint32_t p = 0; p < report.periods.size(); ++p) all.push_back({p, 1});
-      add(all, "", zero);
-    }
-    report.keys.assign(std::make_move_iterator(names_.begin()), std::make_move_iterator(names_.end()));
-    names_.clear();
-    std::vector<std::uint32_t> order(report.keys.size()), rank(report.keys.size());
-    for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return report.keys[a] < report.keys[b]; });
-    for (std::uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
-    std::sort(parts_.begin(), parts_.end(), [&](const Row& a, const Row& b) {
-      return a.period != b.period ? a.period < b.period : rank[a.key] < rank[b.key];
-    });
-    // Merge equal (period, key) runs in place.
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < parts_.size();) {
-      Row sum = parts_[i];
-      auto& t = sum.counters;
-      for (++i; i < parts_.size() && parts_[i].period == sum.period && parts_[i].key == sum.key; ++i) {
-        const auto& c = parts_[i].counters;
-        t.new_connections += c.new_connections;
-        t.blocked_connections += c.blocked_connections;
-        t.bad_commands += c.bad_commands;
-        t.terminations += c.terminations;
-        t.bandwidth_bytes += c.bandwidth_bytes;
-        t.messages += c.messages;
-      }
-      if (t.new_connections > 0 || every_period) parts_[n++] = sum;
-    }
-    parts_.resize(n);
-    report.rows = std::move(parts_);
-    return rank;
-  }
-
- private:
-  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> ids_;
-  std::deque<std::string> names_;  // a deque, so views into it stay valid as it grows
-  std::vector<std::uint32_t> previous_, current_;  // key ids of the previous and current sorted run
-  std::size_t cursor_ = 0;
-  std::vector<Row> parts_;
+  Available available_;
+  std::map<Level, std::map<std::int64_t, std::vector<Ref>>> units_;  // unit start (s) -> refs
+  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Ref>> spans_;  // [ms, ms) of session rows
 };
 
 struct Statement {
@@ -185,100 +124,239 @@ std::string_view column_text(sqlite3_stmt* st, int i) {
   return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i))) : std::string_view{};
 }
 
-// The roll-up table a query reads, and the levels it has for the query's step, coarsest
-// first. Trend reads hourly totals, whose edges are exact in any zone offset by whole
-// hours; a drill-down or a key mode reads the per-key tables, which go no finer than a
-// day, because hour x user has about as many rows as there are sessions.
+void add_signed(Counters& to, const store::Counts& c, int sign) {
+  to.new_connections += sign * c[0];
+  to.blocked_connections += sign * c[1];
+  to.bad_commands += sign * c[2];
+  to.terminations += sign * c[3];
+  to.bandwidth_bytes += sign * c[4];
+  to.messages += sign * c[5];
+}
+
+// The roll-ups a query reads, and their levels for the query's step, coarsest first,
+// down to quarter hours, of which every local period is made: trend reads the
+// rollup_trend rows, a drill-down or a key mode the packs.
 struct Source {
-  const char* table = nullptr;
-  const char* key = nullptr;  // column, or nullptr for trend
+  bool packs = false;                     // key packs, else rollup_trend (or rows only)
+  store::PackKind kind = store::PackKind::domain;
   std::vector<Level> chain;
 };
 
-Source source(const Query& q, bool rollups) {
+Source source(const Query& q, int schema) {
   Source s;
-  switch (q.mode) {
-    case Mode::trend: s = {q.domain ? "rollup_domain" : "rollup_trend", nullptr, {}}; break;
-    case Mode::domain: s = {"rollup_domain", "domain", {}}; break;
-    case Mode::user: s = {"rollup_user", "user", {}}; break;
-    case Mode::ip: s = {"rollup_ip", "ip", {}}; break;
-  }
-  // rollup_ip has no domain column: an ip drill-down reads the session rows.
-  if (!rollups || (q.mode == Mode::ip && q.domain)) return s;
   if (q.mode == Mode::trend && !q.domain) {
-    s.chain = {Level::hour};
+    if (schema >= kPackSchema) s.chain = {Level::hour, Level::quarter_hour};
+    else if (schema >= kRollupSchema) s.chain = {Level::hour};
     return s;
   }
-  switch (q.step) {
-    case Step::hour: break;
-    case Step::day: s.chain = {Level::day}; break;
-    case Step::week: s.chain = {Level::week, Level::day}; break;
-    case Step::month:
-    case Step::quarter: s.chain = {Level::month, Level::day}; break;
+  if (schema < kPackSchema) return s;
+  s.packs = true;
+  switch (q.mode) {
+    case Mode::user: s.kind = store::PackKind::user; break;
+    case Mode::ip: s.kind = q.domain ? store::PackKind::ip_domain : store::PackKind::ip; break;
+    default: s.kind = store::PackKind::domain;
   }
+  switch (q.step) {
+    case Step::hour: s.chain = {Level::hour}; break;
+    case Step::day: s.chain = {Level::day, Level::hour}; break;
+    case Step::week: s.chain = {Level::week, Level::day, Level::hour}; break;
+    case Step::month:
+    case Step::quarter: s.chain = {Level::month, Level::day, Level::hour}; break;
+  }
+  s.chain.push_back(Level::quarter_hour);
   return s;
 }
 
-void read_rollups(sqlite3* db, const Query& q, const Source& src, const Plan& plan, Totals& totals, ReportStats& stats) {
-  if (plan.units_.empty()) return;
-  std::string sql = std::string("SELECT ") + (src.key ? src.key : "''") +
-                    ", new_connections, blocked_connections, bad_commands, terminations, bandwidth_bytes, messages FROM " +
-                    src.table + " WHERE level = ?1 AND start = ?2";
-  if (q.domain) sql += " AND domain = ?3";
-  Statement s(db, sql);
-  if (q.domain) sqlite3_bind_text(s.st, 3, q.domain->data(), static_cast<int>(q.domain->size()), SQLITE_STATIC);
-  std::int64_t c[6];
-  for (const auto& [level, units] : plan.units_) {
-    sqlite3_bind_int(s.st, 1, static_cast<int>(level));
-    for (const auto& [start, refs] : units) {
-      sqlite3_bind_int64(s.st, 2, start);
-      totals.begin_sorted_run();
-      while (sqlite3_step(s.st) == SQLITE_ROW) {
-        for (int i = 0; i < 6; ++i) c[i] = sqlite3_column_int64(s.st, i + 1);
-        // Without a key column (trend) every row has the key "": sorted all the same.
-        totals.add(refs, column_text(s.st, 0), c, /*sorted=*/true);
-        ++stats.rollup_rows;
-      }
-      sqlite3_reset(s.st);
-    }
-  }
-}
+// One sorted source of (key, counters) for a period: a pack, or session rows summed.
+struct Run {
+  // The run's own statement: the blob of its row stays valid (no copy) until the
+  // statement is stepped again, in a later period.
+  std::unique_ptr<Statement> pack;
+  bool packed = false;                                      // reads a pack, else rows
+  std::vector<std::pair<std::string, store::Counts>> rows;  // summed session rows, sorted
+  store::PackReader reader{std::string_view{}};
+  std::size_t at = 0;
+  int sign = 1;
+  std::string_view key;  // the current entry
+  store::Counts counts{};
+};
 
-void read_sessions(sqlite3* db, const Query& q, const Plan& plan, Totals& totals, ReportStats& stats) {
-  std::string sql =
-      "SELECT domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, permanent_failures, "
-      "bytes_in + bytes_out, messages FROM sessions WHERE start_ms >= ?1 AND start_ms < ?2";
-  if (q.domain) sql += " AND domain = ?3";
-  Statement s(db, sql);
-  if (q.domain) sqlite3_bind_text(s.st, 3, q.domain->data(), static_cast<int>(q.domain->size()), SQLITE_STATIC);
-  std::int64_t c[6];
-  for (const auto& [span, refs] : plan.spans_) {
-    sqlite3_bind_int64(s.st, 1, span.first);
-    sqlite3_bind_int64(s.st, 2, span.second);
-    while (sqlite3_step(s.st) == SQLITE_ROW) {
-      ++stats.session_rows;
-      std::string_view key;
-      switch (q.mode) {
-        case Mode::trend: break;
-        case Mode::domain: key = column_text(s.st, 0); break;
-        case Mode::user:
-          if (column_text(s.st, 2) != "success") continue;
-          key = column_text(s.st, 1);
-          break;
-        case Mode::ip: key = column_text(s.st, 3); break;
-      }
-      if (q.mode != Mode::trend && key.empty()) continue;
-      c[0] = 1;
-      c[1] = sqlite3_column_int64(s.st, 4) != 0;
-      c[2] = sqlite3_column_int64(s.st, 5);
-      c[3] = (column_text(s.st, 6) != "quit") + sqlite3_column_int64(s.st, 7);
-      c[4] = sqlite3_column_int64(s.st, 8);
-      c[5] = sqlite3_column_int64(s.st, 9);
-      totals.add(refs, key, c);
-    }
-    sqlite3_reset(s.st);
+// Reads the session rows of the spans and the packs of the units, and merges them per
+// period in key order; emits a row per key with sessions (every period in trend mode).
+class Scanner {
+ public:
+  Scanner(sqlite3* db, const Query& q, const Source& src, ReportStats& stats)
+      : q_(q), src_(src), stats_(stats),
+        trend_(db, "SELECT new_connections, blocked_connections, bad_commands, terminations, bandwidth_bytes, messages "
+                   "FROM rollup_trend WHERE level = ?1 AND start = ?2"),
+        db_(db),
+        rows_(db, std::string("SELECT domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, "
+                              "permanent_failures, bytes_in + bytes_out, messages FROM sessions "
+                              "WHERE start_ms >= ?1 AND start_ms < ?2") +
+                      (q.domain ? " AND domain = ?3" : "")) {
+    if (q.domain) sqlite3_bind_text(rows_.st, 3, q.domain->data(), static_cast<int>(q.domain->size()), SQLITE_STATIC);
   }
-}
+
+  bool period(std::uint32_t p, const Plan::Reads& reads, const RowSink& sink) {
+    const bool trend = q_.mode == Mode::trend;
+    if (trend && !src_.packs) return sink(p, {}, trend_total(reads));
+    used_ = 0;
+    for (const auto& u : reads.units) open_pack(u);
+    for (const auto& s : reads.spans) open_rows(s);
+    // A heap of runs by current key. Keys are views into the runs' blobs and rows,
+    // which stay put for the whole period, so a key outlives its run's advance.
+    std::vector<Run*> heap;
+    for (std::size_t i = 0; i < used_; ++i)
+      if (advance(runs_[i])) heap.push_back(&runs_[i]);
+    auto later = [](const Run* a, const Run* b) { return a->key > b->key; };
+    std::make_heap(heap.begin(), heap.end(), later);
+    bool any = false;
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), later);
+      Run* r = heap.back();
+      const std::string_view key = r->key;
+      Counters sum;
+      add_signed(sum, r->counts, r->sign);
+      for (;;) {
+        // Entries of one key come in a row within a run (a user's domains), and from
+        // other runs at the heap's top.
+        while (advance(*r) && r->key == key) add_signed(sum, r->counts, r->sign);
+        if (r->at != kDone) std::push_heap(heap.begin(), heap.end(), later);
+        else heap.pop_back();
+        if (heap.empty() || heap.front()->key != key) break;
+        std::pop_heap(heap.begin(), heap.end(), later);
+        r = heap.back();
+        add_signed(sum, r->counts, r->sign);
+      }
+      if (trend) {
+        any = true;
+        if (!sink(p, {}, sum)) return false;
+      } else if (sum.new_connections > 0 && !sink(p, key, sum)) {
+        return false;
+      }
+    }
+    return !trend || any || sink(p, {}, Counters{});
+  }
+
+ private:
+  // The next Run to fill; Runs (their statements and buffers) are kept from period to
+  // period.
+  Run& next_run(int sign) {
+    if (used_ == runs_.size()) runs_.emplace_back();
+    Run& r = runs_[used_++];
+    r.packed = false;
+    r.rows.clear();
+    r.reader = store::PackReader(std::string_view{});
+    r.at = 0;
+    r.sign = sign;
+    return r;
+  }
+
+  static constexpr std::size_t kDone = static_cast<std::size_t>(-1);
+
+  Counters trend_total(const Plan::Reads& reads) {
+    Counters sum;
+    store::Counts c{};
+    for (const auto& u : reads.units) {
+      sqlite3_bind_int(trend_.st, 1, static_cast<int>(u.level));
+      sqlite3_bind_int64(trend_.st, 2, u.start);
+      if (sqlite3_step(trend_.st) == SQLITE_ROW) {
+        for (int i = 0; i < 6; ++i) c[static_cast<std::size_t>(i)] = sqlite3_column_int64(trend_.st, i);
+        add_signed(sum, c, u.sign);
+        ++stats_.rollup_rows;
+      }
+      sqlite3_reset(trend_.st);
+    }
+    for (const auto& s : reads.spans) {
+      used_ = 0;
+      open_rows(s);
+      for (const auto& [key, counts] : runs_[0].rows) add_signed(sum, counts, s.sign);
+    }
+    return sum;
+  }
+
+  void open_pack(const Plan::Unit& u) {
+    auto& r = next_run(u.sign);
+    r.packed = true;
+    if (!r.pack) {
+      r.pack = std::make_unique<Statement>(db_, "SELECT data FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start = ?3");
+      sqlite3_bind_int(r.pack->st, 1, static_cast<int>(src_.kind));
+    }
+    sqlite3_stmt* st = r.pack->st;
+    sqlite3_reset(st);
+    sqlite3_bind_int(st, 2, static_cast<int>(u.level));
+    sqlite3_bind_int64(st, 3, u.start);
+    if (sqlite3_step(st) == SQLITE_ROW)
+      r.reader = store::PackReader(std::string_view(static_cast<const char*>(sqlite3_column_blob(st, 0)),
+                                                    static_cast<std::size_t>(sqlite3_column_bytes(st, 0))));
+  }
+
+  void open_rows(const Plan::Span& s) {
+    auto& r = next_run(s.sign);
+    std::map<std::string, store::Counts, std::less<>> sums;
+    sqlite3_bind_int64(rows_.st, 1, s.begin);
+    sqlite3_bind_int64(rows_.st, 2, s.end);
+    while (sqlite3_step(rows_.st) == SQLITE_ROW) {
+      ++stats_.session_rows;
+      std::string_view key;
+      switch (q_.mode) {
+        case Mode::trend: break;
+        case Mode::domain: key = column_text(rows_.st, 0); break;
+        case Mode::user:
+          if (column_text(rows_.st, 2) != "success") continue;
+          key = column_text(rows_.st, 1);
+          break;
+        case Mode::ip: key = column_text(rows_.st, 3); break;
+      }
+      if (q_.mode != Mode::trend && key.empty()) continue;
+      const auto c = store::session_counts(sqlite3_column_int64(rows_.st, 4) != 0, sqlite3_column_int64(rows_.st, 5),
+                                           column_text(rows_.st, 6), sqlite3_column_int64(rows_.st, 7),
+                                           sqlite3_column_int64(rows_.st, 8), sqlite3_column_int64(rows_.st, 9));
+      auto it = sums.find(key);
+      if (it == sums.end()) it = sums.emplace(std::string(key), store::Counts{}).first;
+      for (std::size_t i = 0; i < c.size(); ++i) it->second[i] += c[i];
+    }
+    sqlite3_reset(rows_.st);
+    r.rows.assign(std::make_move_iterator(sums.begin()), std::make_move_iterator(sums.end()));
+  }
+
+  // Moves a run to its next entry of the query's domain; false (and at = kDone) at its end.
+  bool advance(Run& r) {
+    if (r.at == kDone) return false;
+    if (r.packed) {
+      store::PackEntry e;
+      while (r.reader.next(e)) {
+        ++stats_.rollup_rows;
+        if (q_.domain && (src_.kind == store::PackKind::domain ? e.key : e.domain) != *q_.domain) continue;
+        r.key = q_.mode == Mode::trend ? std::string_view{} : e.key;
+        r.counts = e.counts;
+        return true;
+      }
+      if (r.reader.corrupt()) throw std::runtime_error("store query failed: a packed roll-up is damaged");
+    } else if (r.at < r.rows.size()) {
+      r.key = r.rows[r.at].first;
+      r.counts = r.rows[r.at].second;
+      ++r.at;
+      return true;
+    }
+    r.at = kDone;
+    return false;
+  }
+
+  const Query& q_;
+  const Source& src_;
+  ReportStats& stats_;
+  Statement trend_;
+  sqlite3* db_;
+  Statement rows_;
+  std::deque<Run> runs_;  // a deque: the heap holds pointers into it
+  std::size_t used_ = 0;  // runs_ in use for the current period
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
 
 double per_message(const Counters& c) {
   return c.messages == 0 ? -1.0 : static_cast<double>(c.new_connections) / static_cast<double>(c.messages);
@@ -298,11 +376,12 @@ std::int64_t counter(const Counters& c, Column col) {
 
 // Sorts by the query's column; ties fall back to period, then key, both ascending. Rows
 // without messages have no ratio and sort last in either direction.
-// Rows arrive in period then key order; keys compare by their rank in text order.
+// Rows arrive in period (ascending, or descending when sorting so) then key order;
+// keys compare by their rank in text order.
 void sort_rows(Report& report, const std::vector<std::uint32_t>& rank) {
   const Query& q = report.query;
   auto& rows = report.rows;
-  if (q.sort == Column::period && !q.descending) {
+  if (q.sort == Column::period) {
     if (q.top && *q.top < rows.size()) rows.resize(*q.top);
     return;
   }
@@ -356,27 +435,56 @@ sqlite3* open_report_store(const std::string& path) {
   return db;
 }
 
-Report run_report(sqlite3* db, const Query& q, ReportStats* stats_out) {
+void scan_report(sqlite3* db, const Query& q, const std::vector<Period>& periods, const RowSink& sink,
+                 ReportStats* stats_out) {
   ReportStats stats;
-  Report report{q, make_periods(q), {}, {}};
-  const Source src = source(q, store::schema_version(db) >= kRollupSchema);
-  Plan plan(src.chain);
-  for (std::uint32_t p = 0; p < report.periods.size(); ++p) plan.add(report.periods[p].begin_ms, report.periods[p].end_ms, {p, 1});
-  plan.settle();
-  Totals totals;
-  // One read transaction: the writer commits rows and roll-ups together, so both are
-  // read from the same snapshot.
+  const int schema = store::schema_version(db);
+  const Source src = source(q, schema);
+  // One read transaction: the writer commits rows, trend roll-ups and pack deletions
+  // together, so all are read from the same snapshot.
   store::exec(db, "BEGIN");
   try {
-    read_rollups(db, q, src, plan, totals, stats);
-    read_sessions(db, q, plan, totals, stats);
+    std::set<std::pair<Level, std::int64_t>> packed;
+    if (src.packs) {
+      Statement st(db, "SELECT level, start FROM rollup_pack WHERE kind = ?1");
+      sqlite3_bind_int(st.st, 1, static_cast<int>(src.kind));
+      while (sqlite3_step(st.st) == SQLITE_ROW)
+        packed.insert({static_cast<Level>(sqlite3_column_int(st.st, 0)), sqlite3_column_int64(st.st, 1)});
+    }
+    Plan plan(src.chain, [&](Level level, std::int64_t start) { return !src.packs || packed.count({level, start}) > 0; });
+    for (std::uint32_t p = 0; p < periods.size(); ++p) plan.add(periods[p].begin_ms, periods[p].end_ms, {p, 1});
+    const auto reads = plan.per_period(periods.size());
+    Scanner scanner(db, q, src, stats);
+    const bool reverse = q.sort == Column::period && q.descending;
+    for (std::uint32_t i = 0; i < periods.size(); ++i) {
+      const std::uint32_t p = reverse ? static_cast<std::uint32_t>(periods.size()) - 1 - i : i;
+      if (!scanner.period(p, reads[p], sink)) break;
+    }
   } catch (...) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
   }
   store::exec(db, "COMMIT");
-  sort_rows(report, totals.finish(report, q.mode == Mode::trend));
   if (stats_out) *stats_out = stats;
+}
+
+Report run_report(sqlite3* db, const Query& q, ReportStats* stats) {
+  Report report{q, make_periods(q), {}, {}};
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> ids;
+  scan_report(db, q, report.periods, [&](std::uint32_t p, std::string_view key, const Counters& c) {
+    auto it = ids.find(key);
+    if (it == ids.end()) {
+      it = ids.emplace(std::string(key), static_cast<std::uint32_t>(report.keys.size())).first;
+      report.keys.emplace_back(key);
+    }
+    report.rows.push_back({p, it->second, c});
+    return true;
+  }, stats);
+  std::vector<std::uint32_t> order(report.keys.size()), rank(report.keys.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return report.keys[a] < report.keys[b]; });
+  for (std::uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+  sort_rows(report, rank);
   return report;
 }
 

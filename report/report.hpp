@@ -1,12 +1,15 @@
-// Runs a report query against the session store: reads the roll-ups for whole UTC units
-// and the session rows only where a period's edge cuts a unit (see DESIGN.md, Reports).
+// Runs a report query against the session store: reads the roll-ups (trend rows, key
+// packs) for whole UTC units and the session rows only where a period's edge cuts a
+// unit that has none (see DESIGN.md, Reports).
 #pragma once
 
 #include "report/periods.hpp"
 #include "report/query.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 struct sqlite3;
@@ -40,14 +43,23 @@ struct Report {
 
 // What a run cost, for the benchmark and for tests that check the roll-ups were used.
 struct ReportStats {
-  std::uint64_t rollup_rows = 0;
-  std::uint64_t session_rows = 0;
+  std::uint64_t rollup_rows = 0;   // trend rows and pack entries read
+  std::uint64_t session_rows = 0;  // session rows read
 };
 
 // Opens the store read-only (never creating it); throws StoreUnavailable.
 sqlite3* open_report_store(const std::string& path);
 
-// Throws QueryError or StoreUnavailable (and std::runtime_error for SQLite failures).
+// Gets each row of the report in period then key order (periods last first when the
+// query sorts by period descending), keys ascending; returns false to stop early.
+using RowSink = std::function<bool(std::uint32_t period, std::string_view key, const Counters& counters)>;
+
+// Feeds sink the rows of the periods (make_periods(query)). Throws QueryError,
+// StoreUnavailable, or std::runtime_error for SQLite failures.
+void scan_report(sqlite3* db, const Query& query, const std::vector<Period>& periods, const RowSink& sink,
+                 ReportStats* stats = nullptr);
+
+// The whole report in memory, sorted and cut to --top.
 Report run_report(sqlite3* db, const Query& query, ReportStats* stats = nullptr);
 Report run_report(const std::string& store_path, const Query& query, ReportStats* stats = nullptr);
 

@@ -76,6 +76,19 @@ constexpr const char* kMigrations[] = {
          count(*), sum(blocked != 0), sum(bad_commands), sum((termination != 'quit') + permanent_failures), sum(bytes_in + bytes_out), sum(messages)
          FROM session_units WHERE client_ip != '' GROUP BY 1, 2, 3;
        DROP VIEW session_units;)",
+    // 4: packed roll-ups (store/pack.hpp) replace the per-key tables: one blob per kind
+    // (0 domain, 1 user, 2 ip, 3 ip by domain), level and UTC unit, sorted by key. The
+    // writer packs the units already stored as it goes (store/packer.hpp); until a
+    // unit is packed, a report reads its finer units or its rows. The trend gains
+    // quarter hours (level 4), so zones offset by half an hour read no rows either.
+    R"(INSERT INTO rollup_trend SELECT 4, (start_ms / 900000) * 900,
+         count(*), sum(blocked != 0), sum(bad_commands), sum((termination != 'quit') + permanent_failures), sum(bytes_in + bytes_out), sum(messages)
+         FROM sessions GROUP BY 2;
+       CREATE TABLE rollup_pack (kind INTEGER NOT NULL, level INTEGER NOT NULL, start INTEGER NOT NULL,
+         data BLOB NOT NULL, PRIMARY KEY (kind, level, start));
+       DROP TABLE rollup_domain;
+       DROP TABLE rollup_user;
+       DROP TABLE rollup_ip;)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

@@ -13,6 +13,10 @@ namespace {
 constexpr std::size_t kBatch = 2000;  // rows per transaction: one fsync-ish commit each
 constexpr auto kPruneEvery = std::chrono::minutes(10);
 constexpr auto kLinger = std::chrono::milliseconds(200);  // longest a finished session waits to be written
+// Packing takes turns with the rows: a short slice while sessions wait, a longer one
+// when the queue is empty.
+constexpr auto kPackSliceBusy = std::chrono::milliseconds(20);
+constexpr auto kPackSliceIdle = std::chrono::milliseconds(250);
 
 std::int64_t now_ms() {
   using namespace std::chrono;
@@ -23,7 +27,7 @@ std::int64_t now_ms() {
 
 SessionStore::SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit,
                            const MigrationProgress& progress)
-    : db_(open_store(path, false, progress)), queue_limit_(queue_limit), retention_ms_(retention.count()) {
+    : db_(open_store(path, false, progress)), queue_limit_(queue_limit), retention_ms_(retention.count()), packer_(db_) {
   // The roll-ups' current day, week and month take ~15 MB of pages at 20,000 sessions/s
   // over 200,000 IPs; with SQLite's 2 MB default each UPSERT would fetch pages from the
   // OS again, and the write rate halves as a month fills up.
@@ -64,13 +68,17 @@ void SessionStore::flush() {
 
 void SessionStore::run() {
   std::deque<SessionRecord> batch;
+  bool waiting = false;  // whether sessions were queued when this pass began
   for (;;) {
-    if (std::chrono::steady_clock::now() >= next_prune_) prune();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_prune_) prune();
+    const bool more = packer_.run(now + (waiting ? kPackSliceBusy : kPackSliceIdle));
     {
       std::unique_lock lock(mutex_);
-      busy_ = false;
-      idle_.notify_all();
-      wake_.wait_for(lock, kLinger, [this] { return stopping_ || queue_.size() >= kBatch; });
+      busy_ = more;
+      if (!more) idle_.notify_all();
+      wake_.wait_for(lock, more ? std::chrono::milliseconds(0) : kLinger,
+                     [this] { return stopping_ || queue_.size() >= kBatch; });
       if (queue_.empty() && stopping_) return;
       const std::size_t n = std::min(queue_.size(), kBatch);
       for (std::size_t i = 0; i < n; ++i) {
@@ -78,6 +86,7 @@ void SessionStore::run() {
         queue_.pop_front();
       }
       busy_ = true;
+      waiting = !queue_.empty();
     }
     if (!batch.empty()) write_batch(batch);
   }
@@ -124,14 +133,15 @@ void SessionStore::write_batch(std::deque<SessionRecord>& batch) {
     text(r.tls_cipher);
     if (sqlite3_step(st) == SQLITE_DONE) {
       written_.fetch_add(1, std::memory_order_relaxed);
-      rollups_.add(r);
+      trend_.add(r);
+      packer_.touch(r.start_ms);
     } else {
       dropped_.fetch_add(1, std::memory_order_relaxed);
     }
     sqlite3_reset(st);
   }
   // Same transaction as the rows: a report never sees one without the other.
-  rollups_.write(db_);
+  trend_.write(db_);
   sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   sqlite3_finalize(st);
   batch.clear();
@@ -148,6 +158,7 @@ void SessionStore::prune() {
   sqlite3_finalize(st);
   prune_rollups(db_, cutoff_ms / 1000);
   sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  packer_.forget_before(cutoff_ms / 1000);
 }
 
 }  // namespace smtp::store

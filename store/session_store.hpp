@@ -2,6 +2,7 @@
 // own writes them in batched transactions and prunes rows past the retention.
 #pragma once
 
+#include "store/packer.hpp"
 #include "store/rollups.hpp"
 #include "store/schema.hpp"
 #include "store/session_record.hpp"
@@ -34,7 +35,8 @@ class SessionStore {
 
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
   std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
-  // Blocks until everything submitted so far is committed (tests and shutdown).
+  // Blocks until everything submitted so far is committed and every unit then due is
+  // packed (tests and tools; not shutdown, which leaves packing to the next start).
   void flush();
 
  private:
@@ -49,9 +51,10 @@ class SessionStore {
   std::condition_variable wake_;
   std::condition_variable idle_;
   std::deque<SessionRecord> queue_;
-  RollupBatch rollups_;  // the writer thread's only
+  TrendBatch trend_;  // the writer thread's only, as is packer_
+  Packer packer_;
   bool stopping_ = false;
-  bool busy_ = true;  // until the writer's first pass (which prunes) is done
+  bool busy_ = true;  // until the writer's first pass (which prunes) is done, and while packs are due
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> written_{0};
   std::chrono::steady_clock::time_point next_prune_{};

@@ -1,4 +1,5 @@
-// The UTC time units the store's roll-ups are keyed by (hour, day, ISO week, month),
+// The UTC time units the store's roll-ups are keyed by (quarter hour, hour, day, ISO
+// week, month),
 // shared by the writer that builds them and the report that reads them.
 #pragma once
 
@@ -9,9 +10,12 @@
 
 namespace smtp::store {
 
-// Stored in the roll-up tables' `level` column: never renumber.
-enum class Level : int { hour = 0, day = 1, week = 2, month = 3 };
+// Stored in the roll-up tables' `level` column: never renumber. Quarter hours are the
+// finest unit because every zone's offset is a multiple of 15 minutes (India +5:30,
+// Nepal +5:45), so any local period is made of whole quarter hours.
+enum class Level : int { hour = 0, day = 1, week = 2, month = 3, quarter_hour = 4 };
 
+inline constexpr std::int64_t kQuarterHour = 900;
 inline constexpr std::int64_t kHour = 3600;
 inline constexpr std::int64_t kDay = 86400;
 
@@ -19,6 +23,7 @@ inline constexpr std::int64_t kDay = 86400;
 inline std::int64_t unit_start(Level level, std::int64_t t) {
   auto floor_div = [](std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); };
   switch (level) {
+    case Level::quarter_hour: return floor_div(t, kQuarterHour) * kQuarterHour;
     case Level::hour: return floor_div(t, kHour) * kHour;
     case Level::day: return floor_div(t, kDay) * kDay;
     case Level::week: {
@@ -38,6 +43,7 @@ inline std::int64_t unit_start(Level level, std::int64_t t) {
 // Start of the unit after the one that starts at start.
 inline std::int64_t next_unit(Level level, std::int64_t start) {
   switch (level) {
+    case Level::quarter_hour: return start + kQuarterHour;
     case Level::hour: return start + kHour;
     case Level::day: return start + kDay;
     case Level::week: return start + 7 * kDay;

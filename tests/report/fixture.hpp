@@ -4,6 +4,7 @@
 
 #include "report/format.hpp"
 #include "report/report.hpp"
+#include "store/packer.hpp"
 #include "store/schema.hpp"
 #include "store/session_store.hpp"
 

@@ -226,15 +226,27 @@ TEST_CASE("a zone offset by half an hour cuts days at :30 UTC") {
                                       "2026-11-24T00:00+05:30,192.0.2.5,1,0,0,0,0,1,1.00\r\n");
 }
 
-TEST_CASE("roll-ups do the work: whole units come from them, edges from a few rows") {
+TEST_CASE("roll-ups do the work: whole units come from packs, only the newest quarter hours from rows") {
   TestStore s(known_sessions());
   ReportStats st;
-  csv(s.path, "from=2026-11-01&to=2026-11-30&tz=UTC&mode=user&step=month", &st);
+  // The newest session starts 2026-11-25 13:00: every unit that ended 10 minutes before
+  // it is packed (12:45 is the last quarter hour). Two day packs: alice and bob on the
+  // 23rd, o"neil on the 24th.
+  csv(s.path, "from=2026-11-23&to=2026-11-24&tz=UTC&mode=user", &st);
   CHECK(st.session_rows == 0);
-  CHECK(st.rollup_rows == 3);  // alice, bob, o"neil: one month row each
+  CHECK(st.rollup_rows == 3);
+  csv(s.path, "from=2026-11-23&to=2026-11-25&tz=UTC&step=hour&mode=ip", &st);
+  CHECK(st.session_rows == 1);  // F (13:00): E (12:00) is in the quarter-hour pack of 12:00
   csv(s.path, "from=2026-11-23&to=2026-11-25&tz=UTC&step=hour", &st);
+  CHECK(st.session_rows == 0);  // trend reads the hourly totals, kept for every hour
+  // Berlin's days start at 23:00 UTC: day packs plus the 23:00 hour packs at the edges.
+  csv(s.path, "from=2026-11-23&to=2026-11-24&tz=Europe/Berlin&mode=domain", &st);
   CHECK(st.session_rows == 0);
-  // Berlin's days start at 23:00 UTC: one hour of rows per day boundary, B among them.
-  csv(s.path, "from=2026-11-23&to=2026-11-25&tz=Europe/Berlin&mode=domain", &st);
+  CHECK(st.rollup_rows > 0);
+  // The month is not over: its days, then the hours and quarters of the 25th, then rows.
+  csv(s.path, "from=2026-11-01&to=2026-11-30&tz=UTC&mode=ip&step=month", &st);
   CHECK(st.session_rows == 1);
+  // India is 5:30 ahead: its hours are quarter hours of UTC.
+  csv(s.path, "from=2026-11-23&to=2026-11-24&tz=Asia/Kolkata&mode=user&step=hour", &st);
+  CHECK(st.session_rows == 0);
 }

@@ -1,4 +1,5 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "store/pack.hpp"
 #include "store/schema.hpp"
 #include "store/session_store.hpp"
 
@@ -8,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <string_view>
 
 using namespace smtp::store;
 using namespace std::chrono_literals;
@@ -158,7 +160,29 @@ TEST_CASE("a version 1 store upgrades in place and keeps its rows") {
   sqlite3_close(db);
 }
 
-TEST_CASE("roll-ups are written with the rows and pruned with them, a whole unit at a time") {
+// The sum of one counter over a pack, or -1 if the unit has no pack.
+static std::int64_t pack_sum(sqlite3* db, PackKind kind, Level level, std::int64_t at_ms, std::string_view key = {},
+                      std::size_t counter = 0) {
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT data FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start = ?3", -1, &st,
+                             nullptr) == SQLITE_OK);
+  sqlite3_bind_int(st, 1, static_cast<int>(kind));
+  sqlite3_bind_int(st, 2, static_cast<int>(level));
+  sqlite3_bind_int64(st, 3, unit_start(level, at_ms / 1000));
+  std::int64_t sum = -1;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    sum = 0;
+    PackReader r(std::string_view(static_cast<const char*>(sqlite3_column_blob(st, 0)),
+                                  static_cast<std::size_t>(sqlite3_column_bytes(st, 0))));
+    PackEntry e;
+    while (r.next(e))
+      if (key.empty() || e.key == key) sum += e.counts[counter];
+  }
+  sqlite3_finalize(st);
+  return sum;
+}
+
+TEST_CASE("roll-ups are written with the rows, packed once their units are over, and pruned with them") {
   TempDir dir;
   const auto path = (dir.path / "sessions.db").string();
   const auto old_ms = now_ms() - 3 * 24 * 3600 * 1000LL;
@@ -173,20 +197,50 @@ TEST_CASE("roll-ups are written with the rows and pruned with them, a whole unit
     store.flush();
     sqlite3* db = open_store(path, true);
     CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_trend WHERE level = 0") == 3);
-    CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_domain WHERE level = 1") == 2);
-    CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_user WHERE level = 3 AND user = 'alice@example.com'") == 2);
-    CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_ip WHERE level = 2 AND ip = '192.0.2.7'") == 3);
+    CHECK(query_int(db, "SELECT sum(bandwidth_bytes) FROM rollup_trend WHERE level = 4") == 3 * 13023);
+    // The old session's hour and day are over (and 10 minutes more): packed.
+    CHECK(pack_sum(db, PackKind::domain, Level::hour, old_ms, "example.com") == 1);
+    CHECK(pack_sum(db, PackKind::user, Level::day, old_ms, "alice@example.com") == 1);
+    CHECK(pack_sum(db, PackKind::ip, Level::day, old_ms, "192.0.2.7") == 1);
+    CHECK(pack_sum(db, PackKind::ip_domain, Level::day, old_ms, "192.0.2.7") == 1);
     // Per session: bad 1, quit without failures, 12345 + 678 bytes, 2 messages.
-    CHECK(query_int(db, "SELECT sum(bad_commands) + sum(terminations) + sum(messages) FROM rollup_domain WHERE level = 1") == 6);
-    CHECK(query_int(db, "SELECT sum(bandwidth_bytes) FROM rollup_trend") == 3 * 13023);
+    CHECK(pack_sum(db, PackKind::domain, Level::day, old_ms, {}, 2) == 1);
+    CHECK(pack_sum(db, PackKind::domain, Level::day, old_ms, {}, 3) == 0);
+    CHECK(pack_sum(db, PackKind::domain, Level::day, old_ms, {}, 4) == 13023);
+    CHECK(pack_sum(db, PackKind::domain, Level::day, old_ms, {}, 5) == 2);
+    // The current hour is not over: no pack yet (a report reads its rows).
+    CHECK(pack_sum(db, PackKind::ip, Level::hour, now_ms()) == -1);
     sqlite3_close(db);
   }
   { SessionStore store(path, 24h, 100); store.flush(); }
   sqlite3* db = open_store(path, true);
   CHECK(query_int(db, "SELECT count(*) FROM sessions") == 2);
   CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_trend WHERE level = 0") == 2);
-  CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_domain WHERE level = 1") == 1);
-  CHECK(query_int(db, "SELECT sum(new_connections) FROM rollup_ip WHERE level = 1") == 2);
+  CHECK(pack_sum(db, PackKind::ip, Level::day, old_ms) == -1);
+  CHECK(pack_sum(db, PackKind::ip, Level::hour, old_ms) == -1);
+  sqlite3_close(db);
+}
+
+TEST_CASE("a late session deletes the packs of its units; hours and days are packed again at once") {
+  TempDir dir;
+  const auto path = (dir.path / "sessions.db").string();
+  const auto old_ms = now_ms() - 15 * 24 * 3600 * 1000LL;  // its ISO week is over too
+  SessionStore store(path, 400 * 24h, 100);
+  store.submit(record(1, old_ms));
+  store.submit(record(2, now_ms()));
+  store.flush();
+  sqlite3* db = open_store(path, true);
+  CHECK(pack_sum(db, PackKind::ip, Level::hour, old_ms) == 1);
+  CHECK(pack_sum(db, PackKind::ip, Level::day, old_ms) == 1);
+  CHECK(pack_sum(db, PackKind::ip, Level::week, old_ms) == 1);
+  // A session of that hour, written late (it ended just now, say).
+  store.submit(record(3, old_ms + 60'000));
+  store.flush();
+  CHECK(pack_sum(db, PackKind::ip, Level::hour, old_ms) == 2);
+  CHECK(pack_sum(db, PackKind::ip, Level::day, old_ms) == 2);
+  // A week is merged again only after Packer::kRemergeDelay: until then a report reads
+  // its days, which are right.
+  CHECK(pack_sum(db, PackKind::ip, Level::week, old_ms) == -1);
   sqlite3_close(db);
 }
 
@@ -199,8 +253,7 @@ TEST_CASE("the migration progress hook runs only when there is a migration to ru
   { SessionStore store(path, 400 * 24h, 100, [&] { ++calls; }); }
   CHECK(calls == 1);  // already current: nothing to say
   sqlite3* db = open_store(path);
-  exec(db, "DROP TABLE rollup_trend; DROP TABLE rollup_domain; DROP TABLE rollup_user; DROP TABLE rollup_ip; "
-           "PRAGMA user_version = 2");
+  exec(db, "DROP TABLE rollup_trend; DROP TABLE rollup_pack; PRAGMA user_version = 2");
   sqlite3_close(db);
   db = open_store(path, false, [&] { ++calls; });
   CHECK(calls == 2);

@@ -1,0 +1,190 @@
+#include "store/packer.hpp"
+
+#include "store/pack.hpp"
+
+#include <sqlite3.h>
+
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace smtp::store {
+namespace {
+
+using Stmt = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
+
+Stmt prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, sql, -1, &st, nullptr);
+  return Stmt(st, &sqlite3_finalize);
+}
+
+std::int64_t query_int(sqlite3* db, const char* sql, std::int64_t none) {
+  const auto st = prepare(db, sql);
+  if (st && sqlite3_step(st.get()) == SQLITE_ROW && sqlite3_column_type(st.get(), 0) != SQLITE_NULL)
+    return sqlite3_column_int64(st.get(), 0);
+  return none;
+}
+
+std::string_view text(sqlite3_stmt* st, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i))) : std::string_view{};
+}
+
+std::int64_t seconds(std::int64_t ms) { return ms >= 0 ? ms / 1000 : -((999 - ms) / 1000); }
+
+constexpr Level kLevels[] = {Level::quarter_hour, Level::hour, Level::day, Level::week, Level::month};
+constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::min();
+
+// What a unit is merged from; quarter hours are packed from the rows.
+Level child_of(Level level) {
+  switch (level) {
+    case Level::hour: return Level::quarter_hour;
+    case Level::day: return Level::hour;
+    default: return Level::day;
+  }
+}
+
+}  // namespace
+
+Packer::Packer(sqlite3* db) : db_(db), newest_ms_(query_int(db, "SELECT max(start_ms) FROM sessions", kNone)) {
+  const auto st = prepare(db, "SELECT DISTINCT level, start FROM rollup_pack");
+  while (st && sqlite3_step(st.get()) == SQLITE_ROW)
+    packed_.insert({static_cast<Level>(sqlite3_column_int(st.get(), 0)), sqlite3_column_int64(st.get(), 1)});
+}
+
+void Packer::touch(std::int64_t start_ms) {
+  if (start_ms > newest_ms_) newest_ms_ = start_ms;
+  const std::int64_t t = seconds(start_ms);
+  for (const Level level : kLevels) {
+    const Unit unit{level, unit_start(level, t)};
+    if (auto it = scan_from_.find(level); it != scan_from_.end() && unit.second < it->second) it->second = unit.second;
+    if (packed_.erase(unit) == 0) continue;
+    const auto st = prepare(db_, "DELETE FROM rollup_pack WHERE level = ?1 AND start = ?2");
+    sqlite3_bind_int(st.get(), 1, static_cast<int>(level));
+    sqlite3_bind_int64(st.get(), 2, unit.second);
+    sqlite3_step(st.get());
+    if (level == Level::week || level == Level::month) not_before_[unit] = Clock::now() + kRemergeDelay;
+  }
+}
+
+void Packer::forget_before(std::int64_t cutoff_s) {
+  for (auto it = packed_.begin(); it != packed_.end();)
+    it = it->second < unit_start(it->first, cutoff_s) ? packed_.erase(it) : std::next(it);
+  floor_s_ = unit_start(Level::quarter_hour, cutoff_s);
+  for (auto& [level, from] : scan_from_) from = std::max(from, unit_start(level, floor_s_));
+}
+
+bool Packer::children_packed(Level level, std::int64_t start) const {
+  const Level child = child_of(level);
+  const std::int64_t end = next_unit(level, start);
+  // A child wholly before the retention floor has no rows left: it counts as empty.
+  for (std::int64_t c = start; c < end; c = next_unit(child, c))
+    if (next_unit(child, c) > floor_s_ && !packed_.count({child, c})) return false;
+  return true;
+}
+
+bool Packer::run(Clock::time_point deadline) {
+  if (newest_ms_ == kNone) return false;
+  if (scan_from_.empty()) {
+    // Units before the oldest row still get (empty) packs back to the start of the
+    // week that holds the first day of its month, so that every week and month holding
+    // a row can be merged from complete children; but none before the retention floor.
+    const std::int64_t oldest = seconds(query_int(db_, "SELECT min(start_ms) FROM sessions", newest_ms_));
+    const std::int64_t base =
+        std::max(unit_start(Level::week, unit_start(Level::month, oldest)), floor_s_);
+    for (const Level level : kLevels) scan_from_[level] = unit_start(level, base);
+  }
+  const std::int64_t horizon = seconds(newest_ms_) - kGrace;
+  for (const Level level : kLevels) {
+    std::int64_t& cursor = scan_from_[level];
+    std::int64_t gap = kNone;  // the first unit left unpacked
+    std::int64_t s = cursor;
+    for (; next_unit(level, s) <= horizon; s = next_unit(level, s)) {
+      const Unit unit{level, s};
+      if (packed_.count(unit)) continue;
+      const bool leaf = level == Level::quarter_hour;
+      bool ready = leaf || children_packed(level, s);
+      if (auto it = not_before_.find(unit); ready && it != not_before_.end()) ready = Clock::now() >= it->second;
+      if (ready && Clock::now() >= deadline) {
+        if (gap == kNone) gap = s;
+        cursor = gap;
+        return true;
+      }
+      if (!ready || !(leaf ? pack_rows(s) : pack_parent(level, s))) {
+        if (gap == kNone) gap = s;
+      }
+    }
+    cursor = gap == kNone ? s : gap;
+  }
+  return false;
+}
+
+bool Packer::pack_rows(std::int64_t start) {
+  const auto st = prepare(db_,
+                          "SELECT domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, "
+                          "permanent_failures, bytes_in + bytes_out, messages FROM sessions "
+                          "WHERE start_ms >= ?1 AND start_ms < ?2");
+  if (!st) return false;
+  sqlite3_bind_int64(st.get(), 1, start * 1000);
+  sqlite3_bind_int64(st.get(), 2, next_unit(Level::quarter_hour, start) * 1000);
+  std::vector<OwnedEntry> entries[kPackKindCount];
+  while (sqlite3_step(st.get()) == SQLITE_ROW) {
+    const auto domain = text(st.get(), 0), user = text(st.get(), 1), ip = text(st.get(), 3);
+    const Counts c = session_counts(sqlite3_column_int64(st.get(), 4) != 0, sqlite3_column_int64(st.get(), 5),
+                                    text(st.get(), 6), sqlite3_column_int64(st.get(), 7), sqlite3_column_int64(st.get(), 8),
+                                    sqlite3_column_int64(st.get(), 9));
+    if (!domain.empty()) entries[0].push_back({std::string(domain), {}, c});
+    if (text(st.get(), 2) == "success" && !user.empty()) entries[1].push_back({std::string(user), std::string(domain), c});
+    if (!ip.empty()) {
+      entries[2].push_back({std::string(ip), {}, c});
+      entries[3].push_back({std::string(ip), std::string(domain), c});
+    }
+  }
+  std::string blobs[kPackKindCount];
+  for (std::size_t k = 0; k < kPackKindCount; ++k) blobs[k] = encode_sorted(std::move(entries[k]));
+  return store(Level::quarter_hour, start, blobs);
+}
+
+bool Packer::pack_parent(Level level, std::int64_t start) {
+  const auto st = prepare(db_, "SELECT data FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start >= ?3 AND start < ?4");
+  if (!st) return false;
+  std::string blobs[kPackKindCount];
+  for (const PackKind kind : kPackKinds) {
+    sqlite3_bind_int(st.get(), 1, static_cast<int>(kind));
+    sqlite3_bind_int(st.get(), 2, static_cast<int>(child_of(level)));
+    sqlite3_bind_int64(st.get(), 3, start);
+    sqlite3_bind_int64(st.get(), 4, next_unit(level, start));
+    std::vector<std::string> children;
+    while (sqlite3_step(st.get()) == SQLITE_ROW)
+      children.emplace_back(static_cast<const char*>(sqlite3_column_blob(st.get(), 0)),
+                            static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 0)));
+    sqlite3_reset(st.get());
+    blobs[static_cast<int>(kind)] = merge_packs(children);
+  }
+  return store(level, start, blobs);
+}
+
+bool Packer::store(Level level, std::int64_t start, const std::string (&blobs)[kPackKindCount]) {
+  const auto st = prepare(db_, "INSERT OR REPLACE INTO rollup_pack (kind, level, start, data) VALUES (?1, ?2, ?3, ?4)");
+  if (!st) return false;
+  bool ok = sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) == SQLITE_OK;
+  for (const PackKind kind : kPackKinds) {
+    const auto& b = blobs[static_cast<int>(kind)];
+    sqlite3_bind_int(st.get(), 1, static_cast<int>(kind));
+    sqlite3_bind_int(st.get(), 2, static_cast<int>(level));
+    sqlite3_bind_int64(st.get(), 3, start);
+    sqlite3_bind_blob(st.get(), 4, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
+    ok = ok && sqlite3_step(st.get()) == SQLITE_DONE;
+    sqlite3_reset(st.get());
+  }
+  ok = sqlite3_exec(db_, ok ? "COMMIT" : "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK && ok;
+  if (ok) {
+    packed_.insert({level, start});
+    not_before_.erase({level, start});
+  }
+  return ok;
+}
+
+}  // namespace smtp::store

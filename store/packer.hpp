@@ -1,0 +1,59 @@
+// Builds the packed roll-ups (store/pack.hpp) on the writer's thread, a unit at a time:
+// a quarter hour from its session rows, an hour from its quarters, a day from its 24
+// hours, an ISO week and a month from their days. A unit is packed once the newest session written starts at least kGrace
+// after its end. A session that arrives later for a packed unit (a long session is
+// written when it ends) deletes that unit's packs in the transaction that writes it,
+// so a report never reads a pack that misses a row; the unit is packed again later,
+// and until then the report reads its finer units instead.
+#pragma once
+
+#include "store/pack.hpp"
+#include "store/time_units.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+
+struct sqlite3;
+
+namespace smtp::store {
+
+class Packer {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::int64_t kGrace = 600;  // seconds
+  // A week or month whose pack a late session deleted waits this long before it is
+  // merged again, so a trickle of late sessions does not re-merge a month each time.
+  static constexpr auto kRemergeDelay = std::chrono::minutes(5);
+
+  explicit Packer(sqlite3* db);
+
+  // For each session written, inside the writer's transaction.
+  void touch(std::int64_t start_ms);
+  // Builds due packs until deadline, each in a transaction of its own; returns true
+  // if due work is left.
+  bool run(Clock::time_point deadline);
+  // The packs before cutoff were deleted with the rows they summed (prune_rollups).
+  void forget_before(std::int64_t cutoff_s);
+
+ private:
+  using Unit = std::pair<Level, std::int64_t>;
+  bool due(Level level, std::int64_t start, std::int64_t horizon) const;
+  bool children_packed(Level level, std::int64_t start) const;
+  bool pack_rows(std::int64_t start);
+  bool pack_parent(Level level, std::int64_t start);
+  bool store(Level level, std::int64_t start, const std::string (&blobs)[kPackKindCount]);
+
+  sqlite3* db_;
+  std::set<Unit> packed_;
+  std::map<Unit, Clock::time_point> not_before_;
+  std::map<Level, std::int64_t> scan_from_;  // per level, no unit before it is due
+  std::int64_t newest_ms_;
+  std::int64_t floor_s_ = std::numeric_limits<std::int64_t>::min();  // the retention cutoff, once pruned
+};
+
+}  // namespace smtp::store
