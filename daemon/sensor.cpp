@@ -40,7 +40,7 @@ Sensor::Sensor(const config::Config& config, Metrics& metrics) : metrics_(metric
     // and keep pushing systemd's start timeout (TimeoutStartSec) out while it runs.
     bool told = false;
     auto progress = [&] {
-      if (!told) spdlog::info("upgrading the session store {} (back-filling report roll-ups; minutes on a large store)", config.store.path);
+      if (!told) spdlog::info("upgrading the session store {} (rebuilding report roll-ups; minutes on a large store)", config.store.path);
       told = true;
       sd_notify(0, "EXTEND_TIMEOUT_USEC=30000000\nSTATUS=Upgrading the session store");
     };

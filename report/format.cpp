@@ -125,23 +125,31 @@ void ratio(std::string& out, const Counters& c) {
   out += static_cast<char>('0' + hundredths % 10);
 }
 
-void csv_row(std::string& out, bool keyed, std::string_view label, std::string_view key, const Counters& c) {
-  csv_field(out, label);
+// label_field is the period's label as a CSV field, comma included: the same for
+// every row of a period, so it is escaped once.
+void csv_row(std::string& out, std::string_view label_field, bool keyed, std::string_view key, const Counters& c) {
+  out += label_field;
   if (keyed) {
-    out += ',';
     csv_field(out, key);
+    out += ',';
   }
   // The numbers go through a buffer of their own: one append per row, not per field.
   char buf[7 * 21 + 8];
   char* p = buf;
   for (std::size_t i = 0; i < 6; ++i) {
-    *p++ = ',';
     p = std::to_chars(p, buf + sizeof buf, value(c, i)).ptr;
+    *p++ = ',';
   }
-  *p++ = ',';
-  out.append(buf, p);
+  out.append(buf, static_cast<std::size_t>(p - buf));
   if (c.messages != 0) ratio(out, c);
   out += "\r\n";
+}
+
+std::string csv_label(std::string_view label) {
+  std::string field;
+  csv_field(field, label);
+  field += ',';
+  return field;
 }
 
 void json_head(std::string& out, const Query& q) {
@@ -192,7 +200,10 @@ std::string render_csv(const Report& r) {
   std::string out;
   out.reserve(64 * (r.rows.size() + 1));
   csv_header(out, r.query.mode);
-  for (const auto& row : r.rows) csv_row(out, keyed, r.label(row), r.key(row), row.counters);
+  std::vector<std::string> labels;
+  labels.reserve(r.periods.size());
+  for (const auto& period : r.periods) labels.push_back(csv_label(period.label));
+  for (const auto& row : r.rows) csv_row(out, labels[row.period], keyed, r.key(row), row.counters);
   return out;
 }
 
@@ -272,8 +283,13 @@ void write_report(sqlite3* db, const Query& q, const std::function<void(std::str
   if (q.format == Format::csv) csv_header(out, q.mode);
   else json_head(out, q);
   std::size_t n = 0;  // rows so far
+  std::string label;  // the CSV field of label_period's label
+  std::uint32_t label_period = static_cast<std::uint32_t>(-1);
   scan_report(db, q, periods, [&](std::uint32_t p, std::string_view key, const Counters& c) {
-    if (q.format == Format::csv) csv_row(out, keyed, periods[p].label, key, c);
+    if (q.format == Format::csv) {
+      if (p != label_period) label = csv_label(periods[p].label), label_period = p;
+      csv_row(out, label, keyed, key, c);
+    }
     else json_row(out, n == 0, keyed, periods[p].label, key, c);
     if (out.size() >= kChunk) {
       write(out);

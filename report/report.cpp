@@ -204,28 +204,31 @@ class Scanner {
     for (const auto& u : reads.units) open_pack(u);
     for (const auto& s : reads.spans) open_rows(s);
     // A heap of runs by current key. Keys are views into the runs' blobs and rows,
-    // which stay put for the whole period, so a key outlives its run's advance.
-    std::vector<Run*> heap;
+    // which stay put for the whole period, so a key outlives its run's advance. The
+    // top run is advanced in place and sifted down: one sift per entry, not two.
+    heap_.clear();
     for (std::size_t i = 0; i < used_; ++i)
-      if (advance(runs_[i])) heap.push_back(&runs_[i]);
-    auto later = [](const Run* a, const Run* b) { return a->key > b->key; };
-    std::make_heap(heap.begin(), heap.end(), later);
+      if (advance(runs_[i])) heap_.push_back(&runs_[i]);
+    for (std::size_t i = heap_.size() / 2; i-- > 0;) sift_down(i);
     bool any = false;
-    while (!heap.empty()) {
-      std::pop_heap(heap.begin(), heap.end(), later);
-      Run* r = heap.back();
+    while (!heap_.empty()) {
+      Run* r = heap_[0];
       const std::string_view key = r->key;
       Counters sum;
       add_signed(sum, r->counts, r->sign);
       for (;;) {
         // Entries of one key come in a row within a run (a user's domains), and from
-        // other runs at the heap's top.
-        while (advance(*r) && r->key == key) add_signed(sum, r->counts, r->sign);
-        if (r->at != kDone) std::push_heap(heap.begin(), heap.end(), later);
-        else heap.pop_back();
-        if (heap.empty() || heap.front()->key != key) break;
-        std::pop_heap(heap.begin(), heap.end(), later);
-        r = heap.back();
+        // other runs, which then reach the top in turn.
+        bool more;
+        while ((more = advance(*r)) && r->key == key) add_signed(sum, r->counts, r->sign);
+        if (!more) {
+          heap_[0] = heap_.back();
+          heap_.pop_back();
+        }
+        if (heap_.empty()) break;
+        sift_down(0);
+        r = heap_[0];
+        if (r->key != key) break;
         add_signed(sum, r->counts, r->sign);
       }
       if (trend) {
@@ -253,6 +256,20 @@ class Scanner {
   }
 
   static constexpr std::size_t kDone = static_cast<std::size_t>(-1);
+
+  void sift_down(std::size_t i) {
+    const std::size_t n = heap_.size();
+    Run* x = heap_[i];
+    for (;;) {
+      std::size_t c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && heap_[c + 1]->key < heap_[c]->key) ++c;
+      if (!(heap_[c]->key < x->key)) break;
+      heap_[i] = heap_[c];
+      i = c;
+    }
+    heap_[i] = x;
+  }
 
   Counters trend_total(const Plan::Reads& reads) {
     Counters sum;
@@ -351,6 +368,7 @@ class Scanner {
   Statement rows_;
   std::deque<Run> runs_;  // a deque: the heap holds pointers into it
   std::size_t used_ = 0;  // runs_ in use for the current period
+  std::vector<Run*> heap_;
 };
 
 struct StringHash {

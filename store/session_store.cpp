@@ -28,9 +28,9 @@ std::int64_t now_ms() {
 SessionStore::SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit,
                            const MigrationProgress& progress)
     : db_(open_store(path, false, progress)), queue_limit_(queue_limit), retention_ms_(retention.count()), packer_(db_) {
-  // The roll-ups' current day, week and month take ~15 MB of pages at 20,000 sessions/s
-  // over 200,000 IPs; with SQLite's 2 MB default each UPSERT would fetch pages from the
-  // OS again, and the write rate halves as a month fills up.
+  // The packer reads back the newest quarter hour's rows and the children of each unit
+  // it merges (a month's days are ~30 MB of packs over 200,000 IPs); with SQLite's 2 MB
+  // default those pages would come from the OS again.
   exec(db_, "PRAGMA cache_size = -65536");
   thread_ = std::thread([this] { run(); });
 }
