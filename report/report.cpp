@@ -10,6 +10,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <memory>
 #include <string_view>
@@ -392,45 +393,45 @@ std::int64_t counter(const Counters& c, Column col) {
   }
 }
 
-// Sorts by the query's column; ties fall back to period, then key, both ascending. Rows
+// Whether row a sorts before row b in the query's order; key_cmp(a, b) compares their
+// keys as text (<0, 0, >0). Ties fall back to period, then key, both ascending. Rows
 // without messages have no ratio and sort last in either direction.
-// Rows arrive in period (ascending, or descending when sorting so) then key order;
-// keys compare by their rank in text order.
-void sort_rows(Report& report, const std::vector<std::uint32_t>& rank) {
+template <class KeyCmp>
+bool before(const Query& q, const Row& a, const Row& b, KeyCmp key_cmp) {
+  int r = 0;  // <0: a first
+  switch (q.sort) {
+    case Column::period: r = a.period < b.period ? -1 : a.period > b.period ? 1 : 0; break;
+    case Column::key: r = key_cmp(a, b); break;
+    case Column::connections_per_message: {
+      const double x = per_message(a.counters), y = per_message(b.counters);
+      if ((x < 0) != (y < 0)) return y < 0;  // no ratio: last, whatever the order
+      r = x < y ? -1 : x > y ? 1 : 0;
+      break;
+    }
+    default: {
+      const auto x = counter(a.counters, q.sort), y = counter(b.counters, q.sort);
+      r = x < y ? -1 : x > y ? 1 : 0;
+    }
+  }
+  if (r != 0) return q.descending ? r > 0 : r < 0;
+  if (a.period != b.period) return a.period < b.period;
+  return key_cmp(a, b) < 0;
+}
+
+// Sorts the rows (which arrive in period order, ascending or descending as the query
+// sorts, then key order) and cuts them to --top.
+void sort_rows(Report& report) {
   const Query& q = report.query;
   auto& rows = report.rows;
-  if (q.sort == Column::period) {
-    if (q.top && *q.top < rows.size()) rows.resize(*q.top);
-    return;
+  if (q.sort != Column::period) {
+    std::vector<std::uint32_t> order(report.keys.size()), rank(report.keys.size());
+    for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return report.keys[a] < report.keys[b]; });
+    for (std::uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+    auto key_cmp = [&](const Row& a, const Row& b) { return rank[a.key] < rank[b.key] ? -1 : rank[a.key] > rank[b.key] ? 1 : 0; };
+    std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) { return before(q, a, b, key_cmp); });
   }
-  auto base = [&](const Row& a, const Row& b) {
-    return a.period != b.period ? a.period < b.period : rank[a.key] < rank[b.key];
-  };
-  auto cmp = [&](const Row& a, const Row& b) {
-    int r = 0;  // <0: a first
-    switch (q.sort) {
-      case Column::period: r = a.period < b.period ? -1 : a.period > b.period ? 1 : 0; break;
-      case Column::key: r = rank[a.key] < rank[b.key] ? -1 : rank[a.key] > rank[b.key] ? 1 : 0; break;
-      case Column::connections_per_message: {
-        const double x = per_message(a.counters), y = per_message(b.counters);
-        if ((x < 0) != (y < 0)) return y < 0;  // no ratio: last, whatever the order
-        r = x < y ? -1 : x > y ? 1 : 0;
-        break;
-      }
-      default: {
-        const auto x = counter(a.counters, q.sort), y = counter(b.counters, q.sort);
-        r = x < y ? -1 : x > y ? 1 : 0;
-      }
-    }
-    if (r != 0) return q.descending ? r > 0 : r < 0;
-    return base(a, b);
-  };
-  if (q.top && *q.top < rows.size()) {
-    std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(*q.top), rows.end(), cmp);
-    rows.resize(*q.top);
-  } else {
-    std::sort(rows.begin(), rows.end(), cmp);
-  }
+  if (q.top && *q.top < rows.size()) rows.resize(*q.top);
 }
 
 }  // namespace
@@ -489,20 +490,48 @@ void scan_report(sqlite3* db, const Query& q, const std::vector<Period>& periods
 Report run_report(sqlite3* db, const Query& q, ReportStats* stats) {
   Report report{q, make_periods(q), {}, {}};
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> ids;
-  scan_report(db, q, report.periods, [&](std::uint32_t p, std::string_view key, const Counters& c) {
+  auto intern = [&](std::string_view key) {
     auto it = ids.find(key);
     if (it == ids.end()) {
       it = ids.emplace(std::string(key), static_cast<std::uint32_t>(report.keys.size())).first;
       report.keys.emplace_back(key);
     }
-    report.rows.push_back({p, it->second, c});
+    return it->second;
+  };
+  if (!q.top || q.sort == Column::period) {
+    scan_report(db, q, report.periods, [&](std::uint32_t p, std::string_view key, const Counters& c) {
+      report.rows.push_back({p, intern(key), c});
+      return true;
+    }, stats);
+    sort_rows(report);
+    return report;
+  }
+  // --top N of a sort: keep the best rows seen, pruned to N whenever 2N have gathered;
+  // a row no better than the N-th kept is passed over before its key is even stored.
+  constexpr std::uint32_t kPending = static_cast<std::uint32_t>(-1);
+  const std::size_t n = *q.top;
+  std::string_view pending;  // the key of the row being offered
+  auto text = [&](std::uint32_t id) -> std::string_view { return id == kPending ? pending : report.keys[id]; };
+  auto key_cmp = [&](const Row& a, const Row& b) { return text(a.key).compare(text(b.key)); };
+  auto cmp = [&](const Row& a, const Row& b) { return before(q, a, b, key_cmp); };
+  auto& rows = report.rows;
+  std::optional<Row> worst;
+  auto prune = [&] {
+    std::nth_element(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n - 1), rows.end(), cmp);
+    rows.resize(n);
+    worst = rows[n - 1];
+  };
+  scan_report(db, q, report.periods, [&](std::uint32_t p, std::string_view key, const Counters& c) {
+    pending = key;
+    Row row{p, kPending, c};
+    if (worst && !cmp(row, *worst)) return true;
+    row.key = intern(key);
+    rows.push_back(row);
+    if (rows.size() >= 2 * n) prune();
     return true;
   }, stats);
-  std::vector<std::uint32_t> order(report.keys.size()), rank(report.keys.size());
-  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return report.keys[a] < report.keys[b]; });
-  for (std::uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
-  sort_rows(report, rank);
+  std::sort(rows.begin(), rows.end(), cmp);
+  if (rows.size() > n) rows.resize(n);
   return report;
 }
 

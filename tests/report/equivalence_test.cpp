@@ -160,3 +160,28 @@ TEST_CASE("a store from before the packs upgrades, packs its history and reports
   sqlite3_close(b);
   for (const auto& q : queries()) CHECK_MESSAGE(csv(written.path, q) == csv(upgraded.path, q), q);
 }
+
+TEST_CASE("--top with a sort keeps exactly the first rows of the whole sorted report") {
+  TestStore s(random_sessions());
+  const char* sorts[] = {"new_connections", "bandwidth_bytes", "messages", "connections_per_message", "key", "period"};
+  for (const char* base : {"from=2026-02-18&to=2026-05-12&step=week&mode=ip&tz=UTC",
+                           "from=2026-03-01&to=2026-03-31&step=day&mode=user&tz=Asia/Kolkata",
+                           "from=2026-02-18&to=2026-05-12&step=month&mode=domain&tz=UTC"})
+    for (const char* sort : sorts)
+      for (const char* order : {"asc", "desc"}) {
+        const auto q = fmt::format("{}&sort={}&order={}", base, sort, order);
+        const auto whole = csv(s.path, q);
+        std::vector<std::string> lines;
+        for (std::size_t at = 0; at < whole.size();) {
+          const auto end = whole.find("\r\n", at) + 2;
+          lines.push_back(whole.substr(at, end - at));
+          at = end;
+        }
+        REQUIRE(lines.size() > 30);
+        for (const std::size_t top : {1, 7, 50}) {
+          std::string expect;  // the header, then up to top rows
+          for (std::size_t i = 0; i <= std::min(top, lines.size() - 1); ++i) expect += lines[i];
+          CHECK_MESSAGE(csv(s.path, fmt::format("{}&top={}", q, top)) == expect, q, " top ", top);
+        }
+      }
+}
