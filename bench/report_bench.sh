@@ -4,7 +4,7 @@
 # Target (issue 6): each report <= 1 s. Not a test: it prints figures.
 #
 #   bench/report_bench.sh [STORE] [ZONE...]
-#   STORE defaults to /tmp/report-bench.db (built first if missing: ~10 min, ~5 GB);
+#   STORE defaults to /tmp/report-bench.db (built first if missing: ~2 min, ~4 GB);
 #   zones default to UTC and America/New_York (a whole-hour zone far from UTC, so day
 #   edges read the most session rows). Set SMTP_SENSOR_BIN / REPORT_STORE_GEN to pick
 #   the binaries (default: build-release/). TOP=N adds --sort new_connections --top N
