@@ -1,7 +1,7 @@
 // The roll-up path must give exactly what summing the session rows gives, for every
-// step, mode and drill-down, in zones offset by whole hours, half hours and 14 hours,
-// across DST changes; and a store written before the packs must upgrade and pack its
-// history into the same answers.
+// step, mode and drill-down, in zones offset by whole hours, half hours, 45 minutes and
+// 14 hours, across DST changes; and a store written before the packs must upgrade and
+// pack its history into the same answers.
 #include "fixture.hpp"
 
 #include <fmt/format.h>
@@ -41,8 +41,8 @@ std::vector<Session> random_sessions() {
 }
 
 std::vector<std::string> queries() {
-  const char* zones[] = {"UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe",
-                         "Pacific/Kiritimati"};
+  const char* zones[] = {"UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu",
+                         "Australia/Lord_Howe", "Pacific/Kiritimati"};
   const char* modes[] = {"trend", "domain", "user", "ip"};
   const char* steps[] = {"hour", "day", "week", "month"};
   std::vector<std::string> out;
