@@ -1,5 +1,6 @@
 #include "report/report.hpp"
 
+#include "report/plan.hpp"
 #include "store/pack.hpp"
 #include "store/schema.hpp"
 #include "store/time_units.hpp"
@@ -26,90 +27,6 @@ using store::Level;
 // The first schema with roll-up tables, and the first with packed key roll-ups.
 constexpr int kRollupSchema = 3;
 constexpr int kPackSchema = 4;
-
-struct Ref {
-  std::uint32_t period;
-  int sign;
-};
-
-// Which time spans feed which period, with which sign. A period [a, b) is read as the
-// whole roll-up units between the unit boundaries nearest to a and b, corrected by
-// the slivers between those boundaries and a and b: added when the sliver lies inside
-// the period, subtracted when it lies outside. Slivers go one level finer each time,
-// down to the session rows, and so does a unit the store has no roll-up for (a key
-// unit not packed yet). So a local day in Berlin costs one day pack plus one hour
-// pack, and a month costs one month pack plus its edges.
-class Plan {
- public:
-  using Available = std::function<bool(Level, std::int64_t)>;
-  Plan(std::vector<Level> chain, Available available) : chain_(std::move(chain)), available_(std::move(available)) {}
-
-  void add(std::int64_t a, std::int64_t b, Ref ref, std::size_t depth = 0) {
-    if (a >= b) return;
-    if (depth == chain_.size()) return spans_[{a, b}].push_back(ref);
-    const Level level = chain_[depth];
-    const std::int64_t a2 = nearest(level, a, true), b2 = nearest(level, b, false);
-    if (a2 >= b2) return add(a, b, ref, depth + 1);
-    for (std::int64_t u = a2; u < b2;) {
-      const std::int64_t next = store::next_unit(level, u / 1000) * 1000;
-      if (available_(level, u / 1000)) units_[level][u / 1000].push_back(ref);
-      else add(u, next, ref, depth + 1);
-      u = next;
-    }
-    const Ref neg{ref.period, -ref.sign};
-    if (a < a2) add(a, a2, ref, depth + 1);
-    else add(a2, a, neg, depth + 1);
-    if (b2 < b) add(b2, b, ref, depth + 1);
-    else add(b, b2, neg, depth + 1);
-  }
-
-  // What each period reads, refs that cancel (+p and -p on one span) dropped.
-  struct Unit {
-    Level level;
-    std::int64_t start;  // s
-    int sign;
-  };
-  struct Span {
-    std::int64_t begin, end;  // ms
-    int sign;
-  };
-  struct Reads {
-    std::vector<Unit> units;
-    std::vector<Span> spans;
-  };
-  std::vector<Reads> per_period(std::size_t periods) const {
-    std::vector<Reads> out(periods);
-    auto settle = [](const std::vector<Ref>& refs, auto&& emit) {
-      std::map<std::uint32_t, int> sum;
-      for (const auto& r : refs) sum[r.period] += r.sign;
-      for (const auto& [p, s] : sum)
-        if (s != 0) emit(p, s);
-    };
-    for (const auto& [level, units] : units_)
-      for (const auto& [start, refs] : units)
-        settle(refs, [&](std::uint32_t p, int s) { out[p].units.push_back({level, start, s}); });
-    for (const auto& [span, refs] : spans_)
-      settle(refs, [&](std::uint32_t p, int s) { out[p].spans.push_back({span.first, span.second, s}); });
-    return out;
-  }
-
- private:
-  // The unit boundary nearest to ms; on a tie (a local hour that starts at :30 UTC),
-  // the one inside the period, so that the half units are read as quarter hours
-  // instead of a whole unit less two quarters.
-  static std::int64_t nearest(Level level, std::int64_t ms, bool period_start) {
-    const std::int64_t s = ms >= 0 ? ms / 1000 : -((999 - ms) / 1000);
-    const std::int64_t lo = store::unit_start(level, s) * 1000;
-    if (lo == ms) return lo;
-    const std::int64_t hi = store::next_unit(level, lo / 1000) * 1000;
-    if (ms - lo == hi - ms) return period_start ? hi : lo;
-    return ms - lo < hi - ms ? lo : hi;
-  }
-  std::vector<Level> chain_;
-  Available available_;
-  std::map<Level, std::map<std::int64_t, std::vector<Ref>>> units_;  // unit start (s) -> refs
-  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Ref>> spans_;  // [ms, ms) of session rows
-};
 
 struct Statement {
   Statement(sqlite3* db, const std::string& sql) {
