@@ -309,8 +309,9 @@ void write_report(sqlite3* db, const Query& q, const std::function<void(std::str
     if (q.format == Format::csv) {
       if (p != label_period) label = csv_label(periods[p].label), label_period = p;
       csv_row(out, label, keyed, key, c);
+    } else {
+      json_row(out, n == 0, keyed, periods[p].label, key, c);
     }
-    else json_row(out, n == 0, keyed, periods[p].label, key, c);
     if (out.size() >= kChunk) {
       write(out);
       out.clear();
