@@ -56,7 +56,8 @@ Level child_of(Level level) {
 
 }  // namespace
 
-Packer::Packer(sqlite3* db) : db_(db), newest_ms_(query_int(db, "SELECT max(start_ms) FROM sessions", kNone)) {
+Packer::Packer(sqlite3* db, std::size_t max_merge_bytes)
+    : db_(db), max_merge_bytes_(max_merge_bytes), newest_ms_(query_int(db, "SELECT max(start_ms) FROM sessions", kNone)) {
   const auto st = prepare(db, "SELECT DISTINCT level, start FROM rollup_pack");
   while (st && sqlite3_step(st.get()) == SQLITE_ROW)
     packed_.insert({static_cast<Level>(sqlite3_column_int(st.get(), 0)), sqlite3_column_int64(st.get(), 1)});
@@ -68,6 +69,7 @@ void Packer::touch(std::int64_t start_ms) {
   for (const Level level : kLevels) {
     const Unit unit{level, unit_start(level, t)};
     if (auto it = scan_from_.find(level); it != scan_from_.end() && unit.second < it->second) it->second = unit.second;
+    too_big_.erase(unit);  // its size changes: worth another look
     if (packed_.erase(unit) == 0) continue;
     const auto st = prepare(db_, "DELETE FROM rollup_pack WHERE level = ?1 AND start = ?2");
     sqlite3_bind_int(st.get(), 1, static_cast<int>(level));
@@ -82,6 +84,8 @@ void Packer::forget_before(std::int64_t cutoff_s) {
     it = it->second < unit_start(it->first, cutoff_s) ? packed_.erase(it) : std::next(it);
   for (auto it = not_before_.begin(); it != not_before_.end();)
     it = it->first.second < unit_start(it->first.first, cutoff_s) ? not_before_.erase(it) : std::next(it);
+  for (auto it = too_big_.begin(); it != too_big_.end();)
+    it = it->second < unit_start(it->first, cutoff_s) ? too_big_.erase(it) : std::next(it);
   floor_s_ = unit_start(Level::quarter_hour, cutoff_s);
   for (auto& [level, from] : scan_from_) from = std::max(from, unit_start(level, floor_s_));
 }
@@ -115,7 +119,7 @@ bool Packer::run(Clock::time_point deadline) {
       const Unit unit{level, s};
       if (packed_.count(unit)) continue;
       const bool leaf = level == Level::quarter_hour;
-      bool ready = leaf || children_packed(level, s);
+      bool ready = leaf || (!too_big_.count(unit) && children_packed(level, s));
       if (auto it = not_before_.find(unit); ready && it != not_before_.end()) ready = Clock::now() >= it->second;
       if (ready && Clock::now() >= deadline) {
         if (gap == kNone) gap = s;
@@ -170,14 +174,28 @@ bool Packer::pack_rows(std::int64_t start) {
 }
 
 bool Packer::pack_parent(Level level, std::int64_t start) {
+  // length() of a blob reads its record header only, not its pages.
+  const auto size = prepare(db_, "SELECT sum(length(data)) FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start >= ?3 AND start < ?4");
   const auto st = prepare(db_, "SELECT data FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start >= ?3 AND start < ?4");
-  if (!st) return false;
+  if (!size || !st) return false;
+  std::uint64_t bytes = 0;
+  for (sqlite3_stmt* q : {size.get(), st.get()}) {
+    sqlite3_bind_int(q, 2, static_cast<int>(child_of(level)));
+    sqlite3_bind_int64(q, 3, start);
+    sqlite3_bind_int64(q, 4, next_unit(level, start));
+  }
+  for (const PackKind kind : kPackKinds) {
+    sqlite3_bind_int(size.get(), 1, static_cast<int>(kind));
+    if (sqlite3_step(size.get()) == SQLITE_ROW) bytes += static_cast<std::uint64_t>(sqlite3_column_int64(size.get(), 0));
+    sqlite3_reset(size.get());
+  }
+  if (bytes > max_merge_bytes_) {
+    too_big_.insert({level, start});
+    return false;
+  }
   std::string blobs[kPackKindCount];
   for (const PackKind kind : kPackKinds) {
     sqlite3_bind_int(st.get(), 1, static_cast<int>(kind));
-    sqlite3_bind_int(st.get(), 2, static_cast<int>(child_of(level)));
-    sqlite3_bind_int64(st.get(), 3, start);
-    sqlite3_bind_int64(st.get(), 4, next_unit(level, start));
     std::vector<std::string> children;
     while (sqlite3_step(st.get()) == SQLITE_ROW)
       children.emplace_back(static_cast<const char*>(sqlite3_column_blob(st.get(), 0)),

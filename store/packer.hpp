@@ -11,6 +11,7 @@
 #include "store/time_units.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -30,7 +31,12 @@ class Packer {
   // merged again, so a trickle of late sessions does not re-merge a month each time.
   static constexpr auto kRemergeDelay = std::chrono::minutes(5);
 
-  explicit Packer(sqlite3* db);
+  // Merging a unit holds its children's packs and the result in memory: a unit whose
+  // children's packs pass this many bytes (all kinds) is left unpacked, and reports
+  // read its children instead. At 10 million sessions a year a month's days are ~40 MB.
+  static constexpr std::size_t kMaxMergeBytes = 512u << 20;
+
+  explicit Packer(sqlite3* db, std::size_t max_merge_bytes = kMaxMergeBytes);
 
   // For each session written, inside the writer's transaction.
   void touch(std::int64_t start_ms);
@@ -51,6 +57,8 @@ class Packer {
   sqlite3* db_;
   std::set<Unit> packed_;
   std::map<Unit, Clock::time_point> not_before_;
+  std::set<Unit> too_big_;  // left unpacked (kMaxMergeBytes) until a session changes them
+  std::size_t max_merge_bytes_;
   std::map<Level, std::int64_t> scan_from_;  // per level, no unit before it is due
   std::int64_t newest_ms_;
   std::int64_t floor_s_ = std::numeric_limits<std::int64_t>::min();  // the retention cutoff, once pruned

@@ -260,3 +260,29 @@ TEST_CASE("the migration progress hook runs only when there is a migration to ru
   CHECK(schema_version(db) == kSchemaVersion);
   sqlite3_close(db);
 }
+
+TEST_CASE("a unit whose children's packs are too big to merge is left to its children") {
+  TempDir dir;
+  const auto path = (dir.path / "sessions.db").string();
+  const auto old_ms = now_ms() - 2 * 24 * 3600 * 1000LL;
+  {
+    SessionStore store(path, 400 * 24h, 100);
+    store.submit(record(1, old_ms));
+    store.submit(record(2, now_ms()));
+    store.flush();
+  }
+  sqlite3* db = open_store(path);
+  REQUIRE(pack_sum(db, PackKind::ip, Level::day, old_ms) == 1);
+  exec(db, "DELETE FROM rollup_pack WHERE level = 1");
+  {
+    // 20 bytes: an hour holding one session already packs more than that.
+    Packer small(db, 20);
+    CHECK_FALSE(small.run(Packer::Clock::now() + 10s));
+    CHECK(pack_sum(db, PackKind::ip, Level::day, old_ms) == -1);
+    CHECK(pack_sum(db, PackKind::ip, Level::hour, old_ms) == 1);
+  }
+  Packer normal(db);
+  CHECK_FALSE(normal.run(Packer::Clock::now() + 10s));
+  CHECK(pack_sum(db, PackKind::ip, Level::day, old_ms) == 1);
+  sqlite3_close(db);
+}
