@@ -7,8 +7,7 @@ namespace {
 // one inside the period, so that the half units are read as quarter hours instead of
 // a whole unit less two quarters.
 std::int64_t nearest(store::Level level, std::int64_t ms, bool period_start) {
-  const std::int64_t s = ms >= 0 ? ms / 1000 : -((999 - ms) / 1000);
-  const std::int64_t lo = store::unit_start(level, s) * 1000;
+  const std::int64_t lo = store::unit_start(level, store::floor_seconds(ms)) * 1000;
   if (lo == ms) return lo;
   const std::int64_t hi = store::next_unit(level, lo / 1000) * 1000;
   if (ms - lo == hi - ms) return period_start ? hi : lo;

@@ -39,11 +39,6 @@ struct Statement {
   sqlite3_stmt* st = nullptr;
 };
 
-std::string_view column_text(sqlite3_stmt* st, int i) {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i))) : std::string_view{};
-}
-
 void add_signed(Counters& to, const store::Counts& c, int sign) {
   to.new_connections += sign * c[0];
   to.blocked_connections += sign * c[1];
@@ -130,9 +125,7 @@ class Scanner {
         trend_(db, "SELECT new_connections, blocked_connections, bad_commands, terminations, bandwidth_bytes, messages "
                    "FROM rollup_trend WHERE level = ?1 AND start = ?2"),
         db_(db),
-        rows_(db, std::string("SELECT domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, "
-                              "permanent_failures, bytes_in + bytes_out, messages FROM sessions "
-                              "WHERE start_ms >= ?1 AND start_ms < ?2") +
+        rows_(db, std::string(store::kSessionKeysSelect) + " WHERE start_ms >= ?1 AND start_ms < ?2" +
                       (q.domain ? " AND domain = ?3" : "")) {
     if (q.domain) sqlite3_bind_text(rows_.st, 3, q.domain->data(), static_cast<int>(q.domain->size()), SQLITE_STATIC);
   }
@@ -255,20 +248,16 @@ class Scanner {
     sqlite3_bind_int64(rows_.st, 2, s.end);
     while (sqlite3_step(rows_.st) == SQLITE_ROW) {
       ++stats_.session_rows;
+      const store::SessionKeys k = store::read_session_keys(rows_.st);
       std::string_view key;
       switch (q_.mode) {
         case Mode::trend: break;
-        case Mode::domain: key = column_text(rows_.st, 0); break;
-        case Mode::user:
-          if (column_text(rows_.st, 2) != "success") continue;
-          key = column_text(rows_.st, 1);
-          break;
-        case Mode::ip: key = column_text(rows_.st, 3); break;
+        case Mode::domain: key = k.domain; break;
+        case Mode::user: key = k.user; break;
+        case Mode::ip: key = k.ip; break;
       }
       if (q_.mode != Mode::trend && key.empty()) continue;
-      const auto c = store::session_counts(sqlite3_column_int64(rows_.st, 4) != 0, sqlite3_column_int64(rows_.st, 5),
-                                           column_text(rows_.st, 6), sqlite3_column_int64(rows_.st, 7),
-                                           sqlite3_column_int64(rows_.st, 8), sqlite3_column_int64(rows_.st, 9));
+      const auto& c = k.counts;
       auto it = sums.find(key);
       if (it == sums.end()) it = sums.emplace(std::string(key), store::Counts{}).first;
       for (std::size_t i = 0; i < c.size(); ++i) it->second[i] += c[i];

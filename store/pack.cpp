@@ -1,5 +1,7 @@
 #include "store/pack.hpp"
 
+#include "store/schema.hpp"
+
 #include <algorithm>
 #include <queue>
 #include <tuple>
@@ -44,6 +46,13 @@ void add(Counts& to, const Counts& c) {
 Counts session_counts(bool blocked, std::int64_t bad_commands, std::string_view termination,
                       std::int64_t permanent_failures, std::int64_t bytes, std::int64_t messages) {
   return {1, blocked ? 1 : 0, bad_commands, (termination != "quit" ? 1 : 0) + permanent_failures, bytes, messages};
+}
+
+SessionKeys read_session_keys(sqlite3_stmt* st) {
+  return {column_text(st, 0), column_text(st, 2) == "success" ? column_text(st, 1) : std::string_view{},
+          column_text(st, 3),
+          session_counts(sqlite3_column_int64(st, 4) != 0, sqlite3_column_int64(st, 5), column_text(st, 6),
+                         sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8), sqlite3_column_int64(st, 9))};
 }
 
 void encode(std::string& blob, const PackEntry& e) {

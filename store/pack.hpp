@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+struct sqlite3_stmt;
+
 namespace smtp::store {
 
 // Stored in rollup_pack.kind: never renumber. IPs are packed twice: alone, and split
@@ -34,6 +36,18 @@ inline Counts session_counts(const SessionRecord& r) {
   return session_counts(r.blocked, r.bad_commands, r.termination, r.permanent_failures,
                         static_cast<std::int64_t>(r.bytes_in + r.bytes_out), r.messages);
 }
+
+// The session columns the roll-ups sum, for "<kSessionKeysSelect> WHERE ...", and one
+// such row read: the report's keys (user only when its AUTH succeeded; "" when the
+// session has none) and the session's counters.
+inline constexpr const char* kSessionKeysSelect =
+    "SELECT domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, permanent_failures, "
+    "bytes_in + bytes_out, messages FROM sessions";
+struct SessionKeys {
+  std::string_view domain, user, ip;  // views into the statement's row
+  Counts counts{};
+};
+SessionKeys read_session_keys(sqlite3_stmt* st);
 
 // One key of a unit. key is the report's key (domain, user or IP); domain is the
 // session's domain, kept for user and ip_domain so that a drill-down can filter on it

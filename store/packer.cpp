@@ -1,6 +1,7 @@
 #include "store/packer.hpp"
 
 #include "store/pack.hpp"
+#include "store/schema.hpp"
 
 #include <sqlite3.h>
 
@@ -14,27 +15,12 @@
 namespace smtp::store {
 namespace {
 
-using Stmt = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
-
-Stmt prepare(sqlite3* db, const char* sql) {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql, -1, &st, nullptr);
-  return Stmt(st, &sqlite3_finalize);
-}
-
 std::int64_t query_int(sqlite3* db, const char* sql, std::int64_t none) {
   const auto st = prepare(db, sql);
   if (st && sqlite3_step(st.get()) == SQLITE_ROW && sqlite3_column_type(st.get(), 0) != SQLITE_NULL)
     return sqlite3_column_int64(st.get(), 0);
   return none;
 }
-
-std::string_view text(sqlite3_stmt* st, int i) {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i))) : std::string_view{};
-}
-
-std::int64_t seconds(std::int64_t ms) { return ms >= 0 ? ms / 1000 : -((999 - ms) / 1000); }
 
 struct PairHash {
   std::size_t operator()(const std::pair<std::string, std::string>& p) const {
@@ -65,7 +51,7 @@ Packer::Packer(sqlite3* db, std::size_t max_merge_bytes)
 
 void Packer::touch(std::int64_t start_ms) {
   if (start_ms > newest_ms_) newest_ms_ = start_ms;
-  const std::int64_t t = seconds(start_ms);
+  const std::int64_t t = floor_seconds(start_ms);
   for (const Level level : kLevels) {
     const Unit unit{level, unit_start(level, t)};
     if (auto it = scan_from_.find(level); it != scan_from_.end() && unit.second < it->second) it->second = unit.second;
@@ -105,12 +91,12 @@ bool Packer::run(Clock::time_point deadline) {
     // Units before the oldest row still get (empty) packs back to the start of the
     // week that holds the first day of its month, so that every week and month holding
     // a row can be merged from complete children; but none before the retention floor.
-    const std::int64_t oldest = seconds(query_int(db_, "SELECT min(start_ms) FROM sessions", newest_ms_));
+    const std::int64_t oldest = floor_seconds(query_int(db_, "SELECT min(start_ms) FROM sessions", newest_ms_));
     const std::int64_t base =
         std::max(unit_start(Level::week, unit_start(Level::month, oldest)), floor_s_);
     for (const Level level : kLevels) scan_from_[level] = unit_start(level, base);
   }
-  const std::int64_t horizon = seconds(newest_ms_) - kGrace;
+  const std::int64_t horizon = floor_seconds(newest_ms_) - kGrace;
   for (const Level level : kLevels) {
     std::int64_t& cursor = scan_from_[level];
     std::int64_t gap = kNone;  // the first unit left unpacked
@@ -136,10 +122,7 @@ bool Packer::run(Clock::time_point deadline) {
 }
 
 bool Packer::pack_rows(std::int64_t start) {
-  const auto st = prepare(db_,
-                          "SELECT domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, "
-                          "permanent_failures, bytes_in + bytes_out, messages FROM sessions "
-                          "WHERE start_ms >= ?1 AND start_ms < ?2");
+  const auto st = prepare(db_, (std::string(kSessionKeysSelect) + " WHERE start_ms >= ?1 AND start_ms < ?2").c_str());
   if (!st) return false;
   sqlite3_bind_int64(st.get(), 1, start * 1000);
   sqlite3_bind_int64(st.get(), 2, next_unit(Level::quarter_hour, start) * 1000);
@@ -151,15 +134,12 @@ bool Packer::pack_rows(std::int64_t start) {
     for (std::size_t i = 0; i < to.size(); ++i) to[i] += c[i];
   };
   while (sqlite3_step(st.get()) == SQLITE_ROW) {
-    const auto domain = text(st.get(), 0), user = text(st.get(), 1), ip = text(st.get(), 3);
-    const Counts c = session_counts(sqlite3_column_int64(st.get(), 4) != 0, sqlite3_column_int64(st.get(), 5),
-                                    text(st.get(), 6), sqlite3_column_int64(st.get(), 7), sqlite3_column_int64(st.get(), 8),
-                                    sqlite3_column_int64(st.get(), 9));
-    if (!domain.empty()) add(PackKind::domain, domain, {}, c);
-    if (text(st.get(), 2) == "success" && !user.empty()) add(PackKind::user, user, domain, c);
-    if (!ip.empty()) {
-      add(PackKind::ip, ip, {}, c);
-      add(PackKind::ip_domain, ip, domain, c);
+    const SessionKeys k = read_session_keys(st.get());
+    if (!k.domain.empty()) add(PackKind::domain, k.domain, {}, k.counts);
+    if (!k.user.empty()) add(PackKind::user, k.user, k.domain, k.counts);
+    if (!k.ip.empty()) {
+      add(PackKind::ip, k.ip, {}, k.counts);
+      add(PackKind::ip_domain, k.ip, k.domain, k.counts);
     }
   }
   std::string blobs[kPackKindCount];

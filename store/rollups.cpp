@@ -1,27 +1,15 @@
 #include "store/rollups.hpp"
 
+#include "store/schema.hpp"
 #include "store/time_units.hpp"
 
 #include <sqlite3.h>
 
-#include <memory>
-#include <string>
 
 namespace smtp::store {
-namespace {
-
-using Stmt = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
-
-Stmt prepare(sqlite3* db, const std::string& sql) {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  return Stmt(st, &sqlite3_finalize);
-}
-
-}  // namespace
 
 void TrendBatch::add(const SessionRecord& r) {
-  const std::int64_t t = r.start_ms >= 0 ? r.start_ms / 1000 : -((999 - r.start_ms) / 1000);
+  const std::int64_t t = floor_seconds(r.start_ms);
   const Counts c = session_counts(r);
   for (const Level level : {Level::hour, Level::quarter_hour}) {
     auto& s = units_[{level, unit_start(level, t)}];

@@ -105,6 +105,17 @@ void exec(sqlite3* db, const char* sql) {
   }
 }
 
+Stmt prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, sql, -1, &st, nullptr);
+  return Stmt(st, &sqlite3_finalize);
+}
+
+std::string_view column_text(sqlite3_stmt* st, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i))) : std::string_view{};
+}
+
 int schema_version(sqlite3* db) {
   sqlite3_stmt* st = nullptr;
   int v = 0;

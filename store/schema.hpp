@@ -4,7 +4,9 @@
 #include <sqlite3.h>
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
 
 namespace smtp::store {
 
@@ -22,5 +24,12 @@ inline constexpr int kSchemaVersion = 4;
 
 // Runs one statement with no results; throws std::runtime_error on failure.
 void exec(sqlite3* db, const char* sql);
+
+// A prepared statement, finalized when it goes; null if SQLite refused the SQL.
+using Stmt = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
+Stmt prepare(sqlite3* db, const char* sql);
+
+// A text column as a view, valid until the statement steps again; "" for NULL.
+std::string_view column_text(sqlite3_stmt* st, int i);
 
 }  // namespace smtp::store

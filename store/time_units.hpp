@@ -19,6 +19,9 @@ inline constexpr std::int64_t kQuarterHour = 900;
 inline constexpr std::int64_t kHour = 3600;
 inline constexpr std::int64_t kDay = 86400;
 
+// Unix seconds of a time in Unix milliseconds, rounded down (also before 1970).
+inline std::int64_t floor_seconds(std::int64_t ms) { return ms >= 0 ? ms / 1000 : -((999 - ms) / 1000); }
+
 // Start (Unix seconds, UTC) of the unit holding time t (Unix seconds).
 inline std::int64_t unit_start(Level level, std::int64_t t) {
   auto floor_div = [](std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); };
