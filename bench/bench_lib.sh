@@ -1,6 +1,6 @@
 # Shared by the end-to-end benchmarks (relay_bench.sh, tls_bench.sh); sourced, not run.
-# Sets up $work (a scratch folder removed at exit unless KEEP=1), $pids (killed at exit),
-# and picks free ports.
+# Checks their common arguments, sets up $work (a scratch folder removed at exit unless
+# KEEP=1) and $pids (killed at exit), picks free ports, starts HAProxy and reads CPU time.
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -37,3 +37,29 @@ wait_port() {  # wait_port PORT PID NAME: until something listens, or NAME died 
   done
   echo "$3 did not listen on $1" >&2; exit 1
 }
+
+# check_common_args: --sinks on|off, and a runnable $SMTP_SENSOR_BIN.
+check_common_args() {
+  [[ "$SINKS" == on || "$SINKS" == off ]] || { echo "--sinks must be on or off" >&2; exit 2; }
+  [[ -x "$SMTP_SENSOR_BIN" ]] || { echo "smtp-sensor binary not found: $SMTP_SENSOR_BIN (set SMTP_SENSOR_BIN)" >&2; exit 2; }
+}
+
+need_cmds() {  # need_cmds CMD...: each on $PATH (or an executable path)
+  local b
+  for b; do command -v "$b" >/dev/null || { echo "missing $b" >&2; exit 2; }; done
+}
+
+# start_haproxy PORT: $HAPROXY_BIN in TCP mode with the defaults of shared/TOOLCHAIN.md
+# and the frontends and backends read from stdin; returns once it listens on PORT.
+start_haproxy() {
+  { printf 'defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n'; cat; } \
+    >"$work/haproxy.cfg"
+  "$HAPROXY_BIN" -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+  HAPROXY_PID=$!
+  pids+=("$HAPROXY_PID")
+  wait_port "$1" "$HAPROXY_PID" haproxy
+}
+
+# cpu_ticks PID: utime + stime of all its threads, plus those of its reaped children (a
+# forking TLS sink); in clock ticks.
+cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }

@@ -39,10 +39,10 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown argument: $1" >&2; usage 2 ;;
   esac
 done
-[[ "$SINKS" == on || "$SINKS" == off ]] || { echo "--sinks must be on or off" >&2; exit 2; }
-[[ -x "$SMTP_SENSOR_BIN" ]] || { echo "smtp-sensor binary not found: $SMTP_SENSOR_BIN (set SMTP_SENSOR_BIN)" >&2; exit 2; }
-for b in "$SMTP_SINK_BIN" "$SMTP_SOURCE_BIN"; do [[ -x "$b" ]] || { echo "missing $b" >&2; exit 2; }; done
-command -v "$HAPROXY_BIN" >/dev/null || { echo "missing haproxy" >&2; exit 2; }
+# shellcheck source=bench/bench_lib.sh
+source "$(dirname "$0")/bench_lib.sh"
+check_common_args
+need_cmds "$SMTP_SINK_BIN" "$SMTP_SOURCE_BIN" "$HAPROXY_BIN"
 
 # scenario name -> "smtp-source args|label|msgs|bytes-per-msg"
 declare -A SCN=(
@@ -54,8 +54,6 @@ declare -A SCN=(
 IFS=, read -r -a scenarios <<<"$SCENARIOS"
 for s in "${scenarios[@]}"; do [[ -n "${SCN[$s]:-}" ]] || { echo "unknown scenario: $s" >&2; exit 2; }; done
 
-# shellcheck source=bench/bench_lib.sh
-source "$(dirname "$0")/bench_lib.sh"
 bench_setup relay_bench
 pick_ports 4 "${BENCH_PORT_BASE:-$((20000 + (RANDOM % 400) * 20))}"
 SINK_PORT=${pick[0]} HAPROXY_PORT=${pick[1]} SENSOR_PORT=${pick[2]} HTTP_PORT=${pick[3]}
@@ -67,21 +65,13 @@ SINK_PID=$!; pids+=("$SINK_PID")
 wait_port "$SINK_PORT" "$SINK_PID" sink
 
 # --- HAProxy, TCP mode (config from shared/TOOLCHAIN.md) ---
-cat >"$work/haproxy.cfg" <<EOF
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 120s
-  timeout server 120s
+start_haproxy "$HAPROXY_PORT" <<EOF
 frontend f
   bind 127.0.0.1:$HAPROXY_PORT
   default_backend b
 backend b
   server s 127.0.0.1:$SINK_PORT
 EOF
-"$HAPROXY_BIN" -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
-HAPROXY_PID=$!; pids+=("$HAPROXY_PID")
-wait_port "$HAPROXY_PORT" "$HAPROXY_PID" haproxy
 
 # --- smtp-sensor ---
 sinks_enabled=false; [[ $SINKS == on ]] && sinks_enabled=true
@@ -108,7 +98,6 @@ SENSOR_PID=$!; pids+=("$SENSOR_PID")
 wait_port "$SENSOR_PORT" "$SENSOR_PID" sensor
 
 tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime, all threads
 
 echo "# relay_bench: rounds=$ROUNDS scenarios=$SCENARIOS sinks=$SINKS cores=$(nproc)" >&2
 echo "# sensor=$SMTP_SENSOR_BIN ($("$SMTP_SENSOR_BIN" --version 2>/dev/null | head -1))" >&2

@@ -46,17 +46,15 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown argument: $1" >&2; usage 2 ;;
   esac
 done
-[[ "$SINKS" == on || "$SINKS" == off ]] || { echo "--sinks must be on or off" >&2; exit 2; }
-[[ -x "$SMTP_SENSOR_BIN" ]] || { echo "smtp-sensor binary not found: $SMTP_SENSOR_BIN (set SMTP_SENSOR_BIN)" >&2; exit 2; }
-[[ -x "$SMTP_SINK_BIN" ]] || { echo "missing $SMTP_SINK_BIN" >&2; exit 2; }
-for b in "$HAPROXY_BIN" openssl "$PYTHON"; do command -v "$b" >/dev/null || { echo "missing $b" >&2; exit 2; }; done
+# shellcheck source=bench/bench_lib.sh
+source "$(dirname "$0")/bench_lib.sh"
+check_common_args
+need_cmds "$SMTP_SINK_BIN" "$HAPROXY_BIN" openssl "$PYTHON"
 IFS=, read -r -a targets <<<"$TARGETS"
 for t in "${targets[@]}"; do
   case "$t" in direct|sensor|haproxy|sensor-impl|haproxy-tls) ;; *) echo "unknown target: $t" >&2; exit 2 ;; esac
 done
 
-# shellcheck source=bench/bench_lib.sh
-source "$(dirname "$0")/bench_lib.sh"
 bench_setup tls_bench
 pick_ports 8 "${BENCH_PORT_BASE:-$((30000 + (RANDOM % 400) * 20))}"
 SINK_PORT=${pick[0]} TLSSINK_PORT=${pick[1]} TLSSINK_IMPL_PORT=${pick[2]} HAPROXY_PORT=${pick[3]}
@@ -285,12 +283,7 @@ TLSSINK_IMPL_PID=$!; pids+=("$TLSSINK_IMPL_PID")
 wait_port "$TLSSINK_IMPL_PORT" "$TLSSINK_IMPL_PID" tlssink_impl
 
 # --- HAProxy 2.6: TLS terminated at the bind, TCP mode; plain or re-encrypted to the backend ---
-cat >"$work/haproxy.cfg" <<EOF
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 120s
-  timeout server 120s
+start_haproxy "$HAPROXY_PORT" <<EOF
 frontend f
   bind 127.0.0.1:$HAPROXY_PORT ssl crt $work/haproxy.pem
   default_backend b
@@ -302,9 +295,6 @@ frontend f_tls
 backend b_tls
   server s 127.0.0.1:$TLSSINK_IMPL_PORT ssl verify none
 EOF
-"$HAPROXY_BIN" -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
-HAPROXY_PID=$!; pids+=("$HAPROXY_PID")
-wait_port "$HAPROXY_PORT" "$HAPROXY_PID" haproxy
 
 # --- smtp-sensor: a STARTTLS terminate listener and an implicit one to smtp-sink ---
 sinks_enabled=false; [[ $SINKS == on ]] && sinks_enabled=true
@@ -330,7 +320,6 @@ wait_port "$SENSOR_PORT" "$SENSOR_PID" sensor
 wait_port "$SENSOR_IMPL_PORT" "$SENSOR_PID" sensor
 
 tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }  # utime+stime (+ reaped children)
 
 echo "# tls_bench: rounds=$ROUNDS messages=$MESSAGES x $SIZE B over $CONNS connections targets=$TARGETS sinks=$SINKS cores=$(nproc)" >&2
 echo "# sensor=$SMTP_SENSOR_BIN ($("$SMTP_SENSOR_BIN" --version 2>/dev/null | head -1))" >&2
