@@ -63,3 +63,26 @@ start_haproxy() {
 # cpu_ticks PID: utime + stime of all its threads, plus those of its reaped children (a
 # forking TLS sink); in clock ticks.
 cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
+
+# sensor_settings: the sensor config after its listeners, the same in both benchmarks:
+# transcripts and store on or off with --sinks, everything under $work.
+sensor_settings() {
+  local sinks_enabled=false
+  [[ $SINKS == on ]] && sinks_enabled=true
+  cat <<EOF
+threads: auto
+http: { listen: "127.0.0.1:$HTTP_PORT" }
+transcripts: { enabled: $sinks_enabled, path: $work/transcript.log }
+alerts: { path: $work/alerts.jsonl }
+store: { enabled: $sinks_enabled, path: $work/sessions.db }
+EOF
+}
+
+# start_sensor PORT...: smtp-sensor on $work/sensor.yaml; returns once it listens on each.
+start_sensor() {
+  local p
+  "$SMTP_SENSOR_BIN" run -c "$work/sensor.yaml" >"$work/sensor.log" 2>&1 &
+  SENSOR_PID=$!
+  pids+=("$SENSOR_PID")
+  for p; do wait_port "$p" "$SENSOR_PID" sensor; done
+}

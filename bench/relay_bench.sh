@@ -86,16 +86,10 @@ listeners:
   - name: smtp
     listen: "127.0.0.1:$SENSOR_PORT"
     upstream: "127.0.0.1:$SINK_PORT"
-threads: auto
-http: { listen: "127.0.0.1:$HTTP_PORT" }
-transcripts: { enabled: $sinks_enabled, path: $work/transcript.log }
-alerts: { path: $work/alerts.jsonl }
-store: { enabled: $sinks_enabled, path: $work/sessions.db }
 EOF
+  sensor_settings >>"$work/sensor.yaml"
 fi
-"$SMTP_SENSOR_BIN" run -c "$work/sensor.yaml" >"$work/sensor.log" 2>&1 &
-SENSOR_PID=$!; pids+=("$SENSOR_PID")
-wait_port "$SENSOR_PORT" "$SENSOR_PID" sensor
+start_sensor "$SENSOR_PORT"
 
 tck=$(getconf CLK_TCK)
 

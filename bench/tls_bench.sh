@@ -297,7 +297,6 @@ backend b_tls
 EOF
 
 # --- smtp-sensor: a STARTTLS terminate listener and an implicit one to smtp-sink ---
-sinks_enabled=false; [[ $SINKS == on ]] && sinks_enabled=true
 cat >"$work/sensor.yaml" <<EOF
 listeners:
   - name: starttls
@@ -308,16 +307,9 @@ listeners:
     listen: "127.0.0.1:$SENSOR_IMPL_PORT"
     upstream: "127.0.0.1:$SINK_PORT"
     tls: { mode: terminate, cert: $work/cert.pem, key: $work/key.pem, implicit: true, upstream_implicit: false }
-threads: auto
-http: { listen: "127.0.0.1:$HTTP_PORT" }
-transcripts: { enabled: $sinks_enabled, path: $work/transcript.log }
-alerts: { path: $work/alerts.jsonl }
-store: { enabled: $sinks_enabled, path: $work/sessions.db }
 EOF
-"$SMTP_SENSOR_BIN" run -c "$work/sensor.yaml" >"$work/sensor.log" 2>&1 &
-SENSOR_PID=$!; pids+=("$SENSOR_PID")
-wait_port "$SENSOR_PORT" "$SENSOR_PID" sensor
-wait_port "$SENSOR_IMPL_PORT" "$SENSOR_PID" sensor
+sensor_settings >>"$work/sensor.yaml"
+start_sensor "$SENSOR_PORT" "$SENSOR_IMPL_PORT"
 
 tck=$(getconf CLK_TCK)
 
