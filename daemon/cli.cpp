@@ -2,7 +2,7 @@
 
 #include "config/config_loader.hpp"
 #include "daemon/server.hpp"
-#include "daemon/tls_context.hpp"
+#include "daemon/relay/tls_context.hpp"
 #include "report/arguments.hpp"
 #include "report/format.hpp"
 #include "report/report.hpp"

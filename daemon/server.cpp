@@ -1,10 +1,8 @@
 #include "daemon/server.hpp"
 
 #include "config/config_loader.hpp"
-#include "daemon/json.hpp"
-#include "daemon/relay_session.hpp"
-#include "daemon/report_route.hpp"
-#include "web/assets.hpp"
+#include "daemon/http/routes.hpp"
+#include "daemon/relay/relay_session.hpp"
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -33,14 +31,15 @@ Server::Server(config::Config config)
       metrics_(config.metrics.domain_label_limit),
       config_(std::make_shared<const config::Config>(std::move(config))) {
   const auto& cfg = *config_;
-  sensor_ = std::make_unique<Sensor>(cfg, metrics_);
+  outputs_ = std::make_unique<SinkOutputs>(cfg, metrics_);
+  sensor_ = std::make_unique<Sensor>(cfg, metrics_, *outputs_);
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     auto l = std::make_unique<Listening>();
     l->runtime.config = cfg.listeners[i];
-    l->runtime.metrics = &metrics_.listener(cfg.listeners[i].name);
-    l->runtime.sensor = sensor_.get();
+    l->sense = std::make_unique<ListenerSense>(*sensor_, cfg.listeners[i], metrics_.listener(cfg.listeners[i].name));
+    l->runtime.observers = l->sense.get();
     if (!cfg.listeners[i].original_destination) l->runtime.upstream = to_endpoint(cfg.listeners[i].upstream);
     if (cfg.listeners[i].tls.mode == config::TlsMode::terminate) {
       try {
@@ -63,35 +62,13 @@ Server::Server(config::Config config)
     } catch (const std::exception& e) {
       throw std::runtime_error("cannot listen on http.listen " + cfg.http.listen + ": " + e.what());
     }
-    add_routes();
-  }
-}
-
-void Server::add_routes() {
-  http_->route("/metrics", [this](const std::string&) {
-    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.serialize()};
-  });
-  http_->route("/healthz", [this](const std::string&) {
-    return draining_ ? HttpResponse{503, "text/plain; charset=utf-8", "draining\n"} : HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
-  });
-  http_->route("/sessions", [this](const std::string&) { return HttpResponse{200, "application/json", sessions_json()}; });
-  http_->route("/flagged", [this](const std::string&) { return HttpResponse{200, "application/json", flagged_json()}; });
-  report_pool_ = std::make_unique<asio::thread_pool>(1);
-  http_->route_async("/report", [this](const std::string& query, HttpReply reply) {
-    const auto cfg = config();
-    std::string store = cfg->store.enabled ? cfg->store.path : std::string();
-    asio::post(*report_pool_, [query, store = std::move(store), reply = std::move(reply)] {
-      reply(report_response(store, query));
-    });
-  });
-  // The report page (GET / and its files under /ui/), compiled into the binary.
-  for (const auto& asset : web::assets()) {
-    http_->route(std::string(asset.path), [&asset](const std::string&) {
-      return HttpResponse{200, std::string(asset.content_type), std::string(asset.body),
-                          {{"Content-Security-Policy", std::string(web::kContentSecurityPolicy)},
-                           {"X-Content-Type-Options", "nosniff"},
-                           {"Referrer-Policy", "no-referrer"}}};
-    });
+    add_routes(*http_, report_pool_,
+               {[this] { return metrics_.serialize(); }, [this] { return draining_; }, [this] { return sessions_json(); },
+                [this] { return sensor_->flags().json(); },
+                [this] {
+                  const auto cfg = this->config();
+                  return cfg->store.enabled ? cfg->store.path : std::string();
+                }});
   }
 }
 
@@ -123,26 +100,13 @@ std::string Server::sessions_json() {
   return json + "]\n";
 }
 
-std::string Server::flagged_json() {
-  std::string json = "[";
-  for (const auto& e : sensor_->flags().snapshot()) {
-    if (json.size() > 1) json += ',';
-    json += "{\"ip\":" + json_string(e.ip) + ",\"type\":" + json_string(e.type) + ",\"since\":" +
-            json_string(iso8601_utc(e.since)) + ",\"expires\":" + json_string(iso8601_utc(e.expires)) +
-            ",\"count\":" + std::to_string(e.count) + ",\"action\":" + json_string(e.block ? "block" : "flag") + "}";
-  }
-  return json + "]\n";
-}
-
 Server::~Server() {
   // Order matters: acceptors belong to worker contexts, and sessions still queued in a
   // context reach back into their listener when they die.
   for (auto& w : workers_) w->stop();
   for (auto& l : listeners_) l->acceptor.reset();
-  if (report_pool_) {
-    report_pool_->stop();  // queued reports are dropped; a running one finishes first
-    report_pool_->join();
-  }
+  report_pool_.stop();  // queued reports are dropped; a running one finishes first
+  report_pool_.join();
   http_.reset();
   workers_.clear();
 }
@@ -188,8 +152,7 @@ void Server::on_accepted(Listening& l, Worker& target, tcp::socket socket) {
   auto& rt = l.runtime;
   if (rt.active.fetch_add(1, std::memory_order_relaxed) >= rt.config.max_connections) {
     rt.active.fetch_sub(1, std::memory_order_relaxed);
-    rt.metrics->connections->Increment();
-    rt.metrics->blocked[static_cast<std::size_t>(BlockReason::max_connections)]->Increment();
+    rt.observers->on_over_capacity();
     error_code ignored;
     socket.close(ignored);
     return;
@@ -294,8 +257,8 @@ void Server::flush_logs_every_second() {
   flush_timer_.expires_after(std::chrono::seconds(1));
   flush_timer_.async_wait([this](const error_code& ec) {
     if (ec) return;
-    sensor_->flush_logs();
-    if (auto* t = sensor_->transcript())
+    outputs_->flush_logs();
+    if (auto* t = outputs_->transcript_log())
       for (auto& w : workers_) asio::post(w->context(), [t] { t->flush_thread(); });
     flush_logs_every_second();
   });
@@ -317,7 +280,7 @@ int Server::run() {
   sd_notify(0, "READY=1");
   control_.run();
   // Each worker hands over its last transcript lines before it stops.
-  if (auto* t = sensor_->transcript()) {
+  if (auto* t = outputs_->transcript_log()) {
     std::vector<std::future<void>> done;
     for (auto& w : workers_) {
       auto task = std::make_shared<std::packaged_task<void()>>([t] { t->flush_thread(); });
@@ -327,7 +290,7 @@ int Server::run() {
     for (auto& d : done) d.wait_for(std::chrono::seconds(2));
   }
   for (auto& w : workers_) w->stop();
-  sensor_->flush();
+  outputs_->flush();
   spdlog::info("stopped");
   return 0;
 }

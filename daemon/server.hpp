@@ -1,13 +1,15 @@
-// The daemon as a whole: workers, listeners, the HTTP endpoint, signals, drain and reload.
+// The daemon as a whole: wires relay, sense, sinks and HTTP; owns signals, drain and reload.
 #pragma once
 
 #include "config/config.hpp"
 #include "daemon/asio.hpp"
-#include "daemon/http_server.hpp"
-#include "daemon/listener_runtime.hpp"
-#include "daemon/metrics.hpp"
-#include "daemon/sensor.hpp"
-#include "daemon/worker.hpp"
+#include "daemon/http/http_server.hpp"
+#include "daemon/relay/listener_runtime.hpp"
+#include "daemon/relay/worker.hpp"
+#include "daemon/sense/listener_sense.hpp"
+#include "daemon/sense/sensor.hpp"
+#include "daemon/sink_outputs.hpp"
+#include "daemon/sinks/metrics.hpp"
 
 #include <memory>
 #include <mutex>
@@ -27,6 +29,7 @@ class Server {
  private:
   struct Listening {
     ListenerRuntime runtime;
+    std::unique_ptr<ListenerSense> sense;
     Worker* home = nullptr;  // the worker whose thread runs the acceptor
     std::unique_ptr<tcp::acceptor> acceptor;
   };
@@ -41,22 +44,21 @@ class Server {
   void check_drained();
   std::uint64_t active_sessions() const;
   std::shared_ptr<const config::Config> config() const;
-  void add_routes();
   void flush_logs_every_second();
   std::string sessions_json();
-  std::string flagged_json();
 
   asio::io_context control_{1};  // signals, HTTP, drain: everything that is not a session
   asio::signal_set signals_;
   asio::steady_timer drain_timer_;
   asio::steady_timer flush_timer_;
   Metrics metrics_;
+  std::unique_ptr<SinkOutputs> outputs_;
   std::unique_ptr<Sensor> sensor_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Listening>> listeners_;
   std::unique_ptr<HttpServer> http_;
   // GET /report runs here, so a long report never holds up scrapes, signals or drain.
-  std::unique_ptr<asio::thread_pool> report_pool_;
+  asio::thread_pool report_pool_{1};
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config::Config> config_;
   std::size_t next_worker_ = 0;

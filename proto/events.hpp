@@ -36,6 +36,7 @@ struct MailArgs {
 };
 
 enum class AuthMechanism : std::uint8_t { none, plain, login, cram_md5, xoauth2, other };
+inline constexpr std::size_t auth_mechanism_count = static_cast<std::size_t>(AuthMechanism::other) + 1;
 
 enum class LineKind : std::uint8_t {
   command,        // an SMTP command, reported through on_command()
@@ -113,6 +114,7 @@ struct MessageInfo {
 };
 
 enum class AuthResult : std::uint8_t { success, failure, unadvertised, aborted };
+inline constexpr std::size_t auth_result_count = static_cast<std::size_t>(AuthResult::aborted) + 1;
 
 struct AuthAttempt {
   AuthMechanism mechanism = AuthMechanism::none;

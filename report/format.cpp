@@ -1,5 +1,7 @@
 #include "report/format.hpp"
 
+#include "text/json.hpp"
+
 #include <fmt/format.h>
 
 #include <sqlite3.h>
@@ -22,49 +24,6 @@ std::int64_t value(const Counters& c, std::size_t i) {
   const std::int64_t v[] = {c.new_connections, c.blocked_connections, c.bad_commands,
                             c.terminations,    c.bandwidth_bytes,     c.messages};
   return v[i];
-}
-
-// Whether the text is well-formed UTF-8 (no overlong forms, surrogates or values past
-// U+10FFFF), so that JSON may carry it as it is.
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xbf;  // allowed range of the first continuation byte
-    if (c < 0x80) n = 0;
-    else if (c >= 0xc2 && c <= 0xdf) n = 1;
-    else if (c >= 0xe0 && c <= 0xef) n = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-    else if (c >= 0xf0 && c <= 0xf4) n = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-    else return false;
-    if (s.size() - i - 1 < n) return false;
-    for (std::size_t k = 1; k <= n; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if (k == 1 ? (b < lo || b > hi) : (b >> 6) != 2) return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
-void json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  // Keys come from peers: text that is not UTF-8 is shown byte by byte (Latin-1), so
-  // the document always parses.
-  const bool utf8 = valid_utf8(s);
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8)) {
-      out += "\\u00";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
 }
 
 void csv_field(std::string& out, std::string_view s) {
@@ -175,29 +134,29 @@ std::string csv_label(std::string_view label) {
 void json_head(std::string& out, const Query& q) {
   out += "{\"from\":\"" + date_text(q.from) + "\",\"to\":\"" + date_text(q.to) + "\",\"step\":\"" +
          std::string(to_string(q.step)) + "\",\"mode\":\"" + std::string(to_string(q.mode)) + "\",\"tz\":";
-  json_string(out, q.zone);
+  text::append_json_string(out, q.zone);
   out += ",\"domain\":";
-  if (q.domain) json_string(out, *q.domain);
+  if (q.domain) text::append_json_string(out, *q.domain);
   else out += "null";
   out += ",\"sort\":";
-  json_string(out, to_string(q.sort, q.mode));
+  text::append_json_string(out, to_string(q.sort, q.mode));
   out += q.descending ? ",\"order\":\"desc\"" : ",\"order\":\"asc\"";
   if (q.top) fmt::format_to(std::back_inserter(out), ",\"top\":{}", *q.top);
   out += ",\"columns\":[";
   const auto names = column_names(q.mode);
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (i) out += ',';
-    json_string(out, names[i]);
+    text::append_json_string(out, names[i]);
   }
   out += "],\"rows\":[";
 }
 
 void json_row(std::string& out, bool first, bool keyed, std::string_view label, std::string_view key, const Counters& c) {
   out += first ? "\n[" : ",\n[";
-  json_string(out, label);
+  text::append_json_string(out, label);
   if (keyed) {
     out += ',';
-    json_string(out, key);
+    text::append_json_string(out, key);
   }
   for (std::size_t i = 0; i < 6; ++i) {
     out += ',';

@@ -1,5 +1,5 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include "daemon/proxy_protocol.hpp"
+#include "daemon/relay/proxy_protocol.hpp"
 
 #include <doctest/doctest.h>
 

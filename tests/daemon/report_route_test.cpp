@@ -1,4 +1,4 @@
-#include "daemon/report_route.hpp"
+#include "daemon/http/report_route.hpp"
 #include "store/session_store.hpp"
 
 #include <doctest/doctest.h>

@@ -1,0 +1,116 @@
+#include "daemon/http/http_server.hpp"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <optional>
+
+namespace smtp::daemon {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+// One keep-alive connection. Requests are small and few (a scrape every few seconds), so
+// a plain read-respond loop with a timeout is all it takes.
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  HttpConnection(HttpServer& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+
+  void read() {
+    request_ = {};
+    parser_.emplace();
+    parser_->body_limit(64 * 1024);  // bound what a client can make us hold
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+      if (ec) return self->close();
+      self->request_ = self->parser_->release();
+      self->respond();
+    });
+  }
+
+ private:
+  void respond() {
+    const std::string target(request_.target());
+    const auto q = target.find('?');
+    const std::string path = target.substr(0, q);
+    const std::string query = q == std::string::npos ? "" : target.substr(q + 1);
+    if (request_.method() != http::verb::get && request_.method() != http::verb::head)
+      return send({405, "text/plain; charset=utf-8", "method not allowed\n"});
+    const auto it = server_.routes_.find(path);
+    if (it == server_.routes_.end()) return send({404, "text/plain; charset=utf-8", "not found\n"});
+    // The reply may come from another thread: it hops back to this connection's
+    // executor (the control thread) before touching the stream.
+    auto reply = [self = shared_from_this()](HttpResponse r) {
+      asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->send(std::move(r)); });
+    };
+    try {
+      it->second(query, std::move(reply));
+    } catch (const std::exception& e) {
+      send({500, "text/plain; charset=utf-8", std::string("error: ") + e.what() + "\n"});
+    }
+  }
+
+  void send(HttpResponse r) {
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), request_.version());
+    res->set(http::field::server, "smtp-sensor");
+    res->set(http::field::content_type, r.content_type);
+    res->set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : r.headers) res->set(name, value);
+    res->keep_alive(request_.keep_alive());
+    // HEAD answers with the length the GET body would have, not with 0.
+    if (request_.method() == http::verb::head) {
+      res->content_length(r.body.size());
+    } else {
+      res->body() = std::move(r.body);
+      res->prepare_payload();
+    }
+    stream_.expires_after(std::chrono::seconds(30));  // a slow handler must not eat the write's time
+    http::async_write(stream_, *res, [self = shared_from_this(), res](const beast::error_code& ec, std::size_t) {
+      if (ec || !res->keep_alive()) return self->close();
+      self->read();
+    });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  HttpServer& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_{8192};
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::request<http::string_body> request_;
+};
+
+HttpServer::HttpServer(asio::io_context& context, const tcp::endpoint& endpoint) : context_(context), acceptor_(context) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen();
+}
+
+void HttpServer::route(std::string path, HttpHandler handler) {
+  routes_[std::move(path)] = [handler = std::move(handler)](const std::string& query, HttpReply reply) {
+    reply(handler(query));
+  };
+}
+
+void HttpServer::start() { accept(); }
+
+void HttpServer::stop() {
+  error_code ignored;
+  acceptor_.close(ignored);
+}
+
+void HttpServer::accept() {
+  acceptor_.async_accept([this](const error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) std::make_shared<HttpConnection>(*this, std::move(socket))->read();
+    accept();
+  });
+}
+
+}  // namespace smtp::daemon

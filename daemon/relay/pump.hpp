@@ -1,0 +1,65 @@
+// One direction of a relayed session: read what arrives, show it to the watcher, write it on.
+#pragma once
+
+#include "daemon/session_types.hpp"
+#include "daemon/relay/stream.hpp"
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <span>
+
+namespace smtp::daemon {
+
+class RelaySession;
+
+// Backpressure is end to end: while bytes wait to be written, the pump does not read,
+// so the kernel's buffers fill and TCP flow control slows the sender. A pump holds at
+// most one read's worth of bytes (kScratchSize), and nothing at all while idle.
+class Pump {
+ public:
+  static constexpr std::size_t kScratchSize = 64 * 1024;
+  // Each pump waits for data with a read into this small buffer of its own: SMTP
+  // commands and replies fit, and a full probe says a bulk transfer is on, which then
+  // continues in the shared scratch buffer.
+  static constexpr std::size_t kProbeSize = 512;
+
+  Pump(RelaySession& session, Stream& from, Stream& to, Dir dir) : session_(session), from_(from), to_(to), dir_(dir) {}
+
+  // Bytes to send before anything read (a PROXY header, or bytes read while the
+  // session was still setting up).
+  void prime(std::span<const char> bytes);
+  void start();
+  bool finished() const { return finished_; }
+
+  // Stops reading once the bytes in hand are written on, while the session switches the
+  // streams to TLS; the session hears on_pump_drained() when nothing is left to write.
+  void pause() { paused_ = true; }
+  void resume();
+
+ private:
+  void wait_readable();
+  void on_read(const error_code& ec, std::size_t n);
+  // Reads on into the scratch buffer, which holds `have` bytes already, then hands it all
+  // to the session and the peer.
+  void read_on(std::size_t have);
+  bool forward(std::span<const char> bytes);  // false: the write failed and the session closed
+  void flush();
+  void on_writable(const error_code& ec);
+  void keep(std::span<const char> rest);
+  void end_of_input();
+
+  RelaySession& session_;
+  Stream& from_;
+  Stream& to_;
+  Dir dir_;
+  std::array<char, kProbeSize> probe_;
+  std::unique_ptr<char[]> pending_;
+  std::size_t pending_offset_ = 0;
+  std::size_t pending_size_ = 0;
+  bool eof_ = false;
+  bool finished_ = false;
+  bool paused_ = false;
+};
+
+}  // namespace smtp::daemon

@@ -1,0 +1,283 @@
+#include "daemon/relay/relay_session.hpp"
+
+#include "daemon/address.hpp"
+#include "daemon/relay/lcid.hpp"
+#include "daemon/relay/original_destination.hpp"
+#include "daemon/relay/proxy_protocol.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+namespace smtp::daemon {
+namespace {
+
+constexpr std::string_view kUpstreamUnavailable = "421 4.4.1 Upstream unavailable\r\n";
+// After our own reply we read and discard what the client still sends, so that closing
+// does not reset the connection and destroy the reply in flight; but not for long.
+constexpr auto kRefusalLinger = std::chrono::seconds(2);
+
+}  // namespace
+
+RelaySession::RelaySession(Worker& worker, ListenerRuntime& listener, std::shared_ptr<const config::Config> config,
+                           tcp::socket client)
+    : worker_(worker),
+      listener_(listener),
+      config_(std::move(config)),
+      client_(std::move(client)),
+      upstream_(worker.context()),
+      to_server_(*this, client_, upstream_, Dir::client_to_server),
+      to_client_(*this, upstream_, client_, Dir::server_to_client),
+      timer_(worker.context()),
+      lcid_(next_lcid()),
+      last_activity_(Clock::now()) {
+  observer_ = listener_.observers->open(lcid_, *config_);
+  worker_.add(*this);
+}
+
+RelaySession::~RelaySession() { listener_.active.fetch_sub(1, std::memory_order_relaxed); }
+
+void RelaySession::start() {
+  error_code ec;
+  client_endpoint_ = client_.socket().remote_endpoint(ec);
+  if (!ec) local_endpoint_ = client_.socket().local_endpoint(ec);
+  if (ec) return close(Termination::client_abort);  // gone before we looked
+  client_.socket().non_blocking(true, ec);
+  client_.socket().set_option(tcp::no_delay(true), ec);
+  if (listener_.config.proxy_protocol_in) {
+    if (!in_any(listener_.config.trusted_proxies, client_endpoint_.address())) {
+      spdlog::warn("[{}] PROXY header refused: {} is not a trusted proxy", lcid_, client_endpoint_.address().to_string());
+      observer_->on_proxy_refused();
+      return close(Termination::blocked);
+    }
+    arm_timer(Clock::now() + config_->timeouts.proxy_header);
+    return wait_proxy_header();
+  }
+  connect_upstream();
+}
+
+void RelaySession::wait_proxy_header() {
+  client_.async_wait_readable([self = shared_from_this()](const error_code& ec) { self->on_proxy_readable(ec); });
+}
+
+void RelaySession::on_proxy_readable(const error_code& ec) {
+  if (closed()) return;
+  if (ec) return close(Termination::client_abort);
+  // Peek, so that nothing past the header is consumed here: the bytes after it are the
+  // client's first SMTP bytes and the pump reads them as usual.
+  std::array<std::uint8_t, kMaxProxyHeader> buf;
+  error_code rec;
+  const std::size_t n = client_.socket().receive(asio::buffer(buf), tcp::socket::message_peek, rec);
+  if (rec == asio::error::would_block || rec == asio::error::try_again) return wait_proxy_header();
+  if (rec || n == 0) return close(Termination::client_abort);
+  ProxyHeader header;
+  switch (parse_proxy_header({buf.data(), n}, header)) {
+    case ProxyParse::incomplete:
+      if (n < buf.size()) return wait_proxy_header();
+      [[fallthrough]];
+    case ProxyParse::invalid:
+      spdlog::warn("[{}] malformed PROXY header from {}", lcid_, client_endpoint_.address().to_string());
+      observer_->on_proxy_refused();
+      return close(Termination::blocked);
+    case ProxyParse::complete:
+      break;
+  }
+  client_.socket().receive(asio::buffer(buf.data(), header.length), 0, rec);  // consume exactly the header
+  if (rec) return close(Termination::client_abort);
+  if (header.has_address) {
+    client_endpoint_ = header.source;
+    local_endpoint_ = header.destination;
+  }
+  connect_upstream();
+}
+
+void RelaySession::connect_upstream() {
+  // The watcher starts once the real client address is known (after any PROXY header).
+  const auto admission = observer_->on_client(
+      client_endpoint_, listener_.upstream ? listener_.config.upstream.text() : std::string("original-destination"));
+  if (listener_.config.tls.mode == config::TlsMode::terminate) tls_ = listener_.tls.load();
+  if (admission != Admission::relay) {
+    observer_->on_blocked(config_->flag.block_reply, admission);
+    // A client that expects TLS from the first byte could not read a cleartext reply,
+    // and a handshake for a blocked address would be CPU spent on it: just close.
+    if (listener_.config.tls.implicit) return close(Termination::blocked);
+    return refuse(config_->flag.block_reply, Termination::blocked);
+  }
+  // Implicit TLS is terminated before the upstream is dialled, so that even a 421
+  // reaches the client inside TLS.
+  if (tls_ && listener_.config.tls.implicit) return start_client_tls();
+  dial_upstream();
+}
+
+void RelaySession::dial_upstream() {
+  phase_ = Phase::connecting;
+  std::optional<tcp::endpoint> target = listener_.upstream;
+  if (!target) target = original_destination(client_.socket());
+  if (!target) {
+    spdlog::warn("[{}] no original destination for {}", lcid_, client_endpoint_.address().to_string());
+    return refuse_unavailable("no original destination");
+  }
+  connected_ = Clock::now();  // until connected: when the attempt began
+  arm_timer(connected_ + config_->timeouts.connect);
+  upstream_.socket().async_connect(*target, [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+}
+
+void RelaySession::on_connected(const error_code& ec) {
+  // The connect timeout closes the socket and refuses; the cancelled connect then lands
+  // here and must not refuse a second time.
+  if (phase_ != Phase::connecting) return;
+  if (ec) {
+    spdlog::info("[{}] upstream connect failed: {}", lcid_, ec.message());
+    return refuse_unavailable("upstream connect failed: " + ec.message());
+  }
+  observer_->on_upstream_connected(Clock::now() - connected_);
+  connected_ = Clock::now();
+  error_code ignored;
+  upstream_.socket().non_blocking(true, ignored);
+  upstream_.socket().set_option(tcp::no_delay(true), ignored);
+  if (tls_ && listener_.config.tls.implicit && listener_.config.tls.upstream_implicit) return start_upstream_tls();
+  to_server_.prime(proxy_header());
+  begin_relaying();
+}
+
+void RelaySession::begin_relaying() {
+  if (tls_step_ == TlsStep::handshaking) tls_step_ = TlsStep::done;
+  phase_ = Phase::relaying;
+  last_activity_ = Clock::now();
+  arm_timer(relay_deadline());
+  to_server_.resume();
+  to_client_.resume();
+}
+
+std::string RelaySession::proxy_header() const {
+  switch (listener_.config.proxy_protocol_out) {
+    case config::ProxyProtocol::none: break;
+    case config::ProxyProtocol::v1: return make_proxy_v1(client_endpoint_, local_endpoint_);
+    case config::ProxyProtocol::v2: return make_proxy_v2(client_endpoint_, local_endpoint_);
+  }
+  return {};
+}
+
+std::size_t RelaySession::on_bytes(Dir dir, std::span<const char> bytes) {
+  last_activity_ = Clock::now();
+  if (dir == Dir::server_to_client) greeted_ = true;
+  observer_->on_data(dir, bytes);
+  return tls_ && tls_step_ != TlsStep::done ? starttls_cut(dir, bytes) : bytes.size();
+}
+
+void RelaySession::on_pump_error(Dir dir, const error_code& ec, bool reading) {
+  // Whoever broke the connection is the one whose socket failed: reading from the
+  // client, or writing to it, both mean the client went away.
+  const bool client_side = (dir == Dir::client_to_server) == reading;
+  spdlog::debug("[{}] {} side error: {}", lcid_, client_side ? "client" : "upstream", ec.message());
+  close(client_side ? Termination::client_abort : Termination::server_close);
+}
+
+void RelaySession::on_pump_finished(Dir dir) {
+  observer_->on_eof(dir);
+  if (dir == Dir::client_to_server && !to_client_.finished()) client_finished_first_ = true;
+  if (to_server_.finished() && to_client_.finished())
+    close(client_finished_first_ ? Termination::client_abort : Termination::server_close);
+}
+
+void RelaySession::refuse_unavailable(std::string_view why) {
+  upstream_.close();
+  observer_->on_upstream_unavailable(kUpstreamUnavailable, why);
+  refuse(kUpstreamUnavailable, Termination::upstream_error);
+}
+
+void RelaySession::refuse(std::string_view reply, Termination reason) {
+  phase_ = Phase::refusing;
+  refusal_ = reply;
+  refuse_reason_ = reason;
+  arm_timer(Clock::now() + kRefusalLinger);
+  if (client_.tls()) {
+    // Inside TLS: one short record into a fresh connection, which the socket takes whole.
+    const std::string line = std::string(refusal_) + (refusal_.ends_with("\r\n") ? "" : "\r\n");
+    error_code ec;
+    observer_->on_own_reply(client_.write_some(line, ec));
+    if (ec) return close(reason);
+    client_.shutdown_send();
+    return drain_after_refusal();
+  }
+  const std::array<asio::const_buffer, 2> lines{asio::buffer(refusal_.data(), refusal_.size()),
+                                                 asio::buffer("\r\n", refusal_.ends_with("\r\n") ? 0 : 2)};
+  // A short reply into a fresh socket: the async write completes at once in practice.
+  asio::async_write(client_.socket(), lines, [self = shared_from_this(), reason](const error_code& ec, std::size_t n) {
+    self->observer_->on_own_reply(n);
+    if (self->closed()) return;
+    if (ec) return self->close(reason);
+    self->client_.shutdown_send();
+    self->drain_after_refusal();
+  });
+}
+
+void RelaySession::drain_after_refusal() {
+  client_.async_wait_readable([self = shared_from_this()](const error_code& ec) {
+    if (self->closed()) return;
+    if (!ec) {
+      std::array<char, 4096> sink;
+      error_code rec;
+      while (!rec) self->client_.read_some(sink, rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) return self->drain_after_refusal();
+    }
+    self->close(self->refuse_reason_);
+  });
+}
+
+RelaySession::Clock::time_point RelaySession::relay_deadline() const {
+  auto deadline = last_activity_ + config_->timeouts.idle;
+  if (!greeted_) deadline = std::min(deadline, connected_ + config_->timeouts.greeting);
+  return deadline;
+}
+
+void RelaySession::arm_timer(Clock::time_point when) {
+  timer_.expires_at(when);
+  timer_.async_wait([self = shared_from_this()](const error_code& ec) { self->on_timer(ec); });
+}
+
+void RelaySession::on_timer(const error_code& ec) {
+  if (ec || closed()) return;
+  const auto now = Clock::now();
+  switch (phase_) {
+    case Phase::proxy_header:
+      spdlog::warn("[{}] no PROXY header from {} in time", lcid_, client_endpoint_.address().to_string());
+      observer_->on_proxy_refused();
+      return close(Termination::blocked);
+    case Phase::connecting:
+      spdlog::info("[{}] upstream connect timed out", lcid_);
+      return refuse_unavailable("upstream connect timed out");
+    case Phase::relaying: {
+      // A watchdog rather than a timer reset per read: activity only moves a timestamp.
+      const auto deadline = relay_deadline();
+      if (now < deadline) return arm_timer(deadline);
+      if (!greeted_) {
+        // The client has heard nothing from the server yet, so it can still be told.
+        spdlog::info("[{}] upstream sent no greeting in time", lcid_);
+        return refuse_unavailable("upstream sent no greeting in time");
+      }
+      return close(Termination::idle_timeout);
+    }
+    case Phase::handshaking:
+      return on_handshake_timeout();
+    case Phase::refusing:
+      return close(refuse_reason_);
+    case Phase::closed:
+      return;
+  }
+}
+
+void RelaySession::close(Termination reason) {
+  if (closed()) return;
+  phase_ = Phase::closed;
+  error_code ignored;
+  timer_.cancel(ignored);
+  client_.close();
+  upstream_.close();
+  observer_->on_close(reason);
+  unlink();
+}
+
+void RelaySession::append_json(std::string& out) const { observer_->append_json(out); }
+
+}  // namespace smtp::daemon

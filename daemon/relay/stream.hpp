@@ -1,0 +1,114 @@
+// One side of a relayed session: a socket driven by readiness and non-blocking I/O, in
+// cleartext or, once the sensor has terminated TLS on it, through OpenSSL.
+#pragma once
+
+#include "daemon/asio.hpp"
+#include "daemon/relay/tls_context.hpp"
+
+#include <openssl/err.h>
+
+#include <cstddef>
+#include <functional>
+#include <span>
+#include <string>
+
+namespace smtp::daemon {
+
+// The pump never owns a buffer while a side is idle: it waits for readiness, then
+// reads into a per-thread scratch buffer. Everything a pump does to a socket goes
+// through this class, so that TLS (SSL_read/SSL_write over the same non-blocking fd,
+// which fits the same readiness model) can take over mid-session after STARTTLS
+// without the pump changing.
+class Stream {
+ public:
+  explicit Stream(tcp::socket socket) : socket_(std::move(socket)) {}
+  explicit Stream(asio::io_context& context) : socket_(context) {}
+
+  tcp::socket& socket() { return socket_; }
+  bool is_open() const { return socket_.is_open(); }
+  bool tls() const { return ssl_ != nullptr; }
+  SSL* ssl() const { return ssl_.get(); }
+
+  // Runs a TLS handshake on this stream's socket (server role: we face the client), and
+  // on success keeps the session so that every later read and write is TLS. The
+  // handler gets "" or OpenSSL's reason for the failure.
+  void async_handshake(SslPtr ssl, bool server_role, std::function<void(std::string)> done);
+
+  // A read that Asio may complete at once, and that queues without a system call after
+  // a short read: cheaper than async_wait, which re-arms epoll every time. Under TLS,
+  // waits for readiness and then decrypts, so the handler sees cleartext either way.
+  template <class Handler>
+  void async_read_some(std::span<char> into, Handler&& h) {
+    if (!ssl_) {
+      socket_.async_read_some(asio::buffer(into.data(), into.size()), std::forward<Handler>(h));
+      return;
+    }
+    if (SSL_has_pending(ssl_.get()) != 0) {  // bytes OpenSSL holds, which no poll would announce
+      error_code ec;
+      const std::size_t n = read_some(into, ec);
+      // Only part of a record may be buffered: then it is an ordinary wait after all.
+      if (ec != asio::error::would_block) {
+        asio::post(socket_.get_executor(), [h = std::forward<Handler>(h), ec, n]() mutable { h(ec, n); });
+        return;
+      }
+    }
+    socket_.async_wait(wants_write_ ? tcp::socket::wait_write : tcp::socket::wait_read,
+                       [this, into, h = std::forward<Handler>(h)](const error_code& ec) mutable {
+                         if (ec) return h(ec, std::size_t{0});
+                         error_code rec;
+                         const std::size_t n = read_some(into, rec);
+                         if (rec == asio::error::would_block) return async_read_some(into, std::move(h));
+                         h(rec, n);
+                       });
+  }
+  template <class Handler>
+  void async_wait_readable(Handler&& h) {
+    socket_.async_wait(tcp::socket::wait_read, std::forward<Handler>(h));
+  }
+  template <class Handler>
+  void async_wait_writable(Handler&& h) {
+    // A TLS write can need the peer's bytes first (a key update, say).
+    socket_.async_wait(ssl_ && wants_read_ ? tcp::socket::wait_read : tcp::socket::wait_write, std::forward<Handler>(h));
+  }
+
+  // Non-blocking; would_block means "wait for readiness", eof means the peer shut down.
+  std::size_t read_some(std::span<char> into, error_code& ec) {
+    if (!ssl_) return socket_.read_some(asio::buffer(into.data(), into.size()), ec);
+    std::size_t n = 0;
+    ERR_clear_error();  // SSL_get_error reads the thread's queue, shared by every session here
+    const int r = SSL_read_ex(ssl_.get(), into.data(), into.size(), &n);
+    if (r == 1) wants_write_ = false;
+    return r == 1 ? (ec = {}, n) : (ec = tls_error(r, /*reading=*/true), 0);
+  }
+  std::size_t write_some(std::span<const char> from, error_code& ec) {
+    if (!ssl_) return socket_.write_some(asio::buffer(from.data(), from.size()), ec);
+    std::size_t n = 0;
+    ERR_clear_error();
+    const int r = SSL_write_ex(ssl_.get(), from.data(), from.size(), &n);
+    if (r == 1) wants_read_ = false;
+    return r == 1 ? (ec = {}, n) : (ec = tls_error(r, /*reading=*/false), 0);
+  }
+
+  void shutdown_send() {
+    if (ssl_) SSL_shutdown(ssl_.get());  // close_notify, best effort: the TCP FIN follows regardless
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+  void close() {
+    error_code ignored;
+    socket_.close(ignored);
+  }
+
+ private:
+  // Maps SSL_get_error to what the pump understands, and notes when the operation
+  // needs the opposite readiness (a read that must write, or the reverse).
+  error_code tls_error(int r, bool reading);
+  void handshake_step(std::function<void(std::string)> done);
+
+  tcp::socket socket_;
+  SslPtr ssl_;
+  bool wants_write_ = false;  // the last TLS read needs the socket writable
+  bool wants_read_ = false;   // the last TLS write needs the socket readable
+};
+
+}  // namespace smtp::daemon

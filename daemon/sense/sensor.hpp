@@ -1,0 +1,37 @@
+// What all sessions share: the detectors, the flag table, the metrics and the outputs.
+#pragma once
+
+#include "config/config.hpp"
+#include "daemon/sense/flag_table.hpp"
+#include "daemon/sense/outputs.hpp"
+#include "daemon/sinks/alert_log.hpp"
+#include "daemon/sinks/metrics.hpp"
+#include "detect/engine.hpp"
+
+#include <chrono>
+
+namespace smtp::daemon {
+
+class Sensor {
+ public:
+  Sensor(const config::Config& config, Metrics& metrics, Outputs& outputs);
+
+  Metrics& metrics() { return metrics_; }
+  Outputs& outputs() { return outputs_; }
+  FlagTable& flags() { return flags_; }
+  detect::Engine& detectors() { return detectors_; }
+  // SIGHUP: thresholds and actions change, the windows are kept.
+  void reconfigure(const config::Config& config) { detectors_.reconfigure(config.detectors); }
+
+  // Logs the alert unless the same (type, ip) was alerted within the flag TTL; flags
+  // the IP either way. Returns whether a line was written.
+  bool raise(const Alert& alert, std::chrono::milliseconds ttl, bool block);
+
+ private:
+  Metrics& metrics_;
+  Outputs& outputs_;
+  FlagTable flags_;
+  detect::Engine detectors_;
+};
+
+}  // namespace smtp::daemon

@@ -1,0 +1,185 @@
+#include "daemon/sense/sensor_session.hpp"
+
+#include "daemon/address.hpp"
+#include "daemon/sense/session_record.hpp"
+
+#include <fmt/format.h>
+
+namespace smtp::daemon {
+
+SensorSession::SensorSession(ListenerSense& listener, const config::Config& config, std::uint64_t lcid)
+    : listener_(listener),
+      config_(config),
+      opened_(std::chrono::steady_clock::now()),
+      counters_(listener.sensor().metrics(), listener.metrics()),
+      transcript_(listener.sensor().outputs(), lcid),
+      detectors_(listener.sensor(), config, facts_, transcript_),
+      decoder_(*this, proto::Limits{config.limits.max_line, 64},
+               proto::Options{config.transcripts.enabled && config.transcripts.message_data, terminating()}) {
+  facts_.lcid = lcid;
+  facts_.listener = listener.config().name;
+}
+
+Admission SensorSession::on_client(const tcp::endpoint& client, std::string_view upstream) {
+  const auto& lc = listener_.config();
+  watching_ = true;
+  facts_.client = client;
+  facts_.client_ip = mapped_bytes(client.address());
+  facts_.upstream = upstream;
+  facts_.started = std::chrono::system_clock::now();
+  facts_.submission_port = lc.listen.port == 587 || lc.listen.port == 465;
+  if (lc.tls.implicit) {
+    facts_.tls = true;
+    facts_.state = "tls";
+    facts_.opaque = lc.tls.mode == config::TlsMode::passthrough;
+  }
+  const auto ip = client.address();
+  const bool allowed = in_any(config_.allow, ip);
+  detectors_.watch(!allowed);
+  detectors_.connection();
+  detectors_.raise();
+  transcript_.opened(facts_);
+  if (in_any(config_.deny, ip)) {
+    counters_.blocked(BlockReason::deny);
+    return Admission::deny;
+  }
+  if (!allowed && listener_.sensor().flags().blocked(ip)) {
+    counters_.blocked(BlockReason::flagged);
+    return Admission::flagged;
+  }
+  return Admission::relay;
+}
+
+void SensorSession::on_upstream_unavailable(std::string_view reply, std::string_view why) {
+  counters_.upstream_error();
+  transcript_.refused(why, reply);
+}
+
+void SensorSession::on_blocked(std::string_view reply, Admission why) {
+  transcript_.refused(why == Admission::deny ? "deny" : "flagged", reply);
+}
+
+void SensorSession::on_own_reply(std::size_t bytes) {
+  facts_.bytes_out += bytes;
+  counters_.bytes(Dir::server_to_client, bytes);
+}
+
+void SensorSession::on_data(Dir dir, std::span<const char> bytes) {
+  (dir == Dir::client_to_server ? facts_.bytes_in : facts_.bytes_out) += bytes.size();
+  counters_.bytes(dir, bytes.size());
+  if (!facts_.opaque) decoder_.feed(dir, std::as_bytes(bytes));
+}
+
+void SensorSession::on_eof(Dir dir) { decoder_.close(dir); }
+
+void SensorSession::on_command(const proto::Command& c) {
+  ++facts_.commands;
+  counters_.command(c);
+  if (c.invalid) {
+    ++facts_.bad_commands;
+    detectors_.bad_command();
+  }
+  switch (c.verb) {
+    case proto::Verb::ehlo:
+    case proto::Verb::helo: facts_.helo.assign(c.args.substr(0, 255)); break;
+    case proto::Verb::quit: facts_.quit = true; break;
+    default: break;
+  }
+  if (c.verb != proto::Verb::other) facts_.state = proto::to_string(c.verb);
+  transcript_.command(c);
+  detectors_.raise();
+}
+
+void SensorSession::on_reply(const proto::Reply& r, const proto::Command* paired) {
+  counters_.reply(r);
+  if (r.bad_command) {
+    ++facts_.bad_commands;
+    detectors_.bad_command();
+  }
+  if (r.permanent_failure()) ++facts_.permanent_failures;
+  if (r.greeting && (r.code == 554 || r.code == 421)) facts_.blocked = true;
+  if (paired && r.klass() == 2) {
+    if (paired->verb == proto::Verb::mail && facts_.sender_domain.empty()) facts_.sender_domain = lower(paired->mail.domain);
+    if (paired->verb == proto::Verb::rcpt) {
+      ++facts_.recipients;
+      if (facts_.recipient_domain.empty()) facts_.recipient_domain = lower(paired->mail.domain);
+    }
+  }
+  detectors_.raise();
+  transcript_.reply(r);
+}
+
+void SensorSession::on_message(const proto::MessageInfo& m) {
+  if (!m.accepted) return;
+  ++facts_.messages;
+  counters_.message();
+  if (facts_.sender_domain.empty()) facts_.sender_domain = lower(m.sender_domain);
+  detectors_.message();
+  detectors_.raise();
+}
+
+void SensorSession::on_auth(const proto::AuthAttempt& a) {
+  counters_.auth(a);
+  if (!a.username.empty()) facts_.auth_user.assign(a.username.substr(0, 255));
+  facts_.auth_result = proto::to_string(a.result);
+  if (a.result == proto::AuthResult::success) facts_.authenticated = true;
+  detectors_.auth(a);
+  detectors_.raise();
+}
+
+void SensorSession::on_tls_started() {
+  facts_.tls = true;
+  facts_.state = "tls";
+  transcript_.tls_started(terminating());
+}
+
+StarttlsCut SensorSession::starttls_cut() const {
+  return {decoder_.awaiting_starttls(), decoder_.tls(), decoder_.starttls_tail(), decoder_.tls_server_tail()};
+}
+
+void SensorSession::on_starttls_injection(std::size_t bytes) {
+  facts_.bytes_in += bytes;
+  counters_.bytes(Dir::client_to_server, bytes);
+  on_anomaly(proto::Anomaly::starttls_injection, fmt::format("{} bytes sent before the reply to STARTTLS, discarded", bytes));
+}
+
+void SensorSession::on_tls_handshake(TlsSide side, TlsResult result, const SSL* ssl, std::string_view detail) {
+  counters_.tls_handshake(side, result);
+  if (result != TlsResult::success) return transcript_.tls_handshake(side, result, {}, {}, detail);
+  const std::string_view version = SSL_get_version(ssl);
+  const std::string_view cipher = SSL_get_cipher_name(ssl);
+  if (side == TlsSide::client) {  // what the client negotiated is what the session shows
+    facts_.tls_version.assign(version);
+    facts_.tls_cipher.assign(cipher);
+  }
+  transcript_.tls_handshake(side, result, version, cipher, detail);
+}
+
+void SensorSession::on_anomaly(proto::Anomaly kind, std::string_view detail) {
+  counters_.anomaly(kind);
+  transcript_.anomaly(kind, detail);
+  detectors_.anomaly(kind, detail);
+  detectors_.raise();
+}
+
+Termination SensorSession::on_close(Termination reason) {
+  if (watching_) {
+    decoder_.close(Dir::client_to_server);
+    decoder_.close(Dir::server_to_client);
+    const bool opaque_tls = facts_.tls && listener_.config().tls.mode == config::TlsMode::passthrough;
+    if (facts_.blocked) reason = Termination::blocked;
+    else if ((facts_.quit || opaque_tls) && (reason == Termination::client_abort || reason == Termination::server_close))
+      reason = Termination::quit;  // a QUIT inside TLS we pass through is invisible: a close is taken as graceful
+    transcript_.closed(reason, facts_);
+    const auto domain = facts_.domain(listener_.config().domain_from);
+    if (!domain.empty()) counters_.domain(domain, facts_.messages, facts_.bytes_in + facts_.bytes_out);
+    if (auto& out = listener_.sensor().outputs(); out.storing())
+      out.store(make_record(facts_, domain, reason, std::chrono::system_clock::now()));
+  }
+  counters_.closed(reason, std::chrono::steady_clock::now() - opened_);
+  return reason;
+}
+
+void SensorSession::append_json(std::string& out) const { append_session_json(out, facts_); }
+
+}  // namespace smtp::daemon

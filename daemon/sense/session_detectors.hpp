@@ -1,0 +1,46 @@
+// One session's events fed to the detectors, and what they find raised as alerts and flags.
+#pragma once
+
+#include "config/config.hpp"
+#include "daemon/sense/sensor.hpp"
+#include "daemon/sense/session_facts.hpp"
+#include "daemon/sense/session_transcript.hpp"
+#include "detect/engine.hpp"
+#include "proto/anomalies.hpp"
+#include "proto/events.hpp"
+
+#include <cstdint>
+#include <string_view>
+
+namespace smtp::daemon {
+
+class SessionDetectors {
+ public:
+  // Allow-listed clients are never flagged, so they are not tracked either.
+  SessionDetectors(Sensor& sensor, const config::Config& config, const SessionFacts& facts, SessionTranscript& transcript)
+      : sensor_(sensor), config_(config), facts_(facts), transcript_(transcript) {}
+
+  void watch(bool on) { watched_ = on; }
+  // Each event collects what the detectors find; raise() turns it into alerts when the
+  // dispatcher wants the alert's transcript line to appear.
+  void connection();
+  void bad_command();
+  void message();
+  void auth(const proto::AuthAttempt& a);
+  void anomaly(proto::Anomaly kind, std::string_view detail);
+  // Runs the findings through the flag table and the alert log; a fresh alert gets a
+  // transcript line.
+  void raise();
+
+ private:
+  std::uint32_t now_s() const;
+
+  Sensor& sensor_;
+  const config::Config& config_;
+  const SessionFacts& facts_;
+  SessionTranscript& transcript_;
+  bool watched_ = false;
+  detect::Findings findings_;  // reused, so that a detector event allocates nothing
+};
+
+}  // namespace smtp::daemon

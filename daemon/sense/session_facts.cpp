@@ -1,0 +1,48 @@
+#include "daemon/sense/session_facts.hpp"
+
+#include "daemon/address.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace smtp::daemon {
+namespace {
+
+std::string_view after_at(std::string_view user) {
+  const auto at = user.rfind('@');
+  return at == std::string_view::npos ? std::string_view{} : user.substr(at + 1);
+}
+
+}  // namespace
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string ip_text(const tcp::endpoint& ep) { return unmapped(ep.address()).to_string(); }
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  const auto ip = ip_text(ep);
+  if (ip.find(':') == std::string::npos) return fmt::format("{}:{}", ip, ep.port());
+  return fmt::format("[{}]:{}", ip, ep.port());
+}
+
+std::string SessionFacts::domain(config::DomainFrom from) const {
+  const std::string auth_domain = lower(after_at(auth_user));
+  switch (from) {
+    case config::DomainFrom::sender: return sender_domain;
+    case config::DomainFrom::recipient: return recipient_domain;
+    case config::DomainFrom::auth: return auth_domain;
+    case config::DomainFrom::automatic: break;
+  }
+  // Submission (authenticated, or on 587/465) counts for the sender's side; inbound
+  // MX traffic counts for the domain it delivers to.
+  if (authenticated || submission_port) return !auth_domain.empty() ? auth_domain : sender_domain;
+  return !recipient_domain.empty() ? recipient_domain : sender_domain;
+}
+
+}  // namespace smtp::daemon

@@ -1,0 +1,54 @@
+// What sense knows about one session so far: who, what was said, how much.
+#pragma once
+
+#include "config/config.hpp"
+#include "daemon/asio.hpp"
+#include "detect/engine.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace smtp::daemon {
+
+// Plain data: the dispatcher (sensor_session.hpp) fills it from the decoder's events,
+// and each piece that writes a transcript line, a store row or /sessions reads it.
+struct SessionFacts {
+  std::uint64_t lcid = 0;
+  std::string listener;
+  tcp::endpoint client;
+  detect::IpBytes client_ip{};
+  std::string upstream;
+  std::chrono::system_clock::time_point started;
+  std::string helo;
+  std::string auth_user;
+  std::string_view auth_result;
+  std::string sender_domain;
+  std::string recipient_domain;  // the first accepted recipient's
+  std::string_view state = "greeting";
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint32_t commands = 0;
+  std::uint32_t bad_commands = 0;
+  std::uint32_t messages = 0;
+  std::uint32_t recipients = 0;
+  std::uint32_t permanent_failures = 0;
+  bool quit = false;  // the client said QUIT
+  bool tls = false;
+  bool opaque = false;  // implicit TLS passed through: bytes are counted, never decoded
+  std::string tls_version;  // when the sensor terminated TLS with the client
+  std::string tls_cipher;
+  bool blocked = false;  // the upstream refused the session at the greeting
+  bool authenticated = false;
+  bool submission_port = false;
+
+  // The domain the session counts for (SPEC section 4, domain_from).
+  std::string domain(config::DomainFrom from) const;
+};
+
+std::string ip_text(const tcp::endpoint& ep);        // "192.0.2.1", IPv4-mapped shown as IPv4
+std::string endpoint_text(const tcp::endpoint& ep);  // "192.0.2.1:25" or "[2001:db8::1]:25"
+std::string lower(std::string_view s);
+
+}  // namespace smtp::daemon

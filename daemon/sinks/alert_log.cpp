@@ -1,0 +1,57 @@
+#include "daemon/sinks/alert_log.hpp"
+
+#include "text/json.hpp"
+
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <syslog.h>
+
+namespace smtp::daemon {
+
+using text::append_json_string;
+
+std::string to_json(const Alert& a) {
+  std::string j = "{\"ts\":\"" + text::iso8601_utc(a.ts) + "\",\"type\":";
+  append_json_string(j, a.type);
+  j += ",\"severity\":";
+  append_json_string(j, a.severity);
+  j += ",\"ip\":";
+  append_json_string(j, a.ip);
+  j += ",\"listener\":";
+  append_json_string(j, a.listener);
+  j += ",\"lcid\":" + std::to_string(a.lcid) + ",\"count\":" + std::to_string(a.count) +
+       ",\"threshold\":" + std::to_string(a.threshold) + ",\"window_s\":" + std::to_string(a.window_s) + ",\"action\":";
+  append_json_string(j, a.action);
+  j += ",\"detail\":";
+  append_json_string(j, a.detail);
+  j += ",\"users\":[";
+  for (std::size_t i = 0; i < a.users.size(); ++i) {
+    if (i) j += ',';
+    append_json_string(j, a.users[i]);
+  }
+  j += "]}";
+  return j;
+}
+
+AlertLog::AlertLog(const config::Alerts& cfg) : pool_(std::make_shared<spdlog::details::thread_pool>(4096, 1)) {
+  std::vector<spdlog::sink_ptr> sinks{std::make_shared<spdlog::sinks::rotating_file_sink_mt>(cfg.path, cfg.max_size, cfg.max_files)};
+  if (cfg.syslog) sinks.push_back(std::make_shared<spdlog::sinks::syslog_sink_mt>("smtp-sensor", LOG_PID, LOG_MAIL, false));
+  logger_ = std::make_shared<spdlog::async_logger>("alerts", sinks.begin(), sinks.end(), pool_,
+                                                   spdlog::async_overflow_policy::overrun_oldest);
+  logger_->set_pattern("%v");
+  // Alerts are rare and people tail the file: every line reaches the disk at once.
+  logger_->flush_on(spdlog::level::info);
+}
+
+AlertLog::~AlertLog() { flush(); }
+
+void AlertLog::write(const Alert& a) { logger_->warn("{}", to_json(a)); }
+
+std::uint64_t AlertLog::dropped() const { return pool_->overrun_counter(); }
+
+void AlertLog::flush() { logger_->flush(); }
+
+}  // namespace smtp::daemon

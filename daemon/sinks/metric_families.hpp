@@ -1,0 +1,32 @@
+// Every Prometheus family the daemon exports (SPEC section 7), declared once.
+#pragma once
+
+// X(member, kind, name, help): kind is Counter, Gauge or Histogram. The Metrics class
+// derives its members, registration and the family list in the docs' check from this.
+#define SMTP_SENSOR_METRIC_FAMILIES(X)                                                                                \
+  X(connections, Counter, "smtp_sensor_connections_total", "Accepted TCP connections")                                 \
+  X(active, Gauge, "smtp_sensor_connections_active", "Connections open now")                                           \
+  X(blocked, Counter, "smtp_sensor_blocked_connections_total",                                                          \
+    "Connections refused by deny, flag or protocol rules, or refused by the upstream at the greeting")                 \
+  X(terminations, Counter, "smtp_sensor_terminations_total",                                                            \
+    "Permanent rejections of MAIL, RCPT, DATA or end-of-data, and sessions that ended without a graceful QUIT")        \
+  X(bytes, Counter, "smtp_sensor_bytes_total", "Bytes relayed, counted at the socket")                                 \
+  X(upstream_errors, Counter, "smtp_sensor_upstream_errors_total",                                                      \
+    "Upstream connects that failed or timed out, and upstreams that never greeted")                                    \
+  X(commands, Counter, "smtp_sensor_commands_total", "Client command lines by verb")                                   \
+  X(bad_commands, Counter, "smtp_sensor_bad_commands_total", "Commands answered 500-504, and lines the decoder finds invalid") \
+  X(replies, Counter, "smtp_sensor_replies_total", "Server replies by class")                                          \
+  X(permanent_failures, Counter, "smtp_sensor_permanent_failures_total", "5xx answers to MAIL, RCPT, DATA and end-of-data") \
+  X(messages, Counter, "smtp_sensor_messages_total", "Messages whose end-of-data got a 2xx")                          \
+  X(auth, Counter, "smtp_sensor_auth_attempts_total", "AUTH attempts by mechanism and result")                        \
+  X(anomalies, Counter, "smtp_sensor_anomalies_total", "Protocol anomalies the decoder saw")                          \
+  X(tls_handshakes, Counter, "smtp_sensor_tls_handshakes_total",                                                        \
+    "TLS handshakes the sensor made in terminate mode, by side and result")                                            \
+  X(alerts, Counter, "smtp_sensor_alerts_total", "Alerts raised, by detector")                                         \
+  X(flagged_ips, Gauge, "smtp_sensor_flagged_ips", "IPs flagged now")                                                  \
+  X(domain_connections, Counter, "smtp_sensor_domain_connections_total", "Sessions per domain (top domains, the rest as other)") \
+  X(domain_messages, Counter, "smtp_sensor_domain_messages_total", "Messages per domain")                             \
+  X(domain_bytes, Counter, "smtp_sensor_domain_bytes_total", "Bytes per domain, both directions")                     \
+  X(upstream_connect, Histogram, "smtp_sensor_upstream_connect_seconds", "Time to connect to the upstream")           \
+  X(session_duration, Histogram, "smtp_sensor_session_duration_seconds", "How long sessions lasted")                 \
+  X(dropped, Counter, "smtp_sensor_events_dropped_total", "Lines or rows a full sink queue dropped")
