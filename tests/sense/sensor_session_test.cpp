@@ -1,0 +1,250 @@
+// Sense through its seam: a real decoder, real detectors and counters, fake sinks.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "daemon/sense/listener_sense.hpp"
+#include "daemon/sense/sensor.hpp"
+#include "tests/sense/fake_outputs.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <string_view>
+
+using namespace smtp;
+using namespace smtp::daemon;
+
+namespace {
+
+// One listener's worth of sense, wired to fake sinks and a private metrics registry.
+struct Rig {
+  explicit Rig(config::Config c = {}) : cfg(std::move(c)) {
+    cfg.allow.clear();  // the tests play clients from 127.0.0.0/8
+    sensor = std::make_unique<Sensor>(cfg, metrics, outputs);
+    listener = std::make_unique<ListenerSense>(*sensor, cfg.listeners.front(), metrics.listener(cfg.listeners.front().name));
+  }
+  std::unique_ptr<SessionObserver> open(std::uint64_t lcid, std::string_view ip = "192.0.2.7") {
+    auto s = listener->open(lcid, cfg);
+    admission = s->on_client({asio::ip::make_address(ip), 40000}, "127.0.0.1:25");
+    return s;
+  }
+  double counter(prometheus::Counter* c) const { return c->Value(); }
+  ListenerMetrics& m() { return listener->metrics(); }
+
+  config::Config cfg;
+  Metrics metrics;
+  test::FakeOutputs outputs;
+  std::unique_ptr<Sensor> sensor;
+  std::unique_ptr<ListenerSense> listener;
+  Admission admission = Admission::relay;
+};
+
+void client(SessionObserver& s, std::string_view bytes) { s.on_data(Dir::client_to_server, {bytes.data(), bytes.size()}); }
+void server(SessionObserver& s, std::string_view bytes) { s.on_data(Dir::server_to_client, {bytes.data(), bytes.size()}); }
+
+bool has_line(const std::vector<std::string>& lines, std::string_view needle) {
+  return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+}
+
+// A whole delivery: greeting, EHLO, MAIL, RCPT, DATA, QUIT.
+void deliver(SessionObserver& s) {
+  server(s, "220 mx.example.com ESMTP\r\n");
+  client(s, "EHLO client.example.org\r\n");
+  server(s, "250-mx.example.com\r\n250 PIPELINING\r\n");
+  client(s, "MAIL FROM:<alice@Example.ORG>\r\n");
+  server(s, "250 2.1.0 Ok\r\n");
+  client(s, "RCPT TO:<bob@Example.COM>\r\n");
+  server(s, "250 2.1.5 Ok\r\n");
+  client(s, "DATA\r\n");
+  server(s, "354 go ahead\r\n");
+  client(s, "Subject: hi\r\n\r\nhello\r\n.\r\n");
+  server(s, "250 2.0.0 queued\r\n");
+  client(s, "QUIT\r\n");
+  server(s, "221 bye\r\n");
+}
+
+}  // namespace
+
+TEST_CASE("a delivery: counters, transcript lines, and the store row") {
+  Rig rig;
+  auto s = rig.open(1001);
+  CHECK(rig.admission == Admission::relay);
+  CHECK(s->watching());
+  deliver(*s);
+  CHECK(s->on_close(Termination::client_abort) == Termination::quit);  // it said QUIT
+
+  auto& m = rig.m();
+  CHECK(rig.counter(m.connections) == 1);
+  CHECK(rig.counter(m.messages) == 1);
+  CHECK(rig.counter(m.commands[static_cast<std::size_t>(proto::Verb::ehlo)]) == 1);
+  CHECK(rig.counter(m.commands[static_cast<std::size_t>(proto::Verb::rcpt)]) == 1);
+  CHECK(rig.counter(m.replies[0]) == 6);  // 2xx: the greeting, EHLO, MAIL, RCPT, end of data, QUIT
+  CHECK(rig.counter(m.bad_commands) == 0);
+  CHECK(rig.counter(m.terminations[static_cast<std::size_t>(Termination::client_abort)]) == 0);
+
+  const auto& lines = rig.outputs.lines;
+  REQUIRE(!lines.empty());
+  CHECK(lines.front() == "[1001] ************ New connection from: 192.0.2.7:40000 to smtp (upstream 127.0.0.1:25)");
+  CHECK(has_line(lines, "[1001] C --> EHLO client.example.org"));
+  CHECK(has_line(lines, "[1001] S <-- 250-mx.example.com"));
+  CHECK(has_line(lines, "[1001] C --> <message data: "));
+  CHECK(lines.back().starts_with("[1001] ~~~~~~~~~~~~ Connection closed (quit). in="));
+
+  REQUIRE(rig.outputs.rows.size() == 1);
+  const auto& r = rig.outputs.rows.front();
+  CHECK(r.lcid == 1001);
+  CHECK(r.client_ip == "192.0.2.7");
+  CHECK(r.helo == "client.example.org");
+  CHECK(r.domain == "example.com");  // inbound MX traffic counts for the recipient's domain
+  CHECK(r.messages == 1);
+  CHECK(r.recipients == 1);
+  CHECK(r.termination == "quit");
+  CHECK(r.bytes_in > 0);
+  CHECK(r.bytes_out > 0);
+  // Bytes are counted once, and the metric and the row agree.
+  CHECK(rig.counter(m.bytes_in) == static_cast<double>(r.bytes_in));
+  CHECK(rig.counter(m.bytes_out) == static_cast<double>(r.bytes_out));
+  CHECK(rig.outputs.alerts.empty());
+}
+
+TEST_CASE("AUTH guessing raises one alert and a flag, and credentials never reach a line") {
+  config::Config cfg;
+  cfg.detectors.auth_bruteforce.threshold = 3;
+  Rig rig(cfg);
+  auto s = rig.open(7);
+  server(*s, "220 mx ESMTP\r\n");
+  client(*s, "EHLO x\r\n");
+  server(*s, "250-mx\r\n250 AUTH PLAIN LOGIN\r\n");
+  for (int i = 0; i < 4; ++i) {
+    client(*s, "AUTH PLAIN AGFsaWNlAHMzY3IzdC1QYTU1\r\n");  // alice / s3cr3t-Pa55
+    server(*s, "535 5.7.8 Authentication failed\r\n");
+  }
+  s->on_close(Termination::client_abort);
+
+  REQUIRE(rig.outputs.alerts.size() == 1);  // the 4th failure is a repeat within the TTL
+  const auto& a = rig.outputs.alerts.front();
+  CHECK(a.type == "auth_bruteforce");
+  CHECK(a.ip == "192.0.2.7");
+  CHECK(a.lcid == 7);
+  CHECK(a.count == 3);
+  CHECK(a.severity == "warning");
+  CHECK(std::find(a.users.begin(), a.users.end(), "alice") != a.users.end());
+  CHECK(rig.sensor->flags().size() == 1);
+  CHECK(rig.counter(rig.m().auth[static_cast<std::size_t>(proto::AuthMechanism::plain)]
+                                [static_cast<std::size_t>(proto::AuthResult::failure)]) == 4);
+  CHECK(has_line(rig.outputs.lines, "[7] !!!!!!!!!!!! alert auth_bruteforce (flag)"));
+  for (const auto& l : rig.outputs.lines) CHECK(l.find("s3cr3t") == std::string::npos);
+  for (const auto& l : rig.outputs.lines) CHECK(l.find("AGFsaWNl") == std::string::npos);
+  REQUIRE(rig.outputs.rows.size() == 1);
+  CHECK(rig.outputs.rows.front().auth_user == "alice");
+  CHECK(rig.outputs.rows.front().auth_result == "failure");
+  CHECK(rig.outputs.rows.front().termination == "client_abort");
+}
+
+TEST_CASE("a deny list match is refused and counted, and its row says blocked") {
+  config::Config cfg;
+  cfg.deny.push_back(config::Cidr::parse("192.0.2.0/24").value());
+  Rig rig(cfg);
+  auto s = rig.open(11);
+  CHECK(rig.admission == Admission::deny);
+  s->on_blocked(cfg.flag.block_reply, Admission::deny);
+  s->on_own_reply(cfg.flag.block_reply.size() + 2);
+  CHECK(s->on_close(Termination::blocked) == Termination::blocked);
+  CHECK(rig.counter(rig.m().blocked[static_cast<std::size_t>(BlockReason::deny)]) == 1);
+  CHECK(rig.counter(rig.m().terminations[static_cast<std::size_t>(Termination::blocked)]) == 1);
+  CHECK(has_line(rig.outputs.lines, "[11] ~~~~~~~~~~~~ Refused (deny): S <-- 554 5.7.1 Access denied"));
+  REQUIRE(rig.outputs.rows.size() == 1);
+  CHECK(rig.outputs.rows.front().blocked);
+  CHECK(rig.outputs.rows.front().bytes_out == cfg.flag.block_reply.size() + 2);
+}
+
+TEST_CASE("a blocking flag refuses the next connection from that address") {
+  config::Config cfg;
+  cfg.detectors.bad_commands.threshold = 2;
+  cfg.detectors.bad_commands.action = config::Action::block;
+  Rig rig(cfg);
+  {
+    auto s = rig.open(21);
+    server(*s, "220 mx\r\n");
+    client(*s, "XYZZY\r\n");
+    server(*s, "500 5.5.2 what?\r\n");
+    client(*s, "PLUGH\r\n");
+    server(*s, "500 5.5.2 what?\r\n");
+    s->on_close(Termination::client_abort);
+  }
+  CHECK(rig.counter(rig.m().bad_commands) == 2);
+  REQUIRE(rig.outputs.alerts.size() == 1);
+  CHECK(rig.outputs.alerts.front().action == "block");
+  auto again = rig.open(22);
+  CHECK(rig.admission == Admission::flagged);
+  auto other = rig.open(23, "198.51.100.1");
+  CHECK(rig.admission == Admission::relay);
+}
+
+TEST_CASE("a refusal at the PROXY stage is counted but never watched") {
+  Rig rig;
+  auto s = rig.listener->open(31, rig.cfg);
+  CHECK_FALSE(s->watching());
+  s->on_proxy_refused();
+  CHECK(s->on_close(Termination::blocked) == Termination::blocked);
+  CHECK(rig.counter(rig.m().connections) == 1);
+  CHECK(rig.counter(rig.m().blocked[static_cast<std::size_t>(BlockReason::proxy_protocol)]) == 1);
+  CHECK(rig.outputs.lines.empty());
+  CHECK(rig.outputs.rows.empty());
+}
+
+TEST_CASE("an unreachable upstream: the 421 is counted as an upstream error") {
+  Rig rig;
+  auto s = rig.open(41);
+  s->on_upstream_unavailable("421 4.4.1 Upstream unavailable\r\n", "upstream connect failed: refused");
+  s->on_own_reply(32);
+  CHECK(s->on_close(Termination::upstream_error) == Termination::upstream_error);
+  CHECK(rig.counter(rig.m().upstream_errors) == 1);
+  CHECK(has_line(rig.outputs.lines, "Refused (upstream connect failed: refused): S <-- 421 4.4.1 Upstream unavailable"));
+  REQUIRE(rig.outputs.rows.size() == 1);
+  CHECK(rig.outputs.rows.front().termination == "upstream_error");
+}
+
+TEST_CASE("STARTTLS: the cut the relay asks for, and injected plaintext flagged") {
+  config::Config cfg;
+  cfg.listeners.front().tls.mode = config::TlsMode::terminate;
+  Rig rig(cfg);
+  auto s = rig.open(51);
+  server(*s, "220 mx\r\n");
+  client(*s, "EHLO x\r\n");
+  server(*s, "250-mx\r\n250 STARTTLS\r\n");
+  client(*s, "STARTTLS\r\nMAIL FROM:<a@b>\r\n");
+  auto cut = s->starttls_cut();
+  CHECK(cut.awaiting);
+  CHECK(cut.client_tail == std::string_view("MAIL FROM:<a@b>\r\n").size());
+  server(*s, "220 go ahead\r\n");
+  cut = s->starttls_cut();
+  CHECK(cut.started);
+  CHECK(rig.counter(rig.m().anomalies[static_cast<std::size_t>(proto::Anomaly::starttls_injection)]) == 1);
+  REQUIRE(!rig.outputs.alerts.empty());
+  CHECK(rig.outputs.alerts.front().type == "starttls_injection");
+}
+
+TEST_CASE("transcripts and the store off: nothing is formatted or built") {
+  Rig off;
+  off.outputs.transcripts_on = false;
+  off.outputs.store_on = false;
+  auto s = off.open(61);
+  deliver(*s);
+  s->on_close(Termination::quit);
+  CHECK(off.outputs.lines.empty());
+  CHECK(off.outputs.rows.empty());
+  CHECK(off.counter(off.m().messages) == 1);  // counting goes on
+}
+
+TEST_CASE("/sessions JSON of a live session keeps UTF-8 and escapes control bytes") {
+  Rig rig;
+  auto s = rig.open(71);
+  server(*s, "220 mx\r\n");
+  client(*s, "EHLO j\xc3\xbcrgen.example\r\n");
+  std::string json;
+  s->append_json(json);
+  CHECK(json.find("\"lcid\":71") != std::string::npos);
+  CHECK(json.find("\"helo\":\"j\xc3\xbcrgen.example\"") != std::string::npos);
+  CHECK(json.find("\"client\":\"192.0.2.7:40000\"") != std::string::npos);
+}
