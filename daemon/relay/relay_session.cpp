@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <cstring>
 
 namespace smtp::daemon {
 namespace {
@@ -64,16 +65,25 @@ void RelaySession::on_proxy_readable(const error_code& ec) {
   if (closed()) return;
   if (ec) return close(Termination::client_abort);
   // Peek, so that nothing past the header is consumed here: the bytes after it are the
-  // client's first SMTP bytes and the pump reads them as usual.
+  // client's first SMTP bytes and the pump reads them as usual. Whatever a peek shows
+  // while the header is still incomplete is header, so it is consumed into proxy_buf_;
+  // otherwise the socket stays readable and the wait would fire again at once.
   std::array<std::uint8_t, kMaxProxyHeader> buf;
+  const std::size_t have = proxy_buf_.size();
+  std::memcpy(buf.data(), proxy_buf_.data(), have);
   error_code rec;
-  const std::size_t n = client_.socket().receive(asio::buffer(buf), tcp::socket::message_peek, rec);
+  const std::size_t n = client_.socket().receive(asio::buffer(buf.data() + have, buf.size() - have), tcp::socket::message_peek, rec);
   if (rec == asio::error::would_block || rec == asio::error::try_again) return wait_proxy_header();
   if (rec || n == 0) return close(Termination::client_abort);
   ProxyHeader header;
-  switch (parse_proxy_header({buf.data(), n}, header)) {
+  switch (parse_proxy_header({buf.data(), have + n}, header)) {
     case ProxyParse::incomplete:
-      if (n < buf.size()) return wait_proxy_header();
+      if (have + n < buf.size()) {
+        client_.socket().receive(asio::buffer(buf.data() + have, n), 0, rec);
+        if (rec) return close(Termination::client_abort);
+        proxy_buf_.append(reinterpret_cast<const char*>(buf.data()) + have, n);
+        return wait_proxy_header();
+      }
       [[fallthrough]];
     case ProxyParse::invalid:
       spdlog::warn("[{}] malformed PROXY header from {}", lcid_, client_endpoint_.address().to_string());
@@ -82,8 +92,9 @@ void RelaySession::on_proxy_readable(const error_code& ec) {
     case ProxyParse::complete:
       break;
   }
-  client_.socket().receive(asio::buffer(buf.data(), header.length), 0, rec);  // consume exactly the header
+  client_.socket().receive(asio::buffer(buf.data() + have, header.length - have), 0, rec);  // exactly the header's rest
   if (rec) return close(Termination::client_abort);
+  std::string().swap(proxy_buf_);
   if (header.has_address) {
     client_endpoint_ = header.source;
     local_endpoint_ = header.destination;
@@ -166,6 +177,9 @@ std::size_t RelaySession::on_bytes(Dir dir, std::span<const char> bytes) {
 }
 
 void RelaySession::on_pump_error(Dir dir, const error_code& ec, bool reading) {
+  // A refusal owns the close: the pumps' reads it cancelled land here and must not
+  // turn an upstream_error into a server_close or cut the linger short.
+  if (phase_ == Phase::refusing) return;
   // Whoever broke the connection is the one whose socket failed: reading from the
   // client, or writing to it, both mean the client went away.
   const bool client_side = (dir == Dir::client_to_server) == reading;
@@ -175,6 +189,7 @@ void RelaySession::on_pump_error(Dir dir, const error_code& ec, bool reading) {
 
 void RelaySession::on_pump_finished(Dir dir) {
   observer_->on_eof(dir);
+  if (phase_ == Phase::refusing) return;
   if (dir == Dir::client_to_server && !to_client_.finished()) client_finished_first_ = true;
   if (to_server_.finished() && to_client_.finished())
     close(client_finished_first_ ? Termination::client_abort : Termination::server_close);
@@ -190,6 +205,10 @@ void RelaySession::refuse(std::string_view reply, Termination reason) {
   phase_ = Phase::refusing;
   refusal_ = reply;
   refuse_reason_ = reason;
+  // A refusal can come mid-relay (no greeting in time): the pumps stop, and only the
+  // drain below reads the client from now on.
+  error_code ignored;
+  client_.socket().cancel(ignored);
   arm_timer(Clock::now() + kRefusalLinger);
   if (client_.tls()) {
     // Inside TLS: one short record into a fresh connection, which the socket takes whole.

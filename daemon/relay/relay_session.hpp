@@ -86,6 +86,7 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   std::unique_ptr<SessionObserver> observer_;
   std::shared_ptr<const TlsContexts> tls_;  // set when this listener terminates TLS
   std::string held_;  // client bytes after STARTTLS, until the reply: at most one read
+  std::string proxy_buf_;  // a PROXY header that has arrived in part, at most kMaxProxyHeader
   std::uint64_t lcid_;
   Clock::time_point connected_;
   Clock::time_point last_activity_;
