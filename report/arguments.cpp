@@ -5,8 +5,12 @@ namespace smtp::report {
 const std::string_view kReportUsage = R"(usage: smtp-sensor report [-c FILE | --store PATH] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
          [--step hour|day|week|month|quarter] [--mode trend|domain|user|ip] [--domain D]
          [--sort COLUMN] [--asc|--desc] [--top N] [--format table|csv|json] [--tz ZONE]
+         [--csv-raw] [--bom]
   Defaults: the last 7 days up to today, --step day, --mode trend, --format table,
   --tz the server's local zone, --store the store.path of -c FILE.
+  CSV: a cell starting with = + - @ tab or CR (a formula to a spreadsheet) gets a
+  leading ' so that it opens as text; --csv-raw keeps every cell as stored. --bom
+  starts the output with a UTF-8 byte order mark (for Excel on Windows).
 )";
 
 Arguments parse_arguments(const std::vector<std::string_view>& args) {
@@ -15,6 +19,10 @@ Arguments parse_arguments(const std::vector<std::string_view>& args) {
     const std::string_view arg = args[i];
     if (arg == "--asc" || arg == "--desc") {
       a.input.order = std::string(arg.substr(2));
+      continue;
+    }
+    if (arg == "--csv-raw" || arg == "--bom") {
+      (arg == "--bom" ? a.input.bom : a.input.csv_raw).emplace(1, '1');
       continue;
     }
     std::optional<std::string>* slot = nullptr;

@@ -26,14 +26,28 @@ std::int64_t value(const Counters& c, std::size_t i) {
   return v[i];
 }
 
-void csv_field(std::string& out, std::string_view s) {
+// Whether a spreadsheet would read a cell starting so as a formula (OWASP, CSV injection).
+bool formula_start(std::string_view s) {
+  if (s.empty()) return false;
+  const char c = s.front();
+  return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
+}
+
+bool needs_quotes(std::string_view s) {
   // One pass over the bytes: find_first_of would search the set once per byte.
-  const bool plain = std::none_of(s.begin(), s.end(), [](char c) { return c == ',' || c == '"' || c == '\r' || c == '\n'; });
-  if (plain) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return c == ',' || c == '"' || c == '\r' || c == '\n'; });
+}
+
+// A CSV cell; unless raw, a formula-like start gets a leading ' so it opens as text.
+void csv_field(std::string& out, std::string_view s, bool raw) {
+  const bool neutralise = !raw && formula_start(s);
+  if (!needs_quotes(s)) {
+    if (neutralise) out += '\'';
     out += s;
     return;
   }
   out += '"';
+  if (neutralise) out += '\'';
   for (const char c : s) {
     if (c == '"') out += '"';
     out += c;
@@ -59,8 +73,10 @@ std::string csv_filename(const Query& q) {
 
 namespace {
 
-void csv_header(std::string& out, Mode mode) {
-  const auto names = column_names(mode);
+// The header line, after a UTF-8 BOM when the query asks for one.
+void csv_header(std::string& out, const Query& q) {
+  if (q.bom) out += "\xef\xbb\xbf";
+  const auto names = column_names(q.mode);
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (i) out += ',';
     out += names[i];
@@ -94,11 +110,10 @@ void ratio(std::string& out, const Counters& c) {
 // label_field is the period's label as a CSV field, comma included: the same for
 // every row of a period, so it is escaped once. A row is built in a buffer of its own
 // and appended once: per-field appends cost more than the digits.
-void csv_row(std::string& out, std::string_view label_field, bool keyed, std::string_view key, const Counters& c) {
+void csv_row(std::string& out, std::string_view label_field, bool keyed, std::string_view key, const Counters& c, bool raw) {
   char buf[640];
   char* p = buf;
-  const bool plain = label_field.size() + key.size() < 400 &&
-                     std::none_of(key.begin(), key.end(), [](char ch) { return ch == ',' || ch == '"' || ch == '\r' || ch == '\n'; });
+  const bool plain = label_field.size() + key.size() < 400 && (raw || !formula_start(key)) && !needs_quotes(key);
   if (plain) {
     std::memcpy(p, label_field.data(), label_field.size());
     p += label_field.size();
@@ -110,7 +125,7 @@ void csv_row(std::string& out, std::string_view label_field, bool keyed, std::st
   } else {
     out += label_field;
     if (keyed) {
-      csv_field(out, key);
+      csv_field(out, key, raw);
       out += ',';
     }
   }
@@ -124,9 +139,9 @@ void csv_row(std::string& out, std::string_view label_field, bool keyed, std::st
   out.append(buf, static_cast<std::size_t>(p - buf));
 }
 
-std::string csv_label(std::string_view label) {
+std::string csv_label(std::string_view label, bool raw) {
   std::string field;
-  csv_field(field, label);
+  csv_field(field, label, raw);
   field += ',';
   return field;
 }
@@ -178,11 +193,11 @@ std::string render_csv(const Report& r) {
   const bool keyed = r.query.mode != Mode::trend;
   std::string out;
   out.reserve(64 * (r.rows.size() + 1));
-  csv_header(out, r.query.mode);
+  csv_header(out, r.query);
   std::vector<std::string> labels;
   labels.reserve(r.periods.size());
-  for (const auto& period : r.periods) labels.push_back(csv_label(period.label));
-  for (const auto& row : r.rows) csv_row(out, labels[row.period], keyed, r.key(row), row.counters);
+  for (const auto& period : r.periods) labels.push_back(csv_label(period.label, r.query.csv_raw));
+  for (const auto& row : r.rows) csv_row(out, labels[row.period], keyed, r.key(row), row.counters, r.query.csv_raw);
   return out;
 }
 
@@ -259,15 +274,15 @@ void write_report(sqlite3* db, const Query& q, const std::function<void(std::str
   const bool keyed = q.mode != Mode::trend;
   std::string out;
   out.reserve(kChunk + 4096);
-  if (q.format == Format::csv) csv_header(out, q.mode);
+  if (q.format == Format::csv) csv_header(out, q);
   else json_head(out, q);
   std::size_t n = 0;  // rows so far
   std::string label;  // the CSV field of label_period's label
   std::uint32_t label_period = static_cast<std::uint32_t>(-1);
   scan_report(db, q, periods, [&](std::uint32_t p, std::string_view key, const Counters& c) {
     if (q.format == Format::csv) {
-      if (p != label_period) label = csv_label(periods[p].label), label_period = p;
-      csv_row(out, label, keyed, key, c);
+      if (p != label_period) label = csv_label(periods[p].label, q.csv_raw), label_period = p;
+      csv_row(out, label, keyed, key, c, q.csv_raw);
     } else {
       json_row(out, n == 0, keyed, periods[p].label, key, c);
     }

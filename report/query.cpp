@@ -166,6 +166,19 @@ Query parse_query(const QueryInput& in, Syntax syntax, Format default_format) {
     else if (*in.order == "desc") q.descending = true;
     else throw QueryError(fmt::format("unknown order '{}': use asc or desc", *in.order));
   }
+  auto flag = [&](const std::optional<std::string>& v, std::string_view name) {
+    if (!has(v)) return false;
+    if (syntax == Syntax::cli || *v == "1") {
+      if (q.format != Format::csv)
+        throw QueryError(fmt::format("{} applies to {} only", syntax == Syntax::cli ? option(syntax, name) : show(syntax, name, *v),
+                                     show(syntax, "format", "csv")));
+      return true;
+    }
+    if (*v == "0") return false;
+    throw QueryError(fmt::format("bad value '{}' for {}: use 1 or 0", *v, option(syntax, name)));
+  };
+  q.csv_raw = flag(in.csv_raw, syntax == Syntax::cli ? "csv-raw" : "csv_raw");
+  q.bom = flag(in.bom, "bom");
   if (has(in.top)) {
     std::size_t n = 0;
     const auto& t = *in.top;
@@ -198,7 +211,10 @@ QueryInput parse_url_query(std::string_view query) {
     else if (name == "top") slot = &in.top;
     else if (name == "format") slot = &in.format;
     else if (name == "tz") slot = &in.tz;
-    else throw QueryError(fmt::format("unknown parameter '{}': use from, to, step, mode, domain, sort, order, top, tz, format", name));
+    else if (name == "csv_raw") slot = &in.csv_raw;
+    else if (name == "bom") slot = &in.bom;
+    else throw QueryError(fmt::format(
+        "unknown parameter '{}': use from, to, step, mode, domain, sort, order, top, tz, format, csv_raw, bom", name));
     *slot = std::move(value);
   }
   return in;

@@ -40,6 +40,8 @@ struct StoreUnavailable : std::runtime_error {
 // The parameters as given, unchecked; an absent or empty value takes the default.
 struct QueryInput {
   std::optional<std::string> from, to, step, mode, domain, sort, order, top, format, tz;
+  // CSV only: "1" keeps cells as stored (csv_raw), starts the text with a UTF-8 BOM (bom).
+  std::optional<std::string> csv_raw, bom;
 };
 
 // Only changes how error messages name the options ("--from" or "from=").
@@ -55,6 +57,10 @@ struct Query {
   std::optional<std::size_t> top;
   Format format = Format::json;
   std::string zone;  // IANA name (or "UTC") the periods are cut in
+  // CSV only. A text cell starting with = + - @ tab or CR is a formula to a spreadsheet:
+  // it gets a leading ' (OWASP, CSV injection) unless csv_raw. bom: a UTF-8 BOM first.
+  bool csv_raw = false;
+  bool bom = false;
 };
 
 // Checks input and fills defaults: to = today in the zone, from = to - 6 days, step

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the smtp-sensor .deb from an existing release build dir, installs it,
-# checks the installed files, binary, config, user, directories and systemd unit,
-# smoke-runs the daemon as its service user, then purges the package again.
+# Builds the smtp-sensor .deb from an existing release build dir, runs lintian on it
+# (any error fails), installs it, checks the installed files (integrations, man
+# pages), binary, config, user, directories and systemd unit, smoke-runs the daemon
+# as its service user, then purges the package again.
 #
 # Usage: scripts/check-packaging.sh [BUILD_DIR]   (default: build-release)
-# Needs: root (dpkg -i), dpkg-dev (dpkg-shlibdeps), systemd (systemd-analyze), curl.
+# Needs: root (dpkg -i), dpkg-dev (dpkg-shlibdeps), systemd (systemd-analyze), curl,
+# pandoc (man pages, at cmake time), lintian, man-db (man -l).
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,13 +17,18 @@ case "$build" in /*) ;; *) build="$repo/$build" ;; esac
 pkg=smtp-sensor
 unit=/usr/lib/systemd/system/smtp-sensor.service
 conf=/etc/smtp-sensor/smtp-sensor.yaml
+f2b_filter=/etc/fail2ban/filter.d/smtp-sensor.conf
+f2b_jail=/etc/fail2ban/jail.d/smtp-sensor.conf
+share=/usr/share/smtp-sensor
+man8=/usr/share/man/man8/smtp-sensor.8.gz
+man5=/usr/share/man/man5/smtp-sensor.yaml.5.gz
 
 step() { printf '\n== %s\n' "$*"; }
 fail() { printf 'check-packaging: FAIL: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fail "must run as root (dpkg -i)"
 [ -f "$build/CMakeCache.txt" ] || fail "$build is not a configured build dir (scripts/build.sh release)"
-for tool in cpack dpkg-deb dpkg-shlibdeps systemd-analyze curl setpriv readelf; do
+for tool in cpack dpkg-deb dpkg-shlibdeps systemd-analyze curl setpriv readelf lintian man; do
   command -v "$tool" >/dev/null || fail "missing tool: $tool"
 done
 if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "installed"; then
@@ -59,7 +66,8 @@ step "build ($build)"
 # Re-run CMake if this build dir predates cmake/Packaging.cmake.
 [ -f "$build/CPackConfig.cmake" ] || cmake "$build" >/dev/null
 [ -f "$build/CPackConfig.cmake" ] || fail "no CPackConfig.cmake: is cmake/Packaging.cmake included?"
-cmake --build "$build" --target smtp-sensor -j2
+# The man pages need pandoc at cmake time; without it the `man` target says so.
+cmake --build "$build" --target smtp-sensor man -j2
 
 step "cpack -G DEB"
 cpack -G DEB --config "$build/CPackConfig.cmake" -B "$work/out" >"$work/cpack.log" 2>&1 \
@@ -89,15 +97,32 @@ for soname in $(readelf -d "$work/smtp-sensor.bin" | sed -n 's/.*(NEEDED).*\[\(.
   echo "$soname -> $found"
 done
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles >"$work/conffiles" || fail "no conffiles in control"
-grep -qx "$conf" "$work/conffiles" || fail "$conf is not a conffile"
+for f in "$conf" "$f2b_filter" "$f2b_jail"; do
+  grep -qx "$f" "$work/conffiles" || fail "$f is not a conffile"
+done
 for f in ./usr/bin/smtp-sensor ".$unit" ./usr/lib/sysusers.d/smtp-sensor.conf \
-         ./usr/lib/tmpfiles.d/smtp-sensor.conf ".$conf" \
+         ./usr/lib/tmpfiles.d/smtp-sensor.conf ".$conf" ".$f2b_filter" ".$f2b_jail" \
          ./usr/share/doc/smtp-sensor/README.md ./usr/share/doc/smtp-sensor/OPERATIONS.md \
+         ./usr/share/doc/smtp-sensor/copyright ./usr/share/doc/smtp-sensor/changelog.Debian.gz \
          ./usr/share/doc/smtp-sensor/examples/smtp-sensor.yaml \
-         ./usr/share/doc/smtp-sensor/examples/transparent.conf; do
+         ./usr/share/doc/smtp-sensor/examples/transparent.conf ".$man8" ".$man5" \
+         ".$share/grafana/smtp-sensor-dashboard.json" ".$share/prometheus/smtp-sensor-rules.yml" \
+         ".$share/prometheus/prometheus-scrape-example.yml" ".$share/fail2ban/filter.d/smtp-sensor.conf" \
+         ".$share/fail2ban/jail.d/smtp-sensor.conf"; do
   dpkg-deb --contents "$deb" | awk '{print $6}' | grep -qx "$f" || fail "package lacks $f"
 done
 echo "Depends, conffiles and file list OK"
+
+step "lintian"
+# Errors fail the check; each remaining warning is explained in docs/OPERATIONS.md
+# ("lintian"). The tags are printed so that a new one is noticed.
+lintian_rc=0
+lintian --fail-on error "$deb" >"$work/lintian.txt" 2>&1 || lintian_rc=$?
+grep -v "running with root privileges" "$work/lintian.txt" || true
+if grep -q "^E: " "$work/lintian.txt" || [ "$lintian_rc" -ne 0 ]; then
+  fail "lintian reported errors (exit $lintian_rc)"
+fi
+echo "lintian: $(grep -c '^E: ' "$work/lintian.txt" || true) errors, $(grep -c '^W: ' "$work/lintian.txt" || true) warnings"
 
 step "dpkg -i"
 installed=1
@@ -110,6 +135,34 @@ step "installed binary and config"
 /usr/bin/smtp-sensor check-config -c "$conf" >"$work/effective.yaml" || fail "check-config rejected $conf"
 echo "check-config -c $conf: OK ($(wc -l <"$work/effective.yaml") lines of effective config)"
 cmp -s "$conf" "$repo/config/smtp-sensor.yaml" || fail "installed $conf differs from config/smtp-sensor.yaml"
+
+step "integrations and man pages"
+for f in "$f2b_filter" "$f2b_jail" "$share/grafana/smtp-sensor-dashboard.json" \
+         "$share/prometheus/smtp-sensor-rules.yml" "$share/prometheus/prometheus-scrape-example.yml" \
+         "$share/fail2ban/filter.d/smtp-sensor.conf" "$share/fail2ban/jail.d/smtp-sensor.conf"; do
+  [ -s "$f" ] || fail "$f not installed"
+done
+cmp -s "$share/grafana/smtp-sensor-dashboard.json" "$repo/config/grafana/smtp-sensor-dashboard.json" \
+  || fail "installed dashboard differs from config/grafana/"
+cmp -s "$f2b_filter" "$repo/config/fail2ban/filter.d/smtp-sensor.conf" || fail "$f2b_filter differs from config/fail2ban/"
+# The shipped jail does nothing until the admin enables it (in a .local file).
+grep -Eq '^enabled *= *false' "$f2b_jail" || fail "$f2b_jail is not disabled"
+if command -v promtool >/dev/null; then
+  promtool check rules "$share/prometheus/smtp-sensor-rules.yml" >/dev/null || fail "promtool rejects the installed rules"
+fi
+for page in "$man8" "$man5"; do
+  [ -s "$page" ] || fail "$page not installed"
+  gzip -t "$page" || fail "$page is not valid gzip"
+  rendered=$(MANWIDTH=80 man -l "$page" 2>"$work/man.err") || { cat "$work/man.err" >&2; fail "man -l $page failed"; }
+  [ -s "$work/man.err" ] && { cat "$work/man.err" >&2; fail "man -l $page warned"; }
+  grep -q "SMTP-SENSOR" <<<"$rendered" || fail "man -l $page: no title"
+  case "$page" in
+    "$man8") want="SMTP_SENSOR_LOG_LEVEL" ;;
+    *) want="max_tracked" ;;
+  esac
+  grep -q "$want" <<<"$rendered" || fail "man -l $page does not mention $want"
+  echo "$page renders: $(wc -l <<<"$rendered") lines"
+done
 
 step "user and directories"
 getent passwd smtp-sensor || fail "user smtp-sensor not created"

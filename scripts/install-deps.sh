@@ -14,6 +14,7 @@ packages=(
   libssl-dev libsqlite3-dev libsystemd-dev libhowardhinnant-date-dev
   postfix swaks haproxy python3-aiosmtpd python3-pytest python3-yaml curl openssl sqlite3
   prometheus dpkg-dev fakeroot binutils systemd fail2ban
+  pandoc lintian man-db        # man pages (pandoc); the .deb check (lintian, man -l)
 )
 if [ "$browser" = 1 ]; then
   packages+=(chromium chromium-driver)

@@ -317,7 +317,8 @@ async function loadChart() {
 // A new sort only re-reads the table; anything else re-reads the chart too.
 function run({ chart = true } = {}) {
   history.replaceState(null, "", `?${params()}`);
-  $("csv").href = `/report?${params({ format: "csv" })}`;
+  // The download starts with a UTF-8 BOM (bom=1), so Excel on Windows reads "jürgen" right.
+  $("csv").href = `/report?${params({ format: "csv", bom: "1" })}`;
   loadTable();
   if (chart) loadChart();
 }

@@ -166,3 +166,50 @@ def test_report_errors(sensor_factory, sink_factory, tmp_path):
     off = sensor_factory(sink.addr, config=sensor_config(store={"enabled": False}))
     status, _, body = get(off, "/report")
     assert status == 503 and "no session store" in json.loads(body)["error"], body
+
+
+HOSTILE = '=HYPERLINK("http://evil.example/?x","click")'
+
+
+def test_report_csv_neutralises_formula_cells(sensor_factory, upstream_factory):
+    """A user name from an SMTP peer that a spreadsheet would run as a formula: the CSV
+    (CLI and GET /report) starts its cell with ' unless --csv-raw / csv_raw=1; --bom and
+    bom=1 put a UTF-8 BOM first."""
+    up = upstream_factory(Script(users={HOSTILE: "pw", "-1+2": "pw", "bob@a.example": "pw"}))
+    sensor = sensor_factory(up.addr, config=sensor_config())
+    port = sensor.listen_addr()[1]
+    for user in [HOSTILE, "-1+2", "bob@a.example"]:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="sub.test", timeout=30 * SLOW) as s:
+            s.login(user, "pw")
+    wait_sessions_idle(sensor, 10)
+    wait_store_rows(sensor, 3)
+
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    args = ["--from", today, "--to", today, "--mode", "user", "--format", "csv"]
+
+    def users(text):
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        assert rows[0][:2] == ["period", "user"], rows
+        return sorted(r[1] for r in rows[1:])
+
+    safe = sorted(["'" + HOSTILE, "'-1+2", "bob@a.example"])
+    raw = sorted([HOSTILE, "-1+2", "bob@a.example"])
+    r = cli(sensor, *args)
+    assert r.returncode == 0, r.stderr
+    assert users(r.stdout) == safe and not r.stdout.startswith("\ufeff"), r.stdout
+    r = cli(sensor, *args, "--csv-raw")
+    assert r.returncode == 0 and users(r.stdout) == raw, r
+    r = cli(sensor, *args, "--bom")
+    assert r.returncode == 0 and r.stdout.startswith("\ufeffperiod,") and users(r.stdout[1:]) == safe, r
+
+    query = f"/report?from={today}&to={today}&mode=user&tz=UTC&format=csv"
+    status, _, body = get(sensor, query)
+    assert status == 200 and users(body) == safe, body
+    status, _, body = get(sensor, query + "&csv_raw=1")
+    assert status == 200 and users(body) == raw, body
+    # What the page's download asks for.
+    status, _, body = get(sensor, query + "&bom=1")
+    assert status == 200 and body.startswith("\ufeffperiod,") and users(body[1:]) == safe, body
+
+    r = cli(sensor, "--from", today, "--to", today, "--bom")
+    assert r.returncode == 2 and "--bom applies to --format csv only" in r.stderr, r

@@ -68,7 +68,7 @@ TEST_CASE("errors name the option and what would be accepted") {
         "unknown time zone 'Mars/Olympus' for tz=: use UTC or an IANA name such as Europe/Berlin");
   CHECK(error_of("from=2025-01-01&to=2026-03-01&step=hour&tz=UTC") == "range too long: 425 days; --step hour takes at most 400 days");
   CHECK(error_of("stpe=hour") ==
-        "unknown parameter 'stpe': use from, to, step, mode, domain, sort, order, top, tz, format");
+        "unknown parameter 'stpe': use from, to, step, mode, domain, sort, order, top, tz, format, csv_raw, bom");
   CHECK(error_of("from=2026%2") == "bad %-escape in the query string");
 }
 
@@ -138,4 +138,29 @@ TEST_CASE("a missing or foreign store is StoreUnavailable, never created") {
   std::ofstream(foreign) << "not a database, just text that is long enough to not be one\n";
   CHECK_THROWS_AS(run_report(foreign, query("tz=UTC")), StoreUnavailable);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("CSV options: --csv-raw and --bom, csv_raw= and bom=, for CSV only") {
+  const auto a = parse_arguments({"--format", "csv", "--csv-raw", "--bom", "--tz", "UTC"});
+  const auto q = parse_query(a.input, Syntax::cli, Format::table);
+  CHECK(q.csv_raw);
+  CHECK(q.bom);
+  const auto d = parse_query(parse_arguments({"--format", "csv", "--tz", "UTC"}).input, Syntax::cli, Format::table);
+  CHECK_FALSE(d.csv_raw);
+  CHECK_FALSE(d.bom);
+  CHECK_THROWS_WITH_AS(parse_query(parse_arguments({"--bom", "--tz", "UTC"}).input, Syntax::cli, Format::table),
+                       "--bom applies to --format csv only", QueryError);
+  CHECK_THROWS_WITH_AS(parse_query(parse_arguments({"--csv-raw", "--format", "json", "--tz", "UTC"}).input, Syntax::cli,
+                                   Format::table),
+                       "--csv-raw applies to --format csv only", QueryError);
+  const auto h = parse_query(parse_url_query("format=csv&csv_raw=1&bom=1&tz=UTC"), Syntax::http, Format::json);
+  CHECK(h.csv_raw);
+  CHECK(h.bom);
+  const auto off = parse_query(parse_url_query("format=csv&csv_raw=0&bom=0&tz=UTC"), Syntax::http, Format::json);
+  CHECK_FALSE(off.csv_raw);
+  CHECK_FALSE(off.bom);
+  CHECK_THROWS_WITH_AS(parse_query(parse_url_query("format=csv&bom=yes&tz=UTC"), Syntax::http, Format::json),
+                       "bad value 'yes' for bom=: use 1 or 0", QueryError);
+  CHECK_THROWS_WITH_AS(parse_query(parse_url_query("csv_raw=1&tz=UTC"), Syntax::http, Format::json),
+                       "csv_raw=1 applies to format=csv only", QueryError);
 }

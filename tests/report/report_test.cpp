@@ -250,3 +250,44 @@ TEST_CASE("roll-ups do the work: whole units come from packs, only the newest qu
   csv(s.path, "from=2026-11-23&to=2026-11-24&tz=Asia/Kolkata&mode=user&step=hour", &st);
   CHECK(st.session_rows == 0);
 }
+
+TEST_CASE("CSV: a formula-like cell opens as text (OWASP), csv_raw keeps it, bom starts with a BOM") {
+  // User names come from SMTP peers: each of these starts like a spreadsheet formula.
+  std::vector<Session> sessions;
+  for (const std::string user : {"=HYPERLINK(\"http://x.example\",\"y\")", "+1", "-2", "@SUM(A1)", "\tt", "\rr", "plain"})
+    sessions.push_back({utc(2026, 11, 23, 10), "a.example", user, "success", "192.0.2.1", 1, 0, "quit", 0, false, 0, 0});
+  TestStore s(sessions);
+  const std::string q = "from=2026-11-23&to=2026-11-23&tz=UTC&mode=user&format=csv";
+  const std::string safe = keyed_header("user") +
+                           "2026-11-23,'\tt,1,0,0,0,0,1,1.00\r\n"
+                           "2026-11-23,\"'\rr\",1,0,0,0,0,1,1.00\r\n"
+                           "2026-11-23,'+1,1,0,0,0,0,1,1.00\r\n"
+                           "2026-11-23,'-2,1,0,0,0,0,1,1.00\r\n"
+                           "2026-11-23,\"'=HYPERLINK(\"\"http://x.example\"\",\"\"y\"\")\",1,0,0,0,0,1,1.00\r\n"
+                           "2026-11-23,'@SUM(A1),1,0,0,0,0,1,1.00\r\n"
+                           "2026-11-23,plain,1,0,0,0,0,1,1.00\r\n";
+  const std::string raw = keyed_header("user") +
+                          "2026-11-23,\tt,1,0,0,0,0,1,1.00\r\n"
+                          "2026-11-23,\"\rr\",1,0,0,0,0,1,1.00\r\n"
+                          "2026-11-23,+1,1,0,0,0,0,1,1.00\r\n"
+                          "2026-11-23,-2,1,0,0,0,0,1,1.00\r\n"
+                          "2026-11-23,\"=HYPERLINK(\"\"http://x.example\"\",\"\"y\"\")\",1,0,0,0,0,1,1.00\r\n"
+                          "2026-11-23,@SUM(A1),1,0,0,0,0,1,1.00\r\n"
+                          "2026-11-23,plain,1,0,0,0,0,1,1.00\r\n";
+  auto streamed = [&](const std::string& query_text) {
+    std::string out;
+    write_report(s.path, query(query_text), [&](std::string_view t) { out += t; });
+    return out;
+  };
+  // In memory (render_csv) and streamed (write_report) alike.
+  CHECK(csv(s.path, q) == safe);
+  CHECK(streamed(q) == safe);
+  CHECK(csv(s.path, q + "&csv_raw=1") == raw);
+  CHECK(streamed(q + "&csv_raw=1") == raw);
+  CHECK(streamed(q + "&csv_raw=0") == safe);
+  // Sorted (not streamed): the same cells.
+  CHECK(streamed(q + "&sort=user") == safe);
+  CHECK(streamed(q + "&bom=1") == "\xef\xbb\xbf" + safe);
+  CHECK(streamed(q + "&bom=1&csv_raw=1") == "\xef\xbb\xbf" + raw);
+  CHECK(streamed(q + "&bom=0") == safe);
+}

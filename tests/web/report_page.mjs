@@ -148,12 +148,14 @@ try {
   assert.notDeepEqual(rows.map((r) => r.domain), descOrder);
   assert.match(page.url(), /[?&]sort=messages&order=asc/, "the query is kept in the address bar");
 
-  step("Download CSV: same query, format=csv");
+  step("Download CSV: same query, format=csv, starting with a UTF-8 BOM");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#csv")]);
   assert.match(download.suggestedFilename(), new RegExp(`^smtp-sensor-report-${yesterday}-${today}-day-domain\\.csv$`));
   const csvPath = path.join(artefactDir, "report-page.csv");
   await download.saveAs(csvPath);
-  const csv = parseCsv(fs.readFileSync(csvPath, "utf8"));
+  const csvBytes = fs.readFileSync(csvPath);
+  assert.deepEqual([...csvBytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], "the download starts with a UTF-8 BOM (for Excel)");
+  const csv = parseCsv(csvBytes.subarray(3).toString("utf8"));
   assert.deepEqual(csv[0], ["period", "domain", "new_connections", "blocked_connections", "bad_commands", "terminations",
     "bandwidth_bytes", "messages", "connections_per_message"]);
   assert.equal(csv.length - 1, rows.length, "as many CSV rows as table rows");
