@@ -3,6 +3,7 @@
 #include "config/config_loader.hpp"
 #include "daemon/http/routes.hpp"
 #include "daemon/relay/relay_session.hpp"
+#include "daemon/reload_plan.hpp"
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -14,8 +15,6 @@
 
 namespace smtp::daemon {
 namespace {
-
-tcp::endpoint to_endpoint(const config::HostPort& hp) { return {asio::ip::make_address(hp.host), hp.port}; }
 
 constexpr auto kDrainPoll = std::chrono::milliseconds(100);
 // After the grace time the daemon closes what is left; this is how long it then waits
@@ -37,10 +36,10 @@ Server::Server(config::Config config)
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     auto l = std::make_unique<Listening>();
+    l->runtime.index = i;
     l->runtime.config = cfg.listeners[i];
-    l->sense = std::make_unique<ListenerSense>(*sensor_, cfg.listeners[i], metrics_.listener(cfg.listeners[i].name));
+    l->sense = std::make_unique<ListenerSense>(*sensor_, i, metrics_.listener(cfg.listeners[i].name));
     l->runtime.observers = l->sense.get();
-    if (!cfg.listeners[i].original_destination) l->runtime.upstream = to_endpoint(cfg.listeners[i].upstream);
     if (cfg.listeners[i].tls.mode == config::TlsMode::terminate) {
       try {
         l->runtime.tls = std::make_shared<const TlsContexts>(cfg.listeners[i].tls);
@@ -150,15 +149,16 @@ void Server::accept(Listening& l) {
 
 void Server::on_accepted(Listening& l, Worker& target, tcp::socket socket) {
   auto& rt = l.runtime;
-  if (rt.active.fetch_add(1, std::memory_order_relaxed) >= rt.config.max_connections) {
+  auto cfg = config();
+  if (rt.active.fetch_add(1, std::memory_order_relaxed) >= cfg->listeners[rt.index].max_connections) {
     rt.active.fetch_sub(1, std::memory_order_relaxed);
     rt.observers->on_over_capacity();
     error_code ignored;
     socket.close(ignored);
     return;
   }
-  asio::post(target.context(), [this, &rt, &target, socket = std::move(socket)]() mutable {
-    std::make_shared<RelaySession>(target, rt, config(), std::move(socket))->start();
+  asio::post(target.context(), [&rt, &target, cfg = std::move(cfg), socket = std::move(socket)]() mutable {
+    std::make_shared<RelaySession>(target, rt, std::move(cfg), std::move(socket))->start();
   });
 }
 
@@ -176,19 +176,16 @@ void Server::reload() {
   sd_notify(0, "RELOADING=1");
   try {
     auto fresh = config::load_config_file(current->source);
-    bool same_listeners = fresh.listeners.size() == current->listeners.size() && fresh.threads == current->threads &&
-                          fresh.http.listen == current->http.listen;
-    for (std::size_t i = 0; same_listeners && i < fresh.listeners.size(); ++i)
-      same_listeners = fresh.listeners[i].listen.text() == current->listeners[i].listen.text();
-    if (!same_listeners)
-      spdlog::warn("reload: listeners, threads and http.listen change only on restart; the rest applies now");
+    // Whatever only a restart changes keeps its running value, and is named.
+    for (const auto& key : keep_restart_only(*current, fresh))
+      spdlog::warn("reload: {} changes only on restart; the running value stays", key);
     reload_tls(fresh);
     sensor_->reconfigure(fresh);
     {
       std::lock_guard lock(config_mutex_);
       config_ = std::make_shared<const config::Config>(std::move(fresh));
     }
-    spdlog::info("reloaded {}", current->source);
+    spdlog::info("reloaded {}: new sessions use it", current->source);
   } catch (const config::ConfigErrors& e) {
     for (const auto& err : e.errors()) spdlog::error("reload rejected, old config stays: {}", err.text());
   }
@@ -269,7 +266,7 @@ int Server::run() {
   for (auto& l : listeners_) {
     asio::post(l->home->context(), [this, &l] { accept(*l); });
     spdlog::info("listener '{}' on {} relaying to {}", l->runtime.config.name, l->runtime.config.listen.text(),
-                 l->runtime.upstream ? l->runtime.config.upstream.text() : std::string("original destination"));
+                 l->runtime.config.original_destination ? std::string("original destination") : l->runtime.config.upstream.text());
   }
   if (http_) {
     http_->start();

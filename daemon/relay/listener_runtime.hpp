@@ -1,4 +1,4 @@
-// What every relay session of one listener shares: its config, its upstream, its live count.
+// What every relay session of one listener shares: its place in the config, its live count.
 #pragma once
 
 #include "config/config.hpp"
@@ -12,11 +12,19 @@
 #include <optional>
 
 namespace smtp::daemon {
+inline tcp::endpoint to_endpoint(const config::HostPort& hp) { return {asio::ip::make_address(hp.host), hp.port}; }
+}  // namespace smtp::daemon
 
+namespace smtp::daemon {
+
+// A session reads its listener's settings from the config snapshot it starts with
+// (`settings()`), so a SIGHUP changes upstream, limits, PROXY settings and the rest for
+// new sessions while older ones keep theirs. `config` keeps the start-up values of what
+// only a restart changes: the name, the listen address and the TLS mode.
 struct ListenerRuntime {
+  std::size_t index = 0;  // in Config::listeners, the same in every reloaded config
   config::Listener config;
   ObserverFactory* observers = nullptr;
-  std::optional<tcp::endpoint> upstream;  // empty: the connection's original destination
   std::atomic<std::uint32_t> active{0};
   // tls.mode terminate: replaced whole on SIGHUP; a session keeps the one it started with.
   std::atomic<std::shared_ptr<const TlsContexts>> tls;

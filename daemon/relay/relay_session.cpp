@@ -25,6 +25,7 @@ RelaySession::RelaySession(Worker& worker, ListenerRuntime& listener, std::share
     : worker_(worker),
       listener_(listener),
       config_(std::move(config)),
+      settings_(config_->listeners[listener.index]),
       client_(std::move(client)),
       upstream_(worker.context()),
       to_server_(*this, client_, upstream_, Dir::client_to_server),
@@ -45,8 +46,8 @@ void RelaySession::start() {
   if (ec) return close(Termination::client_abort);  // gone before we looked
   client_.socket().non_blocking(true, ec);
   client_.socket().set_option(tcp::no_delay(true), ec);
-  if (listener_.config.proxy_protocol_in) {
-    if (!in_any(listener_.config.trusted_proxies, client_endpoint_.address())) {
+  if (settings_.proxy_protocol_in) {
+    if (!in_any(settings_.trusted_proxies, client_endpoint_.address())) {
       spdlog::warn("[{}] PROXY header refused: {} is not a trusted proxy", lcid_, client_endpoint_.address().to_string());
       observer_->on_proxy_refused();
       return close(Termination::blocked);
@@ -105,25 +106,25 @@ void RelaySession::on_proxy_readable(const error_code& ec) {
 void RelaySession::connect_upstream() {
   // The watcher starts once the real client address is known (after any PROXY header).
   const auto admission = observer_->on_client(
-      client_endpoint_, listener_.upstream ? listener_.config.upstream.text() : std::string("original-destination"));
-  if (listener_.config.tls.mode == config::TlsMode::terminate) tls_ = listener_.tls.load();
+      client_endpoint_, settings_.original_destination ? std::string("original-destination") : settings_.upstream.text());
+  if (settings_.tls.mode == config::TlsMode::terminate) tls_ = listener_.tls.load();
   if (admission != Admission::relay) {
     observer_->on_blocked(config_->flag.block_reply, admission);
     // A client that expects TLS from the first byte could not read a cleartext reply,
     // and a handshake for a blocked address would be CPU spent on it: just close.
-    if (listener_.config.tls.implicit) return close(Termination::blocked);
+    if (settings_.tls.implicit) return close(Termination::blocked);
     return refuse(config_->flag.block_reply, Termination::blocked);
   }
   // Implicit TLS is terminated before the upstream is dialled, so that even a 421
   // reaches the client inside TLS.
-  if (tls_ && listener_.config.tls.implicit) return start_client_tls();
+  if (tls_ && settings_.tls.implicit) return start_client_tls();
   dial_upstream();
 }
 
 void RelaySession::dial_upstream() {
   phase_ = Phase::connecting;
-  std::optional<tcp::endpoint> target = listener_.upstream;
-  if (!target) target = original_destination(client_.socket());
+  const auto target =
+      settings_.original_destination ? original_destination(client_.socket()) : std::optional(to_endpoint(settings_.upstream));
   if (!target) {
     spdlog::warn("[{}] no original destination for {}", lcid_, client_endpoint_.address().to_string());
     return refuse_unavailable("no original destination");
@@ -146,7 +147,7 @@ void RelaySession::on_connected(const error_code& ec) {
   error_code ignored;
   upstream_.socket().non_blocking(true, ignored);
   upstream_.socket().set_option(tcp::no_delay(true), ignored);
-  if (tls_ && listener_.config.tls.implicit && listener_.config.tls.upstream_implicit) return start_upstream_tls();
+  if (tls_ && settings_.tls.implicit && settings_.tls.upstream_implicit) return start_upstream_tls();
   to_server_.prime(proxy_header());
   begin_relaying();
 }
@@ -161,7 +162,7 @@ void RelaySession::begin_relaying() {
 }
 
 std::string RelaySession::proxy_header() const {
-  switch (listener_.config.proxy_protocol_out) {
+  switch (settings_.proxy_protocol_out) {
     case config::ProxyProtocol::none: break;
     case config::ProxyProtocol::v1: return make_proxy_v1(client_endpoint_, local_endpoint_);
     case config::ProxyProtocol::v2: return make_proxy_v2(client_endpoint_, local_endpoint_);

@@ -76,6 +76,7 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   Worker& worker_;
   ListenerRuntime& listener_;
   std::shared_ptr<const config::Config> config_;
+  const config::Listener& settings_;  // this listener in config_
   Stream client_;
   Stream upstream_;
   Pump to_server_;

@@ -104,7 +104,7 @@ void RelaySession::on_handshake(TlsSide side, const std::string& error) {
     spdlog::info("[{}] TLS handshake with {} failed: {}", lcid_, to_string(side), error);
     return close(client ? Termination::client_abort : Termination::upstream_error);
   }
-  if (listener_.config.tls.implicit && client) return dial_upstream();
+  if (settings_.tls.implicit && client) return dial_upstream();
   // STARTTLS, or implicit TLS on both sides: relaying resumes when both are up.
   if (in_handshake(TlsSide::client) || in_handshake(TlsSide::upstream) || !client_.tls() || !upstream_.tls()) return;
   begin_relaying();

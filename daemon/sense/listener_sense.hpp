@@ -13,19 +13,19 @@ namespace smtp::daemon {
 
 class ListenerSense final : public ObserverFactory {
  public:
-  ListenerSense(Sensor& sensor, config::Listener config, ListenerMetrics& metrics)
-      : sensor_(sensor), config_(std::move(config)), metrics_(metrics) {}
+  // index: this listener's place in every Config a session may be opened with.
+  ListenerSense(Sensor& sensor, std::size_t index, ListenerMetrics& metrics) : sensor_(sensor), index_(index), metrics_(metrics) {}
 
   std::unique_ptr<SessionObserver> open(std::uint64_t lcid, const config::Config& config) override;
   void on_over_capacity() override;
 
   Sensor& sensor() { return sensor_; }
-  const config::Listener& config() const { return config_; }
+  std::size_t index() const { return index_; }
   ListenerMetrics& metrics() { return metrics_; }
 
  private:
   Sensor& sensor_;
-  const config::Listener config_;
+  const std::size_t index_;
   ListenerMetrics& metrics_;
 };
 

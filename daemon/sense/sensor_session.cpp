@@ -10,6 +10,7 @@ namespace smtp::daemon {
 SensorSession::SensorSession(ListenerSense& listener, const config::Config& config, std::uint64_t lcid)
     : listener_(listener),
       config_(config),
+      settings_(config.listeners[listener.index()]),
       opened_(std::chrono::steady_clock::now()),
       counters_(listener.sensor().metrics(), listener.metrics()),
       transcript_(listener.sensor().outputs(), lcid),
@@ -17,11 +18,11 @@ SensorSession::SensorSession(ListenerSense& listener, const config::Config& conf
       decoder_(*this, proto::Limits{config.limits.max_line, 64},
                proto::Options{config.transcripts.enabled && config.transcripts.message_data, terminating()}) {
   facts_.lcid = lcid;
-  facts_.listener = listener.config().name;
+  facts_.listener = settings_.name;
 }
 
 Admission SensorSession::on_client(const tcp::endpoint& client, std::string_view upstream) {
-  const auto& lc = listener_.config();
+  const auto& lc = settings_;
   watching_ = true;
   facts_.client = client;
   facts_.client_ip = mapped_bytes(client.address());
@@ -166,12 +167,12 @@ Termination SensorSession::on_close(Termination reason) {
   if (watching_) {
     decoder_.close(Dir::client_to_server);
     decoder_.close(Dir::server_to_client);
-    const bool opaque_tls = facts_.tls && listener_.config().tls.mode == config::TlsMode::passthrough;
+    const bool opaque_tls = facts_.tls && settings_.tls.mode == config::TlsMode::passthrough;
     if (facts_.blocked) reason = Termination::blocked;
     else if ((facts_.quit || opaque_tls) && (reason == Termination::client_abort || reason == Termination::server_close))
       reason = Termination::quit;  // a QUIT inside TLS we pass through is invisible: a close is taken as graceful
     transcript_.closed(reason, facts_);
-    const auto domain = facts_.domain(listener_.config().domain_from);
+    const auto domain = facts_.domain(settings_.domain_from);
     if (!domain.empty()) counters_.domain(domain, facts_.messages, facts_.bytes_in + facts_.bytes_out);
     if (auto& out = listener_.sensor().outputs(); out.storing())
       out.store(make_record(facts_, domain, reason, std::chrono::system_clock::now()));

@@ -52,10 +52,11 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
   void on_content(const proto::ContentInfo& c) override { transcript_.content(c); }
 
  private:
-  bool terminating() const { return listener_.config().tls.mode == config::TlsMode::terminate; }
+  bool terminating() const { return settings_.tls.mode == config::TlsMode::terminate; }
 
   ListenerSense& listener_;
   const config::Config& config_;  // the RelaySession that owns us holds it
+  const config::Listener& settings_;  // this listener in config_
   std::chrono::steady_clock::time_point opened_;
   SessionFacts facts_;
   SessionCounters counters_;

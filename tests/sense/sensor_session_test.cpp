@@ -21,7 +21,7 @@ struct Rig {
   explicit Rig(config::Config c = {}) : cfg(std::move(c)) {
     cfg.allow.clear();  // the tests play clients from 127.0.0.0/8
     sensor = std::make_unique<Sensor>(cfg, metrics, outputs);
-    listener = std::make_unique<ListenerSense>(*sensor, cfg.listeners.front(), metrics.listener(cfg.listeners.front().name));
+    listener = std::make_unique<ListenerSense>(*sensor, 0, metrics.listener(cfg.listeners.front().name));
   }
   std::unique_ptr<SessionObserver> open(std::uint64_t lcid, std::string_view ip = "192.0.2.7") {
     auto s = listener->open(lcid, cfg);
