@@ -61,6 +61,7 @@ Server::Server(config::Config config)
     } catch (const std::exception& e) {
       throw std::runtime_error("cannot listen on http.listen " + cfg.http.listen + ": " + e.what());
     }
+    http_->on_out_of_descriptors([this] { metrics_.out_of_descriptors("http", "accept").Increment(); });
     add_routes(*http_, report_pool_,
                {[this] { return metrics_.serialize(); }, [this] { return draining_; }, [this] { return sessions_json(); },
                 [this] { return sensor_->flags().json(); },
@@ -138,7 +139,8 @@ void Server::accept(Listening& l) {
     if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) return;
     if (!ec) on_accepted(l, target, std::move(socket));
     else spdlog::warn("listener '{}': accept failed: {}", l.runtime.config.name, ec.message());
-    if (ec == asio::error::no_descriptors) {
+    if (ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system) {
+      metrics_.out_of_descriptors(l.runtime.config.name, "accept").Increment();
       // Out of file descriptors: back off briefly instead of spinning on accept.
       auto timer = std::make_shared<asio::steady_timer>(l.home->context(), std::chrono::milliseconds(100));
       return timer->async_wait([this, &l, timer](const error_code&) { accept(l); });

@@ -12,7 +12,9 @@ namespace {
 
 constexpr std::size_t kBatch = 2000;  // rows per transaction: one fsync-ish commit each
 constexpr auto kPruneEvery = std::chrono::minutes(10);
-constexpr auto kLinger = std::chrono::milliseconds(200);  // longest a finished session waits to be written
+// The longest a finished session waits to be written, and so about what a SIGKILL can
+// lose: the sessions of the last 50 ms, plus the batch being committed (SPEC section 9).
+constexpr auto kLinger = std::chrono::milliseconds(50);
 // Packing takes turns with the rows: a short slice while sessions wait, a longer one
 // when the queue is empty.
 constexpr auto kPackSliceBusy = std::chrono::milliseconds(20);

@@ -20,16 +20,45 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void read() {
     request_ = {};
     parser_.emplace();
-    parser_->body_limit(64 * 1024);  // bound what a client can make us hold
+    parser_->header_limit(kHeaderLimit);  // bound what a client can make us hold
+    parser_->body_limit(64 * 1024);
     stream_.expires_after(std::chrono::seconds(30));
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
-      if (ec) return self->close();
-      self->request_ = self->parser_->release();
-      self->respond();
+      if (!ec) {
+        self->request_ = self->parser_->release();
+        return self->respond();
+      }
+      if (const unsigned status = self->refusal(ec)) return self->refuse(status);
+      self->close();
     });
   }
 
  private:
+  static constexpr std::size_t kHeaderLimit = 16 * 1024;
+
+  // What a request the parser gave up on gets: 414 for a request line that alone fills
+  // the header limit, 431 for headers past it, 413 for a body past its limit, 400 for
+  // anything malformed; 0 (a plain close) for a timeout or a peer that went away.
+  unsigned refusal(const beast::error_code& ec) const {
+    if (ec == http::error::header_limit) {
+      const auto data = buffer_.cdata();
+      const std::string_view head(static_cast<const char*>(data.data()), data.size());
+      return head.find("\r\n") == std::string_view::npos ? 414 : 431;
+    }
+    if (ec == http::error::body_limit) return 413;
+    if (ec.category() == http::make_error_code(http::error::bad_method).category() && ec != http::error::end_of_stream &&
+        ec != http::error::partial_message)
+      return 400;
+    return 0;
+  }
+
+  void refuse(unsigned status) {
+    request_ = {};
+    request_.version(11);
+    request_.keep_alive(false);  // the stream is out of step with the client: close after
+    send({status, "text/plain; charset=utf-8", std::string(http::obsolete_reason(static_cast<http::status>(status))) + "\n"});
+  }
+
   void respond() {
     const std::string target(request_.target());
     const auto q = target.find('?');
@@ -85,7 +114,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   http::request<http::string_body> request_;
 };
 
-HttpServer::HttpServer(asio::io_context& context, const tcp::endpoint& endpoint) : context_(context), acceptor_(context) {
+HttpServer::HttpServer(asio::io_context& context, const tcp::endpoint& endpoint)
+    : context_(context), acceptor_(context), backoff_(context) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -103,12 +133,22 @@ void HttpServer::start() { accept(); }
 void HttpServer::stop() {
   error_code ignored;
   acceptor_.close(ignored);
+  backoff_.cancel();
 }
 
 void HttpServer::accept() {
   acceptor_.async_accept([this](const error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) std::make_shared<HttpConnection>(*this, std::move(socket))->read();
+    if (ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system) {
+      // Out of descriptors: back off as the SMTP acceptors do, so that this thread (which
+      // also handles signals and the drain) does not spin on accept.
+      if (out_of_descriptors_) out_of_descriptors_();
+      backoff_.expires_after(std::chrono::milliseconds(100));
+      return backoff_.async_wait([this](const error_code& e) {
+        if (!e) accept();
+      });
+    }
     accept();
   });
 }

@@ -30,6 +30,8 @@ class HttpServer {
   HttpServer(asio::io_context& context, const tcp::endpoint& endpoint);  // throws on bind failure
   void route(std::string path, HttpHandler handler);
   void route_async(std::string path, AsyncHttpHandler handler) { routes_[std::move(path)] = std::move(handler); }
+  // Called each time an accept fails for want of file descriptors (the server backs off).
+  void on_out_of_descriptors(std::function<void()> hook) { out_of_descriptors_ = std::move(hook); }
   void start();
   void stop();
   tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
@@ -38,6 +40,8 @@ class HttpServer {
   void accept();
   asio::io_context& context_;
   tcp::acceptor acceptor_;
+  asio::steady_timer backoff_;
+  std::function<void()> out_of_descriptors_;
   std::map<std::string, AsyncHttpHandler> routes_;
   friend class HttpConnection;
 };

@@ -140,7 +140,10 @@ void RelaySession::on_connected(const error_code& ec) {
   if (phase_ != Phase::connecting) return;
   if (ec) {
     spdlog::info("[{}] upstream connect failed: {}", lcid_, ec.message());
-    return refuse_unavailable("upstream connect failed: " + ec.message());
+    // Out of descriptors is the daemon's own shortage, not the upstream's fault.
+    const bool ours = ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system;
+    return refuse_unavailable("upstream connect failed: " + ec.message(),
+                              ours ? SessionObserver::Unavailable::descriptors : SessionObserver::Unavailable::upstream);
   }
   observer_->on_upstream_connected(Clock::now() - connected_);
   connected_ = Clock::now();
@@ -196,9 +199,9 @@ void RelaySession::on_pump_finished(Dir dir) {
     close(client_finished_first_ ? Termination::client_abort : Termination::server_close);
 }
 
-void RelaySession::refuse_unavailable(std::string_view why) {
+void RelaySession::refuse_unavailable(std::string_view why, SessionObserver::Unavailable cause) {
   upstream_.close();
-  observer_->on_upstream_unavailable(kUpstreamUnavailable, why);
+  observer_->on_upstream_unavailable(kUpstreamUnavailable, why, cause);
   refuse(kUpstreamUnavailable, Termination::upstream_error);
 }
 

@@ -54,7 +54,8 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   void on_connected(const error_code& ec);
   std::string proxy_header() const;  // "" unless proxy_protocol_out is set
   // The client gets a 421: there is no upstream to relay to.
-  void refuse_unavailable(std::string_view why);
+  void refuse_unavailable(std::string_view why,
+                          SessionObserver::Unavailable cause = SessionObserver::Unavailable::upstream);
   // Says `reply` to the client (our only words: 421 or the block reply), then closes.
   void refuse(std::string_view reply, Termination reason);
   void drain_after_refusal();

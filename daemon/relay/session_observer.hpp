@@ -47,8 +47,10 @@ class SessionObserver {
   // malformed or late.
   virtual void on_proxy_refused() = 0;
   virtual void on_upstream_connected(std::chrono::duration<double> took) = 0;
-  // The client is about to be told 421: no upstream to relay to (why, for the transcript).
-  virtual void on_upstream_unavailable(std::string_view reply, std::string_view why) = 0;
+  // The client is about to be told 421: no upstream to relay to (why, for the transcript),
+  // or the daemon itself had no descriptor left for the upstream socket.
+  enum class Unavailable : std::uint8_t { upstream, descriptors };
+  virtual void on_upstream_unavailable(std::string_view reply, std::string_view why, Unavailable cause) = 0;
   // The client is about to get the block reply (a deny or a blocking flag).
   virtual void on_blocked(std::string_view reply, Admission why) = 0;
   // Bytes the daemon itself wrote to the client (the 421 or the block reply).

@@ -51,8 +51,9 @@ Admission SensorSession::on_client(const tcp::endpoint& client, std::string_view
   return Admission::relay;
 }
 
-void SensorSession::on_upstream_unavailable(std::string_view reply, std::string_view why) {
-  counters_.upstream_error();
+void SensorSession::on_upstream_unavailable(std::string_view reply, std::string_view why, Unavailable cause) {
+  if (cause == Unavailable::descriptors) counters_.out_of_descriptors();
+  else counters_.upstream_error();
   transcript_.refused(why, reply);
 }
 

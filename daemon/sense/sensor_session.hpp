@@ -28,7 +28,7 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
   Admission on_client(const tcp::endpoint& client, std::string_view upstream) override;
   void on_proxy_refused() override { counters_.blocked(BlockReason::proxy_protocol); }
   void on_upstream_connected(std::chrono::duration<double> took) override { counters_.upstream_connected(took); }
-  void on_upstream_unavailable(std::string_view reply, std::string_view why) override;
+  void on_upstream_unavailable(std::string_view reply, std::string_view why, Unavailable cause) override;
   void on_blocked(std::string_view reply, Admission why) override;
   void on_own_reply(std::size_t bytes) override;
   void on_data(Dir dir, std::span<const char> bytes) override;

@@ -30,6 +30,7 @@ class SessionCounters {
   void tls_handshake(TlsSide side, TlsResult result) { m_.count(side, result); }
   void blocked(BlockReason reason) { m_.count(reason); }
   void upstream_error() { m_.upstream_errors->Increment(); }
+  void out_of_descriptors() { m_.out_of_descriptors->Increment(); }
   void upstream_connected(std::chrono::duration<double> took) { m_.upstream_connect->Observe(took.count()); }
   void closed(Termination reason, std::chrono::duration<double> lasted);
   void domain(const std::string& name, std::uint32_t messages, std::uint64_t bytes);

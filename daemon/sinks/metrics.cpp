@@ -40,6 +40,7 @@ ListenerMetrics& Metrics::listener(const std::string& name) {
   m.connections = &connections_.Add(l);
   m.active = &active_.Add(l);
   m.upstream_errors = &upstream_errors_.Add(l);
+  m.out_of_descriptors = &out_of_descriptors_.Add(with({{"stage", "upstream"}}));
   m.bad_commands = &bad_commands_.Add(l);
   m.messages = &messages_.Add(l);
   m.bytes_in = &bytes_.Add(with({{"direction", "in"}}));
@@ -82,6 +83,10 @@ DomainMetrics& Metrics::domain(const std::string& name) {
 prometheus::Counter& Metrics::alerts(std::string_view type) { return alerts_.Add({{"type", std::string(type)}}); }
 
 prometheus::Counter& Metrics::events_dropped(const std::string& sink) { return dropped_.Add({{"sink", sink}}); }
+
+prometheus::Counter& Metrics::out_of_descriptors(std::string_view listener, std::string_view stage) {
+  return out_of_descriptors_.Add({{"listener", std::string(listener)}, {"stage", std::string(stage)}});
+}
 
 std::string Metrics::serialize() {
   for (auto& hook : scrape_hooks_) hook();

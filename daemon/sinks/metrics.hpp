@@ -35,6 +35,7 @@ struct ListenerMetrics {
   prometheus::Counter* connections = nullptr;
   prometheus::Gauge* active = nullptr;
   prometheus::Counter* upstream_errors = nullptr;
+  prometheus::Counter* out_of_descriptors = nullptr;  // stage "upstream"
   prometheus::Counter* bytes_in = nullptr;
   prometheus::Counter* bytes_out = nullptr;
   prometheus::Counter* bad_commands = nullptr;
@@ -74,6 +75,9 @@ class Metrics {
   prometheus::Counter& alerts(std::string_view type);
   prometheus::Gauge& flagged_ips() { return *flagged_ips_series_; }
   prometheus::Counter& events_dropped(const std::string& sink);
+  // listener: a listener's name or "http"; stage: "accept" or "upstream". Takes a lock:
+  // only for the error path.
+  prometheus::Counter& out_of_descriptors(std::string_view listener, std::string_view stage);
   prometheus::Registry& registry() { return *registry_; }
 
   // Runs before each scrape: sinks report their drop counts this way.

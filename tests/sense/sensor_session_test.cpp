@@ -196,7 +196,8 @@ TEST_CASE("a refusal at the PROXY stage is counted but never watched") {
 TEST_CASE("an unreachable upstream: the 421 is counted as an upstream error") {
   Rig rig;
   auto s = rig.open(41);
-  s->on_upstream_unavailable("421 4.4.1 Upstream unavailable\r\n", "upstream connect failed: refused");
+  s->on_upstream_unavailable("421 4.4.1 Upstream unavailable\r\n", "upstream connect failed: refused",
+                             SessionObserver::Unavailable::upstream);
   s->on_own_reply(32);
   CHECK(s->on_close(Termination::upstream_error) == Termination::upstream_error);
   CHECK(rig.counter(rig.m().upstream_errors) == 1);
