@@ -210,7 +210,7 @@ void SensorSession::on_anomaly(proto::Anomaly kind, std::string_view detail) {
   metrics_.anomalies[static_cast<std::size_t>(kind)]->Increment();
   say("!!!!!!!!!!!! anomaly {}: {}", proto::to_string(kind), Escaped{detail});
   if (watched_) {
-    sensor_.detectors().anomaly(proto::to_string(kind), detail, findings_);
+    if (const auto id = detect::detector_for(kind)) sensor_.detectors().anomaly(*id, detail, findings_);
     raise(findings_);
   }
 }
@@ -225,7 +225,7 @@ void SensorSession::raise(detect::Findings& findings) {
     Alert a;
     a.ts = std::chrono::system_clock::now();
     a.type = std::string(f.type);
-    a.severity = f.type == "smuggling" || f.type == "compromised_account" ? "critical" : "warning";
+    a.severity = std::string(f.severity);
     a.ip = ip_text(client_);
     a.listener = listener_.config.name;
     a.lcid = lcid_;
