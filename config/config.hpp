@@ -2,6 +2,7 @@
 #pragma once
 
 #include "config/cidr.hpp"
+#include "config/detector_list.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -97,7 +98,7 @@ struct Store {
 };
 
 // One detector. Each kind uses `threshold` and, for the ratio kinds, `ratio`; the YAML
-// key names differ per kind (see detector_keys in config_loader.cpp).
+// key names differ per kind (see SMTP_SENSOR_DETECTORS in config/detector_list.hpp).
 struct Detector {
   bool enabled = true;
   Action action = Action::flag;
@@ -106,18 +107,27 @@ struct Detector {
   double ratio = 0;
 };
 
+// One member per detector, named and defaulted as in SMTP_SENSOR_DETECTORS, so that code
+// about one detector names it and code about all of them indexes by DetectorId.
 struct Detectors {
-  Detector auth_bruteforce{true, Action::flag, 10min, 5, 0};
-  Detector auth_unadvertised{true, Action::flag, 1h, 1, 0};
-  Detector password_spray{true, Action::flag, 1h, 5, 0};
-  Detector distributed_bruteforce{true, Action::flag, 1h, 10, 0};
-  Detector connection_ratio{true, Action::flag, 10min, 20, 10};
-  Detector bad_commands{true, Action::flag, 10min, 10, 0};
-  Detector pregreet{true, Action::flag, {}, 0, 0};
-  Detector smuggling{true, Action::flag, {}, 0, 0};
-  Detector starttls_injection{true, Action::flag, {}, 0, 0};
-  Detector compromised_account{true, Action::flag, 1h, 50, 5};
+#define SMTP_SENSOR_DETECTOR_MEMBER(id, tkey, rkey, windowed, enabled, action, window, threshold, ratio, ...) \
+  Detector id{enabled, Action::action, window, threshold, ratio};
+  SMTP_SENSOR_DETECTORS(SMTP_SENSOR_DETECTOR_MEMBER)
+#undef SMTP_SENSOR_DETECTOR_MEMBER
   std::uint32_t max_tracked = 100'000;  // our addition: cap on tracked IPs, and on users (~200 B each)
+
+  Detector& operator[](DetectorId id) { return this->*member(id); }
+  const Detector& operator[](DetectorId id) const { return this->*member(id); }
+
+ private:
+  static Detector Detectors::*member(DetectorId id) {
+    static constexpr Detector Detectors::*kMembers[] = {
+#define SMTP_SENSOR_DETECTOR_POINTER(id, ...) &Detectors::id,
+        SMTP_SENSOR_DETECTORS(SMTP_SENSOR_DETECTOR_POINTER)
+#undef SMTP_SENSOR_DETECTOR_POINTER
+    };
+    return kMembers[static_cast<std::size_t>(id)];
+  }
 };
 
 struct Flag {

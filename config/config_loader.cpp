@@ -1,6 +1,6 @@
 #include "config/config_loader.hpp"
 
-#include "config/detector_keys.hpp"
+#include "config/config_sections.hpp"
 #include "config/units.hpp"
 
 #include <arpa/inet.h>
@@ -45,11 +45,15 @@ class Reader {
   // Visits each key of a mapping, rejecting unknown keys with a suggestion.
   template <class F>
   void map(const YAML::Node& node, std::string_view where, Keys keys, F&& visit) {
+    map_of(node, where, keys, std::forward<F>(visit));
+  }
+  template <class KeyList, class F>
+  void map_of(const YAML::Node& node, std::string_view where, const KeyList& keys, F&& visit) {
     if (!node || node.IsNull()) return;
     if (!node.IsMap()) return error(node.Mark(), std::string(where) + ": expected a mapping");
     for (const auto& kv : node) {
       const auto key = kv.first.Scalar();
-      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      if (std::find(std::begin(keys), std::end(keys), key) == std::end(keys)) {
         unknown(kv.first.Mark(), where, key, keys);
         continue;
       }
@@ -268,7 +272,7 @@ Listener read_listener(Reader& r, const YAML::Node& n) {
 
 void read_detectors(Reader& r, const YAML::Node& n, Detectors& d) {
   std::vector<std::string_view> names;
-  for (const auto& k : kDetectorKeys) names.push_back(k.name);
+  for (const auto& k : kDetectors) names.push_back(k.name);
   names.push_back("max_tracked");
   if (!n || n.IsNull()) return;
   if (!n.IsMap()) return r.error(n.Mark(), "detectors: expected a mapping");
@@ -278,18 +282,18 @@ void read_detectors(Reader& r, const YAML::Node& n, Detectors& d) {
       r.integer(kv.second, "detectors.max_tracked", d.max_tracked, 1000, 100'000'000);
       continue;
     }
-    const auto* keys = std::find_if(std::begin(kDetectorKeys), std::end(kDetectorKeys),
-                                    [&](const DetectorKeys& k) { return k.name == name; });
-    if (keys == std::end(kDetectorKeys)) {
+    const auto id = detector_named(name);
+    if (!id) {
       r.unknown(kv.first.Mark(), "detectors", name, names);
       continue;
     }
-    Detector& det = d.*(keys->member);
+    const DetectorInfo& keys = info(*id);
+    Detector& det = d[*id];
     const std::string where = "detectors." + name;
     std::vector<std::string_view> allowed{"enabled", "action"};
-    if (keys->window) allowed.push_back("window");
-    if (!keys->threshold.empty()) allowed.push_back(keys->threshold);
-    if (!keys->ratio.empty()) allowed.push_back(keys->ratio);
+    if (keys.windowed) allowed.push_back("window");
+    if (!keys.threshold_key.empty()) allowed.push_back(keys.threshold_key);
+    if (!keys.ratio_key.empty()) allowed.push_back(keys.ratio_key);
     const YAML::Node& body = kv.second;
     if (body.IsNull()) continue;
     if (!body.IsMap()) {
@@ -301,102 +305,106 @@ void read_detectors(Reader& r, const YAML::Node& n, Detectors& d) {
       const std::string what = where + "." + key;
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         std::string msg = "unknown key '" + key + "' in " + where + " (takes:";
-        for (auto a : allowed) msg += " " + std::string(a);
+        for (auto a : allowed) msg.append(" ").append(a);
         r.error(item.first.Mark(), msg + ")");
       } else if (key == "enabled") r.boolean(item.second, what, det.enabled);
       else if (key == "action") r.choice(item.second, what, det.action, {{"flag", Action::flag}, {"block", Action::block}});
       else if (key == "window") r.duration(item.second, what, det.window);
-      else if (key == keys->threshold) r.integer(item.second, what, det.threshold, 1, 1'000'000'000);
+      else if (key == keys.threshold_key) r.integer(item.second, what, det.threshold, 1, 1'000'000'000);
       else r.real(item.second, what, det.ratio);
     }
   }
 }
 
+template <class S>
+void read_field(Reader& r, const YAML::Node& v, const std::string& what, const Field<S>& f, S& s) {
+  switch (f.kind) {
+    case FieldKind::boolean: return r.boolean(v, what, s.*std::get<bool S::*>(f.member));
+    case FieldKind::text: return r.string(v, what, s.*std::get<std::string S::*>(f.member));
+    case FieldKind::duration: return r.duration(v, what, s.*std::get<Duration S::*>(f.member));
+    case FieldKind::duration_or_zero: return r.duration(v, what, s.*std::get<Duration S::*>(f.member), true);
+    case FieldKind::size: return r.size(v, what, s.*std::get<std::uint64_t S::*>(f.member));
+    case FieldKind::integer: return r.integer(v, what, s.*std::get<std::uint32_t S::*>(f.member), f.min, f.max);
+    case FieldKind::line_size: {
+      auto& out = s.*std::get<std::uint32_t S::*>(f.member);
+      std::uint64_t bytes = out;
+      r.size(v, what, bytes);
+      if (bytes < f.min || bytes > f.max)
+        r.error(v.Mark(), what + ": must be between " + std::to_string(f.min) + " and " + format_size(f.max));
+      else out = static_cast<std::uint32_t>(bytes);
+      return;
+    }
+    case FieldKind::listen_address: {
+      auto& out = s.*std::get<std::string S::*>(f.member);
+      if (v.IsNull() || (v.IsScalar() && v.Scalar().empty())) return out.clear();
+      HostPort hp;
+      r.host_port(v, what, hp, false);
+      if (hp.port != 0) out = hp.text();
+      return;
+    }
+    case FieldKind::reply_line: {
+      auto& out = s.*std::get<std::string S::*>(f.member);
+      r.string(v, what, out);
+      // The reply goes to the client verbatim, so it must be one valid SMTP line.
+      if (out.size() < 4 || out[0] != '5' || !isdigit(out[1]) || !isdigit(out[2]) || out[3] != ' ' ||
+          out.find_first_of("\r\n") != std::string::npos)
+        r.error(v.Mark(), what + ": expected one SMTP reply line like '554 5.7.1 Access denied'");
+      return;
+    }
+  }
+}
+
+// A flat section: each key is read as its table entry says, errors named "section.key".
+template <const auto& Sec>
+void read_section(Reader& r, const YAML::Node& n, Config& c) {
+  std::array<std::string_view, Sec.fields.size()> keys;
+  for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = Sec.fields[i].key;
+  r.map_of(n, Sec.name, keys, [&](const std::string& k, const YAML::Node& v) {
+    const auto& f = *std::find_if(Sec.fields.begin(), Sec.fields.end(), [&](const auto& x) { return x.key == k; });
+    read_field(r, v, std::string(Sec.name) + "." + k, f, c.*(Sec.member));
+  });
+}
+
+void read_listeners(Reader& r, const YAML::Node& v, Config& c) {
+  if (!v.IsSequence() || v.size() == 0) return r.error(v.Mark(), "listeners: expected a list of one or more listeners");
+  c.listeners.clear();
+  for (const auto& item : v) c.listeners.push_back(read_listener(r, item));
+}
+
+void read_threads(Reader& r, const YAML::Node& v, Config& c) {
+  if (v.IsScalar() && v.Scalar() == "auto") c.threads = 0;
+  else r.integer(v, "threads", c.threads, 1, 256);
+}
+
+// The top-level keys, in the order "did you mean" considers them.
+struct TopKey {
+  std::string_view name;
+  void (*read)(Reader&, const YAML::Node&, Config&);
+};
+constexpr TopKey kTopLevel[] = {
+    {"listeners", read_listeners},
+    {"threads", read_threads},
+    {sections::timeouts.name, read_section<sections::timeouts>},
+    {sections::limits.name, read_section<sections::limits>},
+    {sections::http.name, read_section<sections::http>},
+    {sections::metrics.name, read_section<sections::metrics>},
+    {sections::transcripts.name, read_section<sections::transcripts>},
+    {sections::alerts.name, read_section<sections::alerts>},
+    {sections::store.name, read_section<sections::store>},
+    {"allow", [](Reader& r, const YAML::Node& v, Config& c) { r.cidrs(v, "allow", c.allow); }},
+    {"deny", [](Reader& r, const YAML::Node& v, Config& c) { r.cidrs(v, "deny", c.deny); }},
+    {"detectors", [](Reader& r, const YAML::Node& v, Config& c) { read_detectors(r, v, c.detectors); }},
+    {sections::flag.name, read_section<sections::flag>},
+};
+
 Config read_root(Reader& r, const YAML::Node& root) {
   Config c;
   if (root.IsNull()) return c;
-  r.map(root, "the top level",
-        {"listeners", "threads", "timeouts", "limits", "http", "metrics", "transcripts", "alerts", "store", "allow", "deny",
-         "detectors", "flag"},
-        [&](const std::string& k, const YAML::Node& v) {
-          if (k == "listeners") {
-            if (!v.IsSequence() || v.size() == 0) return r.error(v.Mark(), "listeners: expected a list of one or more listeners");
-            c.listeners.clear();
-            for (const auto& item : v) c.listeners.push_back(read_listener(r, item));
-          } else if (k == "threads") {
-            if (v.IsScalar() && v.Scalar() == "auto") c.threads = 0;
-            else r.integer(v, "threads", c.threads, 1, 256);
-          } else if (k == "timeouts") {
-            r.map(v, "timeouts", {"connect", "greeting", "idle", "shutdown_grace", "proxy_header", "tls_handshake"},
-                  [&](const std::string& t, const YAML::Node& d) {
-                    auto& slot = t == "connect" ? c.timeouts.connect
-                                 : t == "greeting" ? c.timeouts.greeting
-                                 : t == "idle" ? c.timeouts.idle
-                                 : t == "shutdown_grace" ? c.timeouts.shutdown_grace
-                                 : t == "tls_handshake" ? c.timeouts.tls_handshake
-                                                         : c.timeouts.proxy_header;
-                    r.duration(d, "timeouts." + t, slot, t == "shutdown_grace");
-                  });
-          } else if (k == "limits") {
-            r.map(v, "limits", {"max_line"}, [&](const std::string&, const YAML::Node& d) {
-              std::uint64_t bytes = c.limits.max_line;
-              r.size(d, "limits.max_line", bytes);
-              if (bytes < 512 || bytes > (1u << 20)) r.error(d.Mark(), "limits.max_line: must be between 512 and 1MiB");
-              else c.limits.max_line = static_cast<std::uint32_t>(bytes);
-            });
-          } else if (k == "http") {
-            r.map(v, "http", {"listen"}, [&](const std::string&, const YAML::Node& d) {
-              if (d.IsNull() || (d.IsScalar() && d.Scalar().empty())) return void(c.http.listen.clear());
-              HostPort hp;
-              r.host_port(d, "http.listen", hp, false);
-              if (hp.port != 0) c.http.listen = hp.text();
-            });
-          } else if (k == "metrics") {
-            r.map(v, "metrics", {"domain_label_limit"}, [&](const std::string&, const YAML::Node& d) {
-              r.integer(d, "metrics.domain_label_limit", c.metrics.domain_label_limit, 0, 100'000);
-            });
-          } else if (k == "transcripts") {
-            auto& t = c.transcripts;
-            r.map(v, "transcripts", {"enabled", "path", "max_size", "max_files", "message_data", "queue_size"},
-                  [&](const std::string& f, const YAML::Node& d) {
-                    if (f == "enabled") r.boolean(d, "transcripts.enabled", t.enabled);
-                    else if (f == "path") r.string(d, "transcripts.path", t.path);
-                    else if (f == "max_size") r.size(d, "transcripts.max_size", t.max_size);
-                    else if (f == "max_files") r.integer(d, "transcripts.max_files", t.max_files, 1, 1000);
-                    else if (f == "queue_size") r.integer(d, "transcripts.queue_size", t.queue_size, 16, 10'000'000);
-                    else r.boolean(d, "transcripts.message_data", t.message_data);
-                  });
-          } else if (k == "alerts") {
-            auto& a = c.alerts;
-            r.map(v, "alerts", {"path", "max_size", "max_files", "syslog"}, [&](const std::string& f, const YAML::Node& d) {
-              if (f == "path") r.string(d, "alerts.path", a.path);
-              else if (f == "max_size") r.size(d, "alerts.max_size", a.max_size);
-              else if (f == "max_files") r.integer(d, "alerts.max_files", a.max_files, 1, 1000);
-              else r.boolean(d, "alerts.syslog", a.syslog);
-            });
-          } else if (k == "store") {
-            auto& s = c.store;
-            r.map(v, "store", {"enabled", "path", "retention", "queue_size"}, [&](const std::string& f, const YAML::Node& d) {
-              if (f == "enabled") r.boolean(d, "store.enabled", s.enabled);
-              else if (f == "path") r.string(d, "store.path", s.path);
-              else if (f == "queue_size") r.integer(d, "store.queue_size", s.queue_size, 16, 10'000'000);
-              else r.duration(d, "store.retention", s.retention);
-            });
-          } else if (k == "allow") r.cidrs(v, "allow", c.allow);
-          else if (k == "deny") r.cidrs(v, "deny", c.deny);
-          else if (k == "detectors") read_detectors(r, v, c.detectors);
-          else {
-            r.map(v, "flag", {"ttl", "block_reply"}, [&](const std::string& f, const YAML::Node& d) {
-              if (f == "ttl") return r.duration(d, "flag.ttl", c.flag.ttl);
-              r.string(d, "flag.block_reply", c.flag.block_reply);
-              const auto& s = c.flag.block_reply;
-              // The reply goes to the client verbatim, so it must be one valid SMTP line.
-              if (s.size() < 4 || s[0] != '5' || !isdigit(s[1]) || !isdigit(s[2]) || s[3] != ' ' ||
-                  s.find_first_of("\r\n") != std::string::npos)
-                r.error(d.Mark(), "flag.block_reply: expected one SMTP reply line like '554 5.7.1 Access denied'");
-            });
-          }
-        });
+  std::array<std::string_view, std::size(kTopLevel)> keys;
+  for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = kTopLevel[i].name;
+  r.map_of(root, "the top level", keys, [&](const std::string& k, const YAML::Node& v) {
+    std::find_if(std::begin(kTopLevel), std::end(kTopLevel), [&](const TopKey& t) { return t.name == k; })->read(r, v, c);
+  });
   // Cross-field checks: names and addresses must be unique, or metrics and binds collide.
   for (std::size_t i = 0; i < c.listeners.size(); ++i)
     for (std::size_t j = 0; j < i; ++j) {

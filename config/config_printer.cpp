@@ -1,5 +1,5 @@
 #include "config/config_loader.hpp"
-#include "config/detector_keys.hpp"
+#include "config/config_sections.hpp"
 #include "config/units.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -18,6 +18,32 @@ std::string to_string(DomainFrom d) {
 }
 std::string to_string(TlsMode m) { return m == TlsMode::passthrough ? "passthrough" : "terminate"; }
 std::string to_string(Action a) { return a == Action::flag ? "flag" : "block"; }
+
+namespace {
+
+// A flat section as one flow mapping, keys in table order, each value as the loader reads it.
+template <class S, std::size_t N>
+void emit(YAML::Emitter& e, const Section<S, N>& sec, const Config& c) {
+  const S& s = c.*(sec.member);
+  e << YAML::Key << std::string(sec.name) << YAML::Value << YAML::Flow << YAML::BeginMap;
+  for (const auto& f : sec.fields) {
+    e << YAML::Key << std::string(f.key) << YAML::Value;
+    switch (f.kind) {
+      case FieldKind::boolean: e << s.*std::get<bool S::*>(f.member); break;
+      case FieldKind::text:
+      case FieldKind::listen_address:
+      case FieldKind::reply_line: e << s.*std::get<std::string S::*>(f.member); break;
+      case FieldKind::duration:
+      case FieldKind::duration_or_zero: e << format_duration(s.*std::get<Duration S::*>(f.member)); break;
+      case FieldKind::size: e << format_size(s.*std::get<std::uint64_t S::*>(f.member)); break;
+      case FieldKind::integer:
+      case FieldKind::line_size: e << s.*std::get<std::uint32_t S::*>(f.member); break;
+    }
+  }
+  e << YAML::EndMap;
+}
+
+}  // namespace
 
 std::string effective_yaml(const Config& c) {
   YAML::Emitter e;
@@ -46,49 +72,29 @@ std::string effective_yaml(const Config& c) {
   e << YAML::Key << "threads" << YAML::Value;
   if (c.threads == 0) e << "auto";
   else e << c.threads;
-  e << YAML::Key << "timeouts" << YAML::Value << YAML::Flow << YAML::BeginMap;
-  for (const auto& [k, v] : {std::pair{"connect", c.timeouts.connect}, std::pair{"greeting", c.timeouts.greeting},
-                             std::pair{"idle", c.timeouts.idle}, std::pair{"shutdown_grace", c.timeouts.shutdown_grace},
-                             std::pair{"proxy_header", c.timeouts.proxy_header},
-                             std::pair{"tls_handshake", c.timeouts.tls_handshake}})
-    e << YAML::Key << k << YAML::Value << format_duration(v);
-  e << YAML::EndMap;
-  e << YAML::Key << "limits" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "max_line" << YAML::Value
-    << c.limits.max_line << YAML::EndMap;
-  e << YAML::Key << "http" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "listen" << YAML::Value
-    << c.http.listen << YAML::EndMap;
-  e << YAML::Key << "metrics" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "domain_label_limit"
-    << YAML::Value << c.metrics.domain_label_limit << YAML::EndMap;
-  const auto& t = c.transcripts;
-  e << YAML::Key << "transcripts" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "enabled" << YAML::Value
-    << t.enabled << YAML::Key << "path" << YAML::Value << t.path << YAML::Key << "max_size" << YAML::Value
-    << format_size(t.max_size) << YAML::Key << "max_files" << YAML::Value << t.max_files << YAML::Key << "message_data"
-    << YAML::Value << t.message_data << YAML::Key << "queue_size" << YAML::Value << t.queue_size << YAML::EndMap;
-  const auto& a = c.alerts;
-  e << YAML::Key << "alerts" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "path" << YAML::Value << a.path
-    << YAML::Key << "max_size" << YAML::Value << format_size(a.max_size) << YAML::Key << "max_files" << YAML::Value
-    << a.max_files << YAML::Key << "syslog" << YAML::Value << a.syslog << YAML::EndMap;
-  e << YAML::Key << "store" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "enabled" << YAML::Value
-    << c.store.enabled << YAML::Key << "path" << YAML::Value << c.store.path << YAML::Key << "retention" << YAML::Value
-    << format_duration(c.store.retention) << YAML::Key << "queue_size" << YAML::Value << c.store.queue_size
-    << YAML::EndMap;
+  emit(e, sections::timeouts, c);
+  emit(e, sections::limits, c);
+  emit(e, sections::http, c);
+  emit(e, sections::metrics, c);
+  emit(e, sections::transcripts, c);
+  emit(e, sections::alerts, c);
+  emit(e, sections::store, c);
   e << YAML::Key << "allow" << YAML::Value;
   cidr_list(c.allow);
   e << YAML::Key << "deny" << YAML::Value;
   cidr_list(c.deny);
   e << YAML::Key << "detectors" << YAML::Value << YAML::BeginMap;
-  for (const auto& k : kDetectorKeys) {
-    const Detector& d = c.detectors.*(k.member);
+  for (const auto& k : kDetectors) {
+    const Detector& d = c.detectors[k.id];
     e << YAML::Key << std::string(k.name) << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "enabled"
       << YAML::Value << d.enabled;
-    if (!k.threshold.empty()) e << YAML::Key << std::string(k.threshold) << YAML::Value << d.threshold;
-    if (!k.ratio.empty()) e << YAML::Key << std::string(k.ratio) << YAML::Value << d.ratio;
-    if (k.window) e << YAML::Key << "window" << YAML::Value << format_duration(d.window);
+    if (!k.threshold_key.empty()) e << YAML::Key << std::string(k.threshold_key) << YAML::Value << d.threshold;
+    if (!k.ratio_key.empty()) e << YAML::Key << std::string(k.ratio_key) << YAML::Value << d.ratio;
+    if (k.windowed) e << YAML::Key << "window" << YAML::Value << format_duration(d.window);
     e << YAML::Key << "action" << YAML::Value << to_string(d.action) << YAML::EndMap;
   }
   e << YAML::Key << "max_tracked" << YAML::Value << c.detectors.max_tracked << YAML::EndMap;
-  e << YAML::Key << "flag" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "ttl" << YAML::Value
-    << format_duration(c.flag.ttl) << YAML::Key << "block_reply" << YAML::Value << c.flag.block_reply << YAML::EndMap;
+  emit(e, sections::flag, c);
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
 }

@@ -3,12 +3,15 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "detect/anomaly_detectors.hpp"
 #include "detect/bounded_map.hpp"
 #include "detect/distinct_set.hpp"
+#include "detect/finding.hpp"
 #include "detect/sliding_window.hpp"
 #include "detect/user_sample.hpp"
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -30,18 +33,6 @@ struct IpEqual {
   bool operator()(const IpBytes& a, const IpBytes& b) const noexcept;
 };
 
-// What a detector concluded; the sensor turns it into an alert line and a flag.
-struct Finding {
-  std::string_view type;  // the detector's name, as in the config
-  std::uint64_t count = 0;
-  std::uint64_t threshold = 0;
-  std::int64_t window_s = 0;
-  config::Action action = config::Action::flag;
-  std::string detail;
-  std::vector<std::string> users;  // usernames involved; never a password
-};
-using Findings = std::vector<Finding>;
-
 enum class AuthOutcome : std::uint8_t { success, failure, unadvertised, aborted };
 
 class Engine {
@@ -56,22 +47,21 @@ class Engine {
   void auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome, std::string_view detail, std::uint32_t now_s,
             Findings& out);
   void bad_command(const IpBytes& ip, std::uint32_t now_s, Findings& out);
-  // pregreet, smuggling, starttls_injection: one occurrence is enough.
-  void anomaly(std::string_view kind, std::string_view detail, Findings& out);
+  // The one-occurrence detectors (pregreet, smuggling, starttls_injection): one is enough.
+  // Any other id is ignored; detector_for() maps a protocol anomaly to its id.
+  void anomaly(DetectorId id, std::string_view detail, Findings& out);
 
   std::size_t tracked_ips() const { return ips_.size(); }
   std::size_t tracked_users() const { return users_.size(); }
 
  private:
-  // Which detector a quiet period belongs to.
-  enum Quiet : std::uint8_t { q_bruteforce, q_unadvertised, q_spray, q_bad_commands, q_ratio, q_ip_count };
-  enum UserQuiet : std::uint8_t { q_distributed, q_compromised, q_user_count };
-
   // What an AUTH failure touches comes first, so that the common event reads few cache
   // lines. The distinct sets hold the default thresholds (password_spray 5,
   // distributed_bruteforce 10) inline.
   struct IpState {
-    std::array<std::uint32_t, q_ip_count> quiet_until{};
+    // Until when each IP-keyed detector stays quiet, at config::quiet_slot(id).
+    std::array<std::uint32_t, config::quiet_slots(config::Counts::ip)> quiet_until{};
+    std::uint32_t& quiet(DetectorId id) { return quiet_until[config::quiet_slot(id)]; }
     SlidingWindow auth_failures;
     DistinctSet<5> failed_users;
     UserSample recent_users;  // for the alert's "users"
@@ -81,7 +71,8 @@ class Engine {
     SlidingWindow messages;
   };
   struct UserState {
-    std::array<std::uint32_t, q_user_count> quiet_until{};
+    std::array<std::uint32_t, config::quiet_slots(config::Counts::user)> quiet_until{};
+    std::uint32_t& quiet(DetectorId id) { return quiet_until[config::quiet_slot(id)]; }
     DistinctSet<10> failing_ips;
     // compromised_account: messages in the current fixed window, and an exponentially
     // weighted baseline of the previous windows.
@@ -91,10 +82,16 @@ class Engine {
     std::uint32_t windows_seen = 0;
   };
 
-  std::shared_ptr<const config::Detectors> config() const;
+  // The config as of the last reconfigure that this thread has seen; valid until this
+  // thread's next call, so read once per event. Lock-free unless the config changed.
+  const config::Detectors& config() const;
 
+  // config_ changes only under config_mutex_, and each change takes a generation number
+  // that no engine has used before, so a thread's cached copy is current exactly when
+  // its number equals generation_ (whichever engine, old or new, lives at this address).
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config::Detectors> config_;
+  std::atomic<std::uint64_t> generation_;
   BoundedMap<IpBytes, IpState, IpHash, IpEqual> ips_;
   // Usernames of up to 22 bytes fit in boost's short-string buffer, inside the table entry,
   // so confirming a match costs no extra cache miss; longer ones cost one.

@@ -43,7 +43,7 @@ void SessionDetectors::auth(const proto::AuthAttempt& a) {
 
 void SessionDetectors::anomaly(proto::Anomaly kind, std::string_view detail) {
   if (!watched_) return;
-  sensor_.detectors().anomaly(proto::to_string(kind), detail, findings_);
+  if (const auto id = detect::detector_for(kind)) sensor_.detectors().anomaly(*id, detail, findings_);
 }
 
 void SessionDetectors::raise() {
@@ -51,7 +51,7 @@ void SessionDetectors::raise() {
     Alert a;
     a.ts = std::chrono::system_clock::now();
     a.type = std::string(f.type);
-    a.severity = f.type == "smuggling" || f.type == "compromised_account" ? "critical" : "warning";
+    a.severity = std::string(f.severity);
     a.ip = ip_text(facts_.client);
     a.listener = facts_.listener;
     a.lcid = facts_.lcid;

@@ -130,9 +130,9 @@ TEST_CASE("anomaly detectors fire once per occurrence and respect enabled") {
   cfg.pregreet.action = config::Action::block;
   Engine e(cfg);
   Findings out;
-  e.anomaly("pregreet", "client spoke first", out);
-  e.anomaly("smuggling", "LF.LF", out);
-  e.anomaly("long_line", "x", out);
+  e.anomaly(DetectorId::pregreet, "client spoke first", out);
+  e.anomaly(DetectorId::smuggling, "LF.LF", out);
+  if (const auto id = detector_for(proto::Anomaly::long_line)) e.anomaly(*id, "x", out);
   REQUIRE(out.size() == 1);
   CHECK(out[0].type == "pregreet");
   CHECK(out[0].action == config::Action::block);

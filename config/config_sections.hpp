@@ -1,0 +1,117 @@
+// The keys of the flat config sections, one table each, shared by the loader and the printer.
+#pragma once
+
+#include "config/config.hpp"
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace smtp::config {
+
+// How a key is read, checked and printed.
+enum class FieldKind : std::uint8_t {
+  boolean,          // true | false (yes/no/on/off read too)
+  text,             // any string; null reads as empty
+  duration,         // 30s, 10m, ... longer than 0
+  duration_or_zero, // 0s allowed
+  size,             // 64KiB, 100MiB, ... larger than 0; printed with its unit
+  integer,          // a whole number in [min, max]
+  line_size,        // a size in [min, max] bytes, printed as a plain number
+  listen_address,   // IP:PORT with no name lookup; empty or null disables
+  reply_line,       // one SMTP 5xx reply line, sent to clients verbatim
+};
+
+template <class S>
+struct Field {
+  std::string_view key;
+  FieldKind kind;
+  std::variant<bool S::*, std::string S::*, Duration S::*, std::uint32_t S::*, std::uint64_t S::*> member;
+  std::uint64_t min = 0;  // integer and line_size only
+  std::uint64_t max = 0;
+
+  // The member type each kind reads into, checked at compile time below.
+  constexpr bool consistent() const {
+    switch (kind) {
+      case FieldKind::boolean: return std::holds_alternative<bool S::*>(member);
+      case FieldKind::text:
+      case FieldKind::listen_address:
+      case FieldKind::reply_line: return std::holds_alternative<std::string S::*>(member);
+      case FieldKind::duration:
+      case FieldKind::duration_or_zero: return std::holds_alternative<Duration S::*>(member);
+      case FieldKind::size: return std::holds_alternative<std::uint64_t S::*>(member);
+      case FieldKind::integer:
+      case FieldKind::line_size: return std::holds_alternative<std::uint32_t S::*>(member) && min <= max;
+    }
+    return false;
+  }
+};
+
+// One top-level key holding a flat mapping; the key order is the printed order.
+template <class S, std::size_t N>
+struct Section {
+  std::string_view name;
+  S Config::*member;
+  std::array<Field<S>, N> fields;
+
+  constexpr bool consistent() const {
+    for (const auto& f : fields)
+      if (!f.consistent()) return false;
+    return true;
+  }
+};
+template <class S, std::size_t N>
+Section(std::string_view, S Config::*, std::array<Field<S>, N>) -> Section<S, N>;
+
+namespace sections {
+using K = FieldKind;
+
+inline constexpr Section timeouts{"timeouts", &Config::timeouts, std::array<Field<Timeouts>, 6>{{
+    {"connect", K::duration, &Timeouts::connect},
+    {"greeting", K::duration, &Timeouts::greeting},
+    {"idle", K::duration, &Timeouts::idle},
+    {"shutdown_grace", K::duration_or_zero, &Timeouts::shutdown_grace},
+    {"proxy_header", K::duration, &Timeouts::proxy_header},
+    {"tls_handshake", K::duration, &Timeouts::tls_handshake},
+}}};
+inline constexpr Section limits{"limits", &Config::limits, std::array<Field<Limits>, 1>{{
+    {"max_line", K::line_size, &Limits::max_line, 512, 1u << 20},
+}}};
+inline constexpr Section http{"http", &Config::http, std::array<Field<Http>, 1>{{
+    {"listen", K::listen_address, &Http::listen},
+}}};
+inline constexpr Section metrics{"metrics", &Config::metrics, std::array<Field<Metrics>, 1>{{
+    {"domain_label_limit", K::integer, &Metrics::domain_label_limit, 0, 100'000},
+}}};
+inline constexpr Section transcripts{"transcripts", &Config::transcripts, std::array<Field<Transcripts>, 6>{{
+    {"enabled", K::boolean, &Transcripts::enabled},
+    {"path", K::text, &Transcripts::path},
+    {"max_size", K::size, &Transcripts::max_size},
+    {"max_files", K::integer, &Transcripts::max_files, 1, 1000},
+    {"message_data", K::boolean, &Transcripts::message_data},
+    {"queue_size", K::integer, &Transcripts::queue_size, 16, 10'000'000},
+}}};
+inline constexpr Section alerts{"alerts", &Config::alerts, std::array<Field<Alerts>, 4>{{
+    {"path", K::text, &Alerts::path},
+    {"max_size", K::size, &Alerts::max_size},
+    {"max_files", K::integer, &Alerts::max_files, 1, 1000},
+    {"syslog", K::boolean, &Alerts::syslog},
+}}};
+inline constexpr Section store{"store", &Config::store, std::array<Field<Store>, 4>{{
+    {"enabled", K::boolean, &Store::enabled},
+    {"path", K::text, &Store::path},
+    {"retention", K::duration, &Store::retention},
+    {"queue_size", K::integer, &Store::queue_size, 16, 10'000'000},
+}}};
+inline constexpr Section flag{"flag", &Config::flag, std::array<Field<Flag>, 2>{{
+    {"ttl", K::duration, &Flag::ttl},
+    {"block_reply", K::reply_line, &Flag::block_reply},
+}}};
+
+static_assert(timeouts.consistent() && limits.consistent() && http.consistent() && metrics.consistent() &&
+              transcripts.consistent() && alerts.consistent() && store.consistent() && flag.consistent());
+}  // namespace sections
+
+}  // namespace smtp::config
