@@ -12,6 +12,10 @@
 #include <stdexcept>
 #include <thread>
 
+#ifndef SMTP_SENSOR_VERSION
+#define SMTP_SENSOR_VERSION "dev"
+#endif
+
 namespace smtp::daemon {
 namespace {
 
@@ -28,7 +32,7 @@ Server::Server(config::Config config)
     : signals_(control_, SIGTERM, SIGINT, SIGHUP),
       drain_timer_(control_),
       flush_timer_(control_),
-      metrics_(config.metrics.domain_label_limit),
+      metrics_(config.metrics.domain_label_limit, SMTP_SENSOR_VERSION),
       config_(std::make_shared<const config::Config>(std::move(config))) {
   const auto& cfg = *config_;
   outputs_ = std::make_unique<SinkOutputs>(cfg, metrics_);
