@@ -1,17 +1,24 @@
 """Issue 23, the daemon under systemd: the journal's priority prefixes, the first log
-line, the session store's upgrade lines and `--help` on the subcommands.
+line, the session store's upgrade lines, `--help` on the subcommands, and the sd_notify
+protocol (READY=1 with STATUS=, WATCHDOG=1 while every I/O thread answers).
 
-systemd is imitated by its environment: JOURNAL_STREAM for the journal.
+systemd is imitated by its environment: JOURNAL_STREAM for the journal, and for
+sd_notify a Unix datagram socket the test binds, named by NOTIFY_SOCKET, with
+WATCHDOG_USEC and WATCHDOG_PID as a unit with WatchdogSec= sets them.
 """
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import sqlite3
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 
-from harness import free_port, run_cli
+from harness import SLOW, free_port, hostport, run_cli, wait_until
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[(trace|debug|info|warning|error|critical)\] \S")
@@ -126,3 +133,70 @@ def test_store_upgrade_is_announced_with_a_done_line(sensor_factory, sink_factor
     assert re.search(r"upgrading the session store: done in \d+\.\d s", text), text
     with sqlite3.connect(db) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] >= 4
+
+
+class NotifySocket:
+    """The receiving end of sd_notify(3): what systemd's manager would read."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="sdn-", dir="/tmp"))  # sun_path is short
+        self.path = self.dir / "notify"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+        self.sock.settimeout(0.05)
+        self.messages: list[tuple[float, str]] = []
+
+    def drain(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            self.messages.append((time.monotonic(), data.decode()))
+
+    def received(self, text: str) -> list[float]:
+        return [t for t, m in self.messages if text in m.split("\n")]
+
+    def close(self) -> None:
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def notify_socket():
+    n = NotifySocket()
+    yield n
+    n.close()
+
+
+def test_ready_status_and_watchdog_pings(sensor_factory, sink_factory, notify_socket):
+    # WATCHDOG_PID is the daemon's own pid, as systemd sets it: the shell execs the daemon.
+    sensor = sensor_factory(sink_factory().addr,
+                            env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "400000"},
+                            argv_prefix=["/bin/sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"'])
+    notify_socket.drain(2.5 * SLOW)
+    ready = [m for _t, m in notify_socket.messages if "READY=1" in m.split("\n")]
+    assert ready, notify_socket.messages
+    assert "STATUS=serving 1 listener" in ready[0].split("\n"), ready[0]
+    pings = notify_socket.received("WATCHDOG=1")
+    # One every 200 ms (half of WATCHDOG_USEC); allow for a slow machine.
+    assert len(pings) >= 5, notify_socket.messages
+    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    assert max(gaps) < 0.4 * SLOW + 0.2, gaps
+    assert "systemd watchdog: checking 2 I/O threads every 200 ms" in sensor.stderr_text()
+    sensor.stop()
+    notify_socket.drain(0.3)
+    assert notify_socket.received("STOPPING=1"), notify_socket.messages
+
+
+def test_no_watchdog_for_another_pid(sensor_factory, sink_factory, notify_socket):
+    """WATCHDOG_PID naming another process (a variable inherited by accident) turns the
+    pings off, as sd_watchdog_enabled(3) says; READY=1 still goes out."""
+    sensor = sensor_factory(sink_factory().addr,
+                            env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "400000",
+                                 "WATCHDOG_PID": "1"})
+    notify_socket.drain(1.0 * SLOW)
+    assert any("READY=1" in m for _t, m in notify_socket.messages), notify_socket.messages
+    assert not notify_socket.received("WATCHDOG=1"), notify_socket.messages
+    assert "systemd watchdog" not in sensor.stderr_text()
