@@ -7,13 +7,16 @@
 #include "report/format.hpp"
 #include "report/report.hpp"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,8 +33,16 @@ constexpr std::string_view kUsage = R"(usage:
   smtp-sensor check-config -c FILE   validate FILE and print the effective config
   smtp-sensor report [options]       the sessions report from the store (report --help)
   smtp-sensor --version | --help
+  (run and check-config take --help too)
 
 Signals: SIGHUP reloads the config; SIGTERM and SIGINT drain and exit.
+
+Environment:
+  SMTP_SENSOR_LOG_LEVEL   the daemon's log level on stderr: trace, debug, info (the
+                          default), warn, err, critical or off
+  JOURNAL_STREAM          set by systemd: log lines then start with their syslog priority
+                          (<3> error, <4> warning, <6> info, <7> debug) and carry no
+                          timestamp, since journald adds its own
 )";
 
 // Every session needs two descriptors; the soft limit of 1024 would cap us near 500.
@@ -43,15 +54,60 @@ void raise_fd_limit() {
   }
 }
 
+// systemd sets JOURNAL_STREAM when stderr is connected to the journal (systemd.exec(5)).
+bool under_journal() {
+  const char* v = std::getenv("JOURNAL_STREAM");
+  return v != nullptr && *v != '\0';
+}
+
+// The "<N>" prefix of sd-daemon(3), which journald turns into the line's priority.
+std::string_view syslog_prefix(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::critical:
+    case spdlog::level::err: return "<3>";
+    case spdlog::level::warn: return "<4>";
+    case spdlog::level::info: return "<6>";
+    default: return "<7>";  // debug, trace
+  }
+}
+
+class SyslogPriorityFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const auto p = syslog_prefix(msg.level);
+    dest.append(p.data(), p.data() + p.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriorityFlag>(); }
+};
+
 void setup_logging() {
   auto logger = spdlog::stderr_logger_mt("smtp-sensor");
-  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+  if (under_journal()) {
+    // journald stamps each line itself; a second timestamp would only be noise.
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<SyslogPriorityFlag>('*').set_pattern("%*%v");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+  }
   spdlog::set_default_logger(logger);
   if (const char* level = std::getenv("SMTP_SENSOR_LOG_LEVEL")) spdlog::set_level(spdlog::level::from_str(level));
 }
 
-int print_errors(const config::ConfigErrors& e) {
-  for (const auto& err : e.errors()) std::cerr << err.text() << "\n";
+// The first line of a run: what is starting, from which file, listening where.
+void log_start(const std::string& path, const config::Config& cfg) {
+  std::string listeners;
+  for (const auto& l : cfg.listeners) {
+    if (!listeners.empty()) listeners += ", ";
+    listeners += l.name + "=" + l.listen.text() + "->" + (l.original_destination ? "original-destination" : l.upstream.text());
+  }
+  spdlog::info("smtp-sensor {} starting: config {}, listeners {}", SMTP_SENSOR_VERSION, path, listeners);
+}
+
+// Config errors as the operator reads them: one per line, plain. Under the journal each
+// line carries the error priority, so `journalctl -p err` shows why the start failed.
+int print_errors(const config::ConfigErrors& e, bool journal = false) {
+  for (const auto& err : e.errors()) std::cerr << (journal ? "<3>" : "") << err.text() << "\n";
   return 1;
 }
 
@@ -61,8 +117,9 @@ int run(const std::string& path) {
   try {
     cfg = config::load_config_file(path);
   } catch (const config::ConfigErrors& e) {
-    return print_errors(e);
+    return print_errors(e, under_journal());
   }
+  log_start(path, cfg);
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
   try {
@@ -144,6 +201,10 @@ int run_cli(int argc, char** argv) {
   if (args[0] == "run" || args[0] == "check-config") command = args[i++];
   std::string path;
   for (; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
     if ((args[i] == "-c" || args[i] == "--config") && i + 1 < args.size()) path = args[++i];
     else {
       std::cerr << "smtp-sensor: unexpected argument '" << args[i] << "'\n" << kUsage;

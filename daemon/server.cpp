@@ -13,6 +13,10 @@
 #include <stdexcept>
 #include <thread>
 
+#ifndef SMTP_SENSOR_VERSION
+#define SMTP_SENSOR_VERSION "dev"
+#endif
+
 namespace smtp::daemon {
 namespace {
 
@@ -27,7 +31,7 @@ Server::Server(config::Config config)
     : signals_(control_, SIGTERM, SIGINT, SIGHUP),
       drain_timer_(control_),
       flush_timer_(control_),
-      metrics_(config.metrics.domain_label_limit),
+      metrics_(config.metrics.domain_label_limit, SMTP_SENSOR_VERSION),
       config_(std::make_shared<const config::Config>(std::move(config))) {
   const auto& cfg = *config_;
   outputs_ = std::make_unique<SinkOutputs>(cfg, metrics_);
@@ -188,8 +192,10 @@ void Server::reload() {
       config_ = std::make_shared<const config::Config>(std::move(fresh));
     }
     spdlog::info("reloaded {}: new sessions use it", current->source);
+    metrics_.reloaded(true);
   } catch (const config::ConfigErrors& e) {
     for (const auto& err : e.errors()) spdlog::error("reload rejected, old config stays: {}", err.text());
+    metrics_.reloaded(false);
   }
   sd_notify(0, "READY=1");
 }
@@ -263,6 +269,18 @@ void Server::flush_logs_every_second() {
   });
 }
 
+// WatchdogSec= in the unit: WATCHDOG=1 only while every worker still runs what it is sent.
+void Server::start_watchdog() {
+  const auto interval = Watchdog::systemd_interval();
+  if (!interval) return;
+  std::vector<asio::io_context*> contexts;
+  for (auto& w : workers_) contexts.push_back(&w->context());
+  watchdog_ = std::make_unique<Watchdog>(control_, std::move(contexts), *interval,
+                                         [](std::string_view text) { sd_notify(0, std::string(text).c_str()); });
+  watchdog_->start();
+  spdlog::info("systemd watchdog: checking {} I/O threads every {} ms", workers_.size(), interval->count());
+}
+
 int Server::run() {
   for (auto& w : workers_) w->start();
   for (auto& l : listeners_) {
@@ -276,7 +294,11 @@ int Server::run() {
   }
   wait_signal();
   flush_logs_every_second();
-  sd_notify(0, "READY=1");
+  // STATUS= replaces any "Upgrading the session store" left from start-up.
+  const auto ready = "READY=1\nSTATUS=serving " + std::to_string(listeners_.size()) +
+                     (listeners_.size() == 1 ? " listener" : " listeners");
+  sd_notify(0, ready.c_str());
+  start_watchdog();
   control_.run();
   // Each worker hands over its last transcript lines before it stops.
   if (auto* t = outputs_->transcript_log()) {

@@ -10,6 +10,7 @@
 #include "daemon/sense/sensor.hpp"
 #include "daemon/sink_outputs.hpp"
 #include "daemon/sinks/metrics.hpp"
+#include "daemon/watchdog.hpp"
 
 #include <memory>
 #include <mutex>
@@ -45,6 +46,7 @@ class Server {
   std::uint64_t active_sessions() const;
   std::shared_ptr<const config::Config> config() const;
   void flush_logs_every_second();
+  void start_watchdog();
   std::string sessions_json();
 
   asio::io_context control_{1};  // signals, HTTP, drain: everything that is not a session
@@ -65,6 +67,7 @@ class Server {
   std::chrono::steady_clock::time_point drain_deadline_{};
   bool draining_ = false;
   bool grace_over_ = false;
+  std::unique_ptr<Watchdog> watchdog_;  // only under systemd with WatchdogSec=
 };
 
 }  // namespace smtp::daemon

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <chrono>
 #include <filesystem>
 
 namespace smtp::daemon {
@@ -37,14 +38,36 @@ SinkOutputs::SinkOutputs(const config::Config& config, Metrics& metrics) {
   }
   if (config.store.enabled) {
     // A schema upgrade may back-fill millions of rows before the daemon listens: say so,
-    // and keep pushing systemd's start timeout (TimeoutStartSec) out while it runs.
-    bool told = false;
+    // with progress and a done line, and keep pushing systemd's start timeout
+    // (TimeoutStartSec) out while it runs. The store calls `progress` whenever it
+    // migrates, a brand-new (empty) file included: that one is created, not upgraded, so
+    // it is not announced.
+    std::error_code ec;
+    const bool existing = std::filesystem::file_size(config.store.path, ec) > 0 && !ec;
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    auto next_report = t0;
+    bool upgrading = false;
     auto progress = [&] {
-      if (!told) spdlog::info("upgrading the session store {} (rebuilding report roll-ups; minutes on a large store)", config.store.path);
-      told = true;
-      sd_notify(0, "EXTEND_TIMEOUT_USEC=30000000\nSTATUS=Upgrading the session store");
+      sd_notify(0, existing ? "EXTEND_TIMEOUT_USEC=30000000\nSTATUS=Upgrading the session store"
+                            : "EXTEND_TIMEOUT_USEC=30000000");
+      if (!existing) return;
+      const auto now = Clock::now();
+      if (!upgrading) {
+        spdlog::info("upgrading the session store {} (rebuilding report roll-ups; minutes on a large store)",
+                     config.store.path);
+        upgrading = true;
+        next_report = now + std::chrono::seconds(10);
+      } else if (now >= next_report) {
+        spdlog::info("upgrading the session store: still working, {} s so far",
+                     std::chrono::duration_cast<std::chrono::seconds>(now - t0).count());
+        next_report = now + std::chrono::seconds(10);
+      }
     };
     store_ = std::make_unique<store::SessionStore>(config.store.path, config.store.retention, config.store.queue_size, progress);
+    if (upgrading)
+      spdlog::info("upgrading the session store: done in {:.1f} s",
+                   std::chrono::duration<double>(Clock::now() - t0).count());
   }
   metrics.on_scrape([this, &metrics] {
     if (transcript_) mirror(metrics.events_dropped("transcript"), transcript_->dropped());

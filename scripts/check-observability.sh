@@ -10,7 +10,8 @@
 #   4. every PromQL query of the dashboard (template variables filled in) passes
 #      promtool's parser, as recording rules in a scratch rules file;
 #   5. promtool test rules: each alert fires on a synthetic series that should fire it,
-#      and stays quiet on one that should not.
+#      and stays quiet on one that should not (the availability, traffic, security,
+#      pipeline and process groups alike).
 # That the metric names the dashboard and rules use are ones the daemon exports is
 # checked against the running daemon by tests/integration/test_observability.py.
 set -euo pipefail
@@ -296,6 +297,57 @@ tests:
       - eval_time: 30m
         alertname: SmtpSensorEventsDropped
         exp_alerts: []
+
+  # --- SmtpSensorConfigReloadFailed: mx1's reload is rejected at minute 3 and fixed at
+  #     minute 12; mx2 reloads fine throughout.
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_config_last_reload_successful{job="smtp-sensor", instance="mx1:9925"}'
+        values: '1 1 1 0 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1'
+      - series: 'smtp_sensor_config_last_reload_successful{job="smtp-sensor", instance="mx2:9925"}'
+        values: '1x19'
+    alert_rule_test:
+      - eval_time: 6m
+        alertname: SmtpSensorConfigReloadFailed
+        exp_alerts: []
+      - eval_time: 9m
+        alertname: SmtpSensorConfigReloadFailed
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925"}
+            exp_annotations:
+              summary: "smtp-sensor mx1:9925 rejected its last config reload"
+              description: "The last SIGHUP (systemctl reload smtp-sensor) on mx1:9925 found an invalid config file, so the daemon still runs the previous one. `journalctl -u smtp-sensor -p err` says what is wrong; `smtp-sensor check-config -c /etc/smtp-sensor/smtp-sensor.yaml` checks a fix before the next reload. A restart with the broken file would fail."
+      - eval_time: 14m
+        alertname: SmtpSensorConfigReloadFailed
+        exp_alerts: []
+
+  # --- SmtpSensorFileDescriptorsNearLimit: mx1 climbs to 900 of 1000 descriptors; mx2
+  #     stays at 500; node exporter's own process_* series (another job) are ignored.
+  - interval: 1m
+    input_series:
+      - series: 'process_open_fds{job="smtp-sensor", instance="mx1:9925"}'
+        values: '100 300 500 700 900x20'
+      - series: 'process_max_fds{job="smtp-sensor", instance="mx1:9925"}'
+        values: '1000x24'
+      - series: 'process_open_fds{job="smtp-sensor", instance="mx2:9925"}'
+        values: '500x24'
+      - series: 'process_max_fds{job="smtp-sensor", instance="mx2:9925"}'
+        values: '1000x24'
+      - series: 'process_open_fds{job="node", instance="mx1:9100"}'
+        values: '95x24'
+      - series: 'process_max_fds{job="node", instance="mx1:9100"}'
+        values: '100x24'
+    alert_rule_test:
+      - eval_time: 6m
+        alertname: SmtpSensorFileDescriptorsNearLimit
+        exp_alerts: []
+      - eval_time: 12m
+        alertname: SmtpSensorFileDescriptorsNearLimit
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925"}
+            exp_annotations:
+              summary: "smtp-sensor mx1:9925 uses 90% of its file descriptors"
+              description: "More than 80% of the descriptor limit (LimitNOFILE) has been in use for 5 minutes on mx1:9925; each relayed session takes two. Near the limit new connections fail to be accepted. Check the active connections for a flood, listener max_connections, and the unit's LimitNOFILE."
 YAML
 promtool test rules "$tmp/rules-test.yml"
 

@@ -29,6 +29,21 @@
   X(domain_bytes, Counter, "smtp_sensor_domain_bytes_total", "Bytes per domain, both directions")                     \
   X(upstream_connect, Histogram, "smtp_sensor_upstream_connect_seconds", "Time to connect to the upstream")           \
   X(session_duration, Histogram, "smtp_sensor_session_duration_seconds", "How long sessions lasted")                 \
-  X(dropped, Counter, "smtp_sensor_events_dropped_total", "Lines or rows a full sink queue dropped")                \
+  X(dropped, Counter, "smtp_sensor_events_dropped_total", "Lines or rows a full sink queue dropped")                 \
   X(out_of_descriptors, Counter, "smtp_sensor_out_of_descriptors_total",                                                \
-    "Accepts (SMTP and HTTP) and upstream connects that failed because the daemon ran out of file descriptors")
+    "Accepts (SMTP and HTTP) and upstream connects that failed because the daemon ran out of file descriptors")        \
+  X(build_info, Gauge, "smtp_sensor_build_info", "Always 1; the version label names the running build")              \
+  X(reload_successful, Gauge, "smtp_sensor_config_last_reload_successful",                                              \
+    "1 if the last config load (start or SIGHUP) succeeded, 0 if the last SIGHUP was rejected")                        \
+  X(reload_success_time, Gauge, "smtp_sensor_config_last_reload_success_timestamp_seconds",                             \
+    "Unix time of the last successful config load (start or SIGHUP)")
+
+// The standard process metrics of the Prometheus client libraries (same names, types and
+// meaning), filled from /proc/self and getrlimit before each scrape (sinks/process_metrics).
+#define SMTP_SENSOR_PROCESS_FAMILIES(X)                                                                               \
+  X(process_cpu, Counter, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds")            \
+  X(process_resident, Gauge, "process_resident_memory_bytes", "Resident memory size in bytes")                       \
+  X(process_virtual, Gauge, "process_virtual_memory_bytes", "Virtual memory size in bytes")                          \
+  X(process_open_fds, Gauge, "process_open_fds", "Number of open file descriptors")                                  \
+  X(process_max_fds, Gauge, "process_max_fds", "Maximum number of open file descriptors")                            \
+  X(process_start_time, Gauge, "process_start_time_seconds", "Start time of the process since unix epoch in seconds")

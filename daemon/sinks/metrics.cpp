@@ -1,6 +1,10 @@
 #include "daemon/sinks/metrics.hpp"
 
+#include "daemon/sinks/process_metrics.hpp"
+
 #include <prometheus/text_serializer.h>
+
+#include <chrono>
 
 namespace smtp::daemon {
 
@@ -10,10 +14,19 @@ std::optional<std::size_t> failure_stage_index(proto::Stage s) {
   return std::nullopt;
 }
 
-Metrics::Metrics(std::size_t domain_label_limit)
+namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Metrics::Metrics(std::size_t domain_label_limit, const std::string& version)
     : registry_(std::make_shared<prometheus::Registry>()),
 #define SMTP_SENSOR_FAMILY_INIT(member, kind, name, help) member##_(prometheus::Build##kind().Name(name).Help(help).Register(*registry_)),
       SMTP_SENSOR_METRIC_FAMILIES(SMTP_SENSOR_FAMILY_INIT)
+      SMTP_SENSOR_PROCESS_FAMILIES(SMTP_SENSOR_FAMILY_INIT)
 #undef SMTP_SENSOR_FAMILY_INIT
       domain_label_limit_(domain_label_limit) {
   flagged_ips_series_ = &flagged_ips_.Add({});
@@ -23,6 +36,31 @@ Metrics::Metrics(std::size_t domain_label_limit)
   session_duration_series_ = &session_duration_.Add(
       {}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600});
   for (const auto* sink : {"transcript", "alerts", "store"}) events_dropped(sink);
+  build_info_.Add({{"version", version}}).Set(1);
+  reload_successful_series_ = &reload_successful_.Add({});
+  reload_success_time_series_ = &reload_success_time_.Add({});
+  reloaded(true);  // the config the daemon started with
+
+  auto& cpu = process_cpu_.Add({});
+  auto& resident = process_resident_.Add({});
+  auto& virt = process_virtual_.Add({});
+  auto& open_fds = process_open_fds_.Add({});
+  auto& max_fds = process_max_fds_.Add({});
+  auto& start_time = process_start_time_.Add({});
+  start_time.Set(sample_process().start_time_seconds);
+  on_scrape([&cpu, &resident, &virt, &open_fds, &max_fds] {
+    const auto s = sample_process();
+    if (s.cpu_seconds > cpu.Value()) cpu.Increment(s.cpu_seconds - cpu.Value());
+    resident.Set(s.resident_bytes);
+    virt.Set(s.virtual_bytes);
+    open_fds.Set(s.open_fds);
+    max_fds.Set(s.max_fds);
+  });
+}
+
+void Metrics::reloaded(bool ok) {
+  reload_successful_series_->Set(ok ? 1 : 0);
+  if (ok) reload_success_time_series_->Set(unix_now());
 }
 
 ListenerMetrics& Metrics::listener(const std::string& name) {

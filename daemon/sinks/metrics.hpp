@@ -66,7 +66,8 @@ struct DomainMetrics {
 
 class Metrics {
  public:
-  explicit Metrics(std::size_t domain_label_limit = 200);
+  // version: the build_info label (SMTP_SENSOR_VERSION in the daemon).
+  explicit Metrics(std::size_t domain_label_limit = 200, const std::string& version = "dev");
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
@@ -80,6 +81,10 @@ class Metrics {
   prometheus::Counter& out_of_descriptors(std::string_view listener, std::string_view stage);
   prometheus::Registry& registry() { return *registry_; }
 
+  // The outcome of a config load on SIGHUP: smtp_sensor_config_last_reload_successful, and
+  // on success ..._success_timestamp_seconds = now. The start-up load counts as a success.
+  void reloaded(bool ok);
+
   // Runs before each scrape: sinks report their drop counts this way.
   void on_scrape(std::function<void()> hook) { scrape_hooks_.push_back(std::move(hook)); }
   std::string serialize();  // Prometheus text exposition format
@@ -88,10 +93,13 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
 #define SMTP_SENSOR_FAMILY_MEMBER(member, kind, name, help) prometheus::Family<prometheus::kind>& member##_;
   SMTP_SENSOR_METRIC_FAMILIES(SMTP_SENSOR_FAMILY_MEMBER)
+  SMTP_SENSOR_PROCESS_FAMILIES(SMTP_SENSOR_FAMILY_MEMBER)
 #undef SMTP_SENSOR_FAMILY_MEMBER
   prometheus::Gauge* flagged_ips_series_;
   prometheus::Histogram* upstream_connect_series_;
   prometheus::Histogram* session_duration_series_;
+  prometheus::Gauge* reload_successful_series_;
+  prometheus::Gauge* reload_success_time_series_;
   std::map<std::string, ListenerMetrics> listeners_;
   std::size_t domain_label_limit_;
   std::mutex domains_mutex_;

@@ -21,6 +21,12 @@ import harness  # noqa: E402
 from harness import Sensor, SmtpSink  # noqa: E402
 from scripted_server import ScriptedServer  # noqa: E402
 
+# The daemon changes its log format under systemd (JOURNAL_STREAM) and talks to systemd
+# (NOTIFY_SOCKET, WATCHDOG_*): a test runner that itself runs under systemd must not hand
+# those on. Tests that want them set them explicitly (test_operations.py).
+for _var in ("JOURNAL_STREAM", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+    os.environ.pop(_var, None)
+
 # 1,000 concurrent sessions need ~1,000 fds here and ~2,000 in the daemon (inherited).
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 _want = 16384 if _hard == resource.RLIM_INFINITY else min(_hard, 16384)

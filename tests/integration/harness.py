@@ -162,11 +162,16 @@ class Sensor:
     """
 
     def __init__(self, tmpdir: Path, upstream: str | None = None, *, listener: dict | None = None,
-                 listeners: list[dict] | None = None, config: dict | None = None, name: str = "sensor"):
+                 listeners: list[dict] | None = None, config: dict | None = None, name: str = "sensor",
+                 env: dict[str, str] | None = None, argv_prefix: list[str] | None = None):
         self.tmpdir = Path(tmpdir)
         self.tmpdir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.binary = sensor_binary()
+        # Extra environment for the daemon (None values are removed from it), and a
+        # command the daemon is run through (`sh -c '... exec "$0" "$@"'`).
+        self.env = env
+        self.argv_prefix = list(argv_prefix or [])
         self.http_port = free_port()
         if listeners is None:
             lst = {"name": "smtp", "listen": hostport("127.0.0.1", free_port()),
@@ -221,8 +226,16 @@ class Sensor:
             raise FileNotFoundError(f"smtp-sensor binary not found at {self.binary} (set SMTP_SENSOR_BIN)")
         self.write_config()
         self._stderr_f = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([self.binary, "run", "-c", str(self.config_path)],
-                                     stdin=subprocess.DEVNULL, stdout=self._stderr_f, stderr=self._stderr_f)
+        env = None
+        if self.env is not None:
+            env = dict(os.environ)
+            for k, v in self.env.items():
+                if v is None:
+                    env.pop(k, None)
+                else:
+                    env[k] = v
+        self.proc = subprocess.Popen([*self.argv_prefix, self.binary, "run", "-c", str(self.config_path)],
+                                     stdin=subprocess.DEVNULL, stdout=self._stderr_f, stderr=self._stderr_f, env=env)
         _LIVE.append(self)
         ports = [self.listen_addr(l["name"])[1] for l in self.config["listeners"]] + [self.http_port]
         try:
@@ -342,9 +355,11 @@ class Sensor:
 _LIVE: list[Sensor] = []  # for failure dumps and cleanup in conftest
 
 
-def run_cli(args: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
-    """Run the binary with args (e.g. ['check-config', '-c', path]) and capture output."""
-    return subprocess.run([sensor_binary(), *args], capture_output=True, text=True, timeout=timeout * SLOW)
+def run_cli(args: list[str], timeout: float = 30.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the binary with args (e.g. ['check-config', '-c', path]) and capture output;
+    `env` adds to the environment."""
+    full = {**os.environ, **env} if env else None
+    return subprocess.run([sensor_binary(), *args], capture_output=True, text=True, timeout=timeout * SLOW, env=full)
 
 
 # --------------------------------------------------------------------------- smtp-sink

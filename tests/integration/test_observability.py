@@ -27,15 +27,17 @@ validity) live in scripts/check-observability.sh.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 import pytest
 import yaml
 
-from harness import REPO_ROOT, SmtpConn, connect, free_port, hostport, wait_until
+from harness import REPO_ROOT, SmtpConn, connect, free_port, hostport, run_cli, wait_until
 from scripted_server import Script
 from sensor_util import sessions, wait_sessions_idle
 
@@ -408,3 +410,42 @@ def test_exposition_passes_promtool_check_metrics(scraped):
     r = subprocess.run(["promtool", "check", "metrics"], input=sensor.metrics_text(), capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_process_build_and_reload_metrics(scraped):
+    """The standard process metrics (client-library names and types), build_info and the
+    reload gauges, with values that agree with /proc and the binary."""
+    sensor, _before, fams = scraped
+    types = {"process_cpu_seconds_total": "counter", "process_resident_memory_bytes": "gauge",
+             "process_virtual_memory_bytes": "gauge", "process_open_fds": "gauge", "process_max_fds": "gauge",
+             "process_start_time_seconds": "gauge", "smtp_sensor_build_info": "gauge",
+             "smtp_sensor_config_last_reload_successful": "gauge",
+             "smtp_sensor_config_last_reload_success_timestamp_seconds": "gauge"}
+    for name, kind in types.items():
+        assert name in fams and fams[name].type == kind and fams[name].help, name
+
+    def one(name):
+        samples = fams[name].samples
+        assert len(samples) == 1, samples
+        return samples[0][2]
+
+    now = time.time()
+    assert one("process_cpu_seconds_total") > 0
+    rss = one("process_resident_memory_bytes")
+    assert 0.5 * sensor.rss_kib() * 1024 <= rss <= 2 * sensor.rss_kib() * 1024
+    assert one("process_virtual_memory_bytes") >= rss
+    assert 5 <= one("process_open_fds") <= one("process_max_fds")
+    assert abs(one("process_open_fds") - sensor.open_fds()) <= 5
+    # As Prometheus's Go client computes it: btime from /proc/stat plus the start tick.
+    with open("/proc/stat") as f:
+        btime = next(int(l.split()[1]) for l in f if l.startswith("btime "))
+    with open(f"/proc/{sensor.pid}/stat") as f:
+        start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    started = btime + start_ticks / os.sysconf("SC_CLK_TCK")
+    assert now - 300 < one("process_start_time_seconds") <= now
+    assert abs(one("process_start_time_seconds") - started) < 2
+    version = run_cli(["--version"]).stdout.split()[-1]
+    assert fams["smtp_sensor_build_info"].samples == [("smtp_sensor_build_info", {"version": version}, 1.0)]
+    assert one("smtp_sensor_config_last_reload_successful") == 1
+    assert abs(one("smtp_sensor_config_last_reload_success_timestamp_seconds") -
+               one("process_start_time_seconds")) < 30

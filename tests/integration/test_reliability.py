@@ -116,3 +116,11 @@ def test_sighup_applies_listener_keys_to_new_sessions(sensor_factory, upstream_f
         s.close()
     assert sensor.counter("smtp_sensor_blocked_connections_total", reason="max_connections") == 1
     assert sensor.counter("smtp_sensor_blocked_connections_total", reason="proxy_protocol") == 1
+    assert sensor.metric("smtp_sensor_config_last_reload_successful") == 1
+
+    # A config that does not parse is rejected whole, and the gauge says so.
+    sensor.config_path.write_text("listeners: [\n")
+    mark = len(sensor.stderr_text())
+    sensor.signal(signal.SIGHUP)
+    wait_log(sensor, "reload rejected", mark)
+    assert sensor.metric("smtp_sensor_config_last_reload_successful") == 0
