@@ -9,6 +9,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -373,7 +376,7 @@ void read_listeners(Reader& r, const YAML::Node& v, Config& c) {
 
 void read_threads(Reader& r, const YAML::Node& v, Config& c) {
   if (v.IsScalar() && v.Scalar() == "auto") c.threads = 0;
-  else r.integer(v, "threads", c.threads, 1, 256);
+  else r.integer(v, "threads (a number or auto)", c.threads, 1, 256);
 }
 
 // The top-level keys, in the order "did you mean" considers them.
@@ -456,10 +459,16 @@ Config parse_config(std::string_view yaml, const std::string& file_name) {
 }
 
 Config load_config_file(const std::string& path) {
+  // A directory opens as an empty stream on Linux and would read as an empty, valid
+  // config: every default, no deny list. Refuse it, and say why any file cannot be read.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw ConfigErrors({{path, 0, 0, "cannot read the config file: it is a directory"}});
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigErrors({{path, 0, 0, "cannot open the config file"}});
+  if (!in) throw ConfigErrors({{path, 0, 0, std::string("cannot open the config file: ") + std::strerror(errno)}});
   std::stringstream ss;
   ss << in.rdbuf();
+  if (in.bad()) throw ConfigErrors({{path, 0, 0, std::string("cannot read the config file: ") + std::strerror(errno)}});
   return parse_config(ss.str(), path);
 }
 

@@ -9,7 +9,7 @@ import signal
 import socket
 import time
 
-from harness import SLOW, wait_until
+from harness import SLOW, run_cli, wait_until
 from proxy_protocol import proxy_v1, proxy_v2
 from scripted_server import Script
 from sensor_util import store_rows, wait_store_rows
@@ -124,3 +124,26 @@ def test_sighup_applies_listener_keys_to_new_sessions(sensor_factory, upstream_f
     sensor.signal(signal.SIGHUP)
     wait_log(sensor, "reload rejected", mark)
     assert sensor.metric("smtp_sensor_config_last_reload_successful") == 0
+
+
+def test_a_directory_is_not_a_config(tmp_path, sensor_factory, upstream_factory):
+    r = run_cli(["check-config", "-c", str(tmp_path)])
+    assert r.returncode != 0 and "is a directory" in r.stderr, r
+    r = run_cli(["check-config", "-c", str(tmp_path / "missing.yaml")])
+    assert r.returncode != 0 and "No such file or directory" in r.stderr, r
+
+    up = upstream_factory(Script())
+    sensor = sensor_factory(up.addr, config={"deny": ["127.0.0.77/32"]})
+    path = sensor.config_path
+    path.unlink()
+    path.mkdir()  # the file replaced by a directory, then a SIGHUP
+    mark = len(sensor.stderr_text())
+    sensor.signal(signal.SIGHUP)
+    log = wait_log(sensor, "reload rejected", mark)
+    assert "is a directory" in log, log
+    assert sensor.metric("smtp_sensor_config_last_reload_successful") == 0
+    denied = connect(sensor.port, source="127.0.0.77")  # the deny list is still in force
+    assert read_reply(denied).startswith(b"554 5.7.1"), "the deny list was dropped"
+    denied.close()
+    path.rmdir()
+    sensor.write_config()  # so that the harness can stop it cleanly
