@@ -49,7 +49,7 @@ void RelaySession::start() {
   if (settings_.proxy_protocol_in) {
     if (!in_any(settings_.trusted_proxies, client_endpoint_.address())) {
       spdlog::warn("[{}] PROXY header refused: {} is not a trusted proxy", lcid_, client_endpoint_.address().to_string());
-      observer_->on_proxy_refused();
+      observer_->on_proxy_refused(client_endpoint_, "not a trusted proxy");
       return close(Termination::blocked);
     }
     arm_timer(Clock::now() + config_->timeouts.proxy_header);
@@ -88,7 +88,7 @@ void RelaySession::on_proxy_readable(const error_code& ec) {
       [[fallthrough]];
     case ProxyParse::invalid:
       spdlog::warn("[{}] malformed PROXY header from {}", lcid_, client_endpoint_.address().to_string());
-      observer_->on_proxy_refused();
+      observer_->on_proxy_refused(client_endpoint_, "malformed PROXY header");
       return close(Termination::blocked);
     case ProxyParse::complete:
       break;
@@ -265,7 +265,7 @@ void RelaySession::on_timer(const error_code& ec) {
   switch (phase_) {
     case Phase::proxy_header:
       spdlog::warn("[{}] no PROXY header from {} in time", lcid_, client_endpoint_.address().to_string());
-      observer_->on_proxy_refused();
+      observer_->on_proxy_refused(client_endpoint_, "no PROXY header in time");
       return close(Termination::blocked);
     case Phase::connecting:
       spdlog::info("[{}] upstream connect timed out", lcid_);

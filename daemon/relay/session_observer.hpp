@@ -44,8 +44,8 @@ class SessionObserver {
   // The real client is known (from the socket, or from a PROXY header): watching starts.
   virtual Admission on_client(const tcp::endpoint& client, std::string_view upstream) = 0;
   // The connection was refused before watching began: its PROXY header was untrusted,
-  // malformed or late.
-  virtual void on_proxy_refused() = 0;
+  // malformed or late. `peer` is who connected (the proxy, or whoever posed as one).
+  virtual void on_proxy_refused(const tcp::endpoint& peer, std::string_view why) = 0;
   virtual void on_upstream_connected(std::chrono::duration<double> took) = 0;
   // The client is about to be told 421: no upstream to relay to (why, for the transcript),
   // or the daemon itself had no descriptor left for the upstream socket.

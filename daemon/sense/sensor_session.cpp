@@ -21,13 +21,27 @@ SensorSession::SensorSession(ListenerSense& listener, const config::Config& conf
   facts_.listener = settings_.name;
 }
 
-Admission SensorSession::on_client(const tcp::endpoint& client, std::string_view upstream) {
-  const auto& lc = settings_;
-  watching_ = true;
+void SensorSession::begin(const tcp::endpoint& client, std::string_view upstream) {
+  recorded_ = true;
   facts_.client = client;
   facts_.client_ip = mapped_bytes(client.address());
   facts_.upstream = upstream;
   facts_.started = std::chrono::system_clock::now();
+}
+
+void SensorSession::on_proxy_refused(const tcp::endpoint& peer, std::string_view why) {
+  // Not watched (who is behind the proxy is unknown), but recorded, so that the report
+  // counts the same blocked connection as the metric.
+  counters_.blocked(BlockReason::proxy_protocol);
+  begin(peer, settings_.original_destination ? "original-destination" : settings_.upstream.text());
+  transcript_.opened(facts_);
+  transcript_.dropped(why);
+}
+
+Admission SensorSession::on_client(const tcp::endpoint& client, std::string_view upstream) {
+  const auto& lc = settings_;
+  watching_ = true;
+  begin(client, upstream);
   facts_.submission_port = lc.listen.port == 587 || lc.listen.port == 465;
   if (lc.tls.implicit) {
     facts_.tls = true;
@@ -165,7 +179,7 @@ void SensorSession::on_anomaly(proto::Anomaly kind, std::string_view detail) {
 }
 
 Termination SensorSession::on_close(Termination reason) {
-  if (watching_) {
+  if (recorded_) {
     decoder_.close(Dir::client_to_server);
     decoder_.close(Dir::server_to_client);
     const bool opaque_tls = facts_.tls && settings_.tls.mode == config::TlsMode::passthrough;

@@ -26,7 +26,7 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
 
   // SessionObserver
   Admission on_client(const tcp::endpoint& client, std::string_view upstream) override;
-  void on_proxy_refused() override { counters_.blocked(BlockReason::proxy_protocol); }
+  void on_proxy_refused(const tcp::endpoint& peer, std::string_view why) override;
   void on_upstream_connected(std::chrono::duration<double> took) override { counters_.upstream_connected(took); }
   void on_upstream_unavailable(std::string_view reply, std::string_view why, Unavailable cause) override;
   void on_blocked(std::string_view reply, Admission why) override;
@@ -53,6 +53,7 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
 
  private:
   bool terminating() const { return settings_.tls.mode == config::TlsMode::terminate; }
+  void begin(const tcp::endpoint& client, std::string_view upstream);  // who the session's rows name
 
   ListenerSense& listener_;
   const config::Config& config_;  // the RelaySession that owns us holds it
@@ -64,6 +65,7 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
   SessionDetectors detectors_;
   proto::Decoder decoder_;
   bool watching_ = false;
+  bool recorded_ = false;  // a transcript and a store row: watched, or refused at the PROXY stage
 };
 
 }  // namespace smtp::daemon

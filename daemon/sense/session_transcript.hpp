@@ -23,6 +23,7 @@ class SessionTranscript {
 
   void opened(const SessionFacts& f);
   void refused(std::string_view why, std::string_view reply);
+  void dropped(std::string_view why) { say("~~~~~~~~~~~~ Refused ({}): closed without a reply", why); }
   void command(const proto::Command& c) { say("C --> {}", text::Escaped{c.rendering}); }
   void client_line(std::string_view line) { say("C --> {}", text::Escaped{line}); }
   void content(const proto::ContentInfo& c);

@@ -147,3 +147,25 @@ def test_a_directory_is_not_a_config(tmp_path, sensor_factory, upstream_factory)
     denied.close()
     path.rmdir()
     sensor.write_config()  # so that the harness can stop it cleanly
+
+
+def test_proxy_refusals_are_recorded_like_the_metric_counts_them(sensor_factory, upstream_factory):
+    up = upstream_factory(Script())
+    sensor = sensor_factory(up.addr, listener={"proxy_protocol_in": True, "trusted_proxies": ["127.0.0.2/32"]},
+                            config={"transcripts": {"enabled": True}})
+    s = connect(sensor.port)  # 127.0.0.1 is not trusted
+    s.sendall(proxy_v1("192.0.2.30", "198.51.100.1", 40000, 25))
+    recv_all(s, timeout=5)
+    s.close()
+    bad = connect(sensor.port, source="127.0.0.2")  # trusted, but not a PROXY header
+    bad.sendall(b"EHLO no-header.test\r\n")
+    recv_all(bad, timeout=5)
+    bad.close()
+    wait_until(lambda: sensor.counter("smtp_sensor_blocked_connections_total", reason="proxy_protocol") == 2, 5)
+    sensor.stop()
+    rows = store_rows(sensor)
+    assert sorted((r["client_ip"], r["termination"], r["blocked"]) for r in rows) == [
+        ("127.0.0.1", "blocked", 1), ("127.0.0.2", "blocked", 1)], rows
+    text = (sensor.tmpdir / "transcript.log").read_text()
+    assert "Refused (not a trusted proxy): closed without a reply" in text, text
+    assert "Refused (malformed PROXY header): closed without a reply" in text, text

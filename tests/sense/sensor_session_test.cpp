@@ -181,16 +181,20 @@ TEST_CASE("a blocking flag refuses the next connection from that address") {
   CHECK(rig.admission == Admission::relay);
 }
 
-TEST_CASE("a refusal at the PROXY stage is counted but never watched") {
+TEST_CASE("a refusal at the PROXY stage is counted and recorded, but never watched") {
   Rig rig;
   auto s = rig.listener->open(31, rig.cfg);
   CHECK_FALSE(s->watching());
-  s->on_proxy_refused();
+  s->on_proxy_refused({asio::ip::make_address("198.51.100.9"), 5000}, "not a trusted proxy");
+  CHECK_FALSE(s->watching());  // not on /sessions: who is behind the proxy is unknown
   CHECK(s->on_close(Termination::blocked) == Termination::blocked);
   CHECK(rig.counter(rig.m().connections) == 1);
   CHECK(rig.counter(rig.m().blocked[static_cast<std::size_t>(BlockReason::proxy_protocol)]) == 1);
-  CHECK(rig.outputs.lines.empty());
-  CHECK(rig.outputs.rows.empty());
+  CHECK(has_line(rig.outputs.lines, "[31] ~~~~~~~~~~~~ Refused (not a trusted proxy)"));
+  REQUIRE(rig.outputs.rows.size() == 1);  // the report counts what the metric counts
+  CHECK(rig.outputs.rows.front().client_ip == "198.51.100.9");
+  CHECK(rig.outputs.rows.front().blocked);
+  CHECK(rig.outputs.alerts.empty());
 }
 
 TEST_CASE("an unreachable upstream: the 421 is counted as an upstream error") {
