@@ -109,7 +109,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   HttpServer& server_;
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_{8192};
+  beast::flat_buffer buffer_{kHeaderLimit + 8192};  // its limit: a request head past kHeaderLimit is refused first
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
 };

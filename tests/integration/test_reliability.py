@@ -169,3 +169,59 @@ def test_proxy_refusals_are_recorded_like_the_metric_counts_them(sensor_factory,
     text = (sensor.tmpdir / "transcript.log").read_text()
     assert "Refused (not a trusted proxy): closed without a reply" in text, text
     assert "Refused (malformed PROXY header): closed without a reply" in text, text
+
+
+def test_out_of_descriptors_backs_off_and_is_counted(sensor_factory, upstream_factory):
+    """With a hard limit of 64 descriptors, a flood of connections exhausts them: the SMTP
+    and HTTP acceptors back off instead of spinning, and each shortage is counted."""
+    up = upstream_factory(Script())
+    sensor = sensor_factory(up.addr, argv_prefix=["prlimit", "--nofile=64:64", "--"], config={"threads": 1})
+    held, scrapes = [], []
+    try:
+        for _ in range(60):  # more sessions than descriptors: each takes two
+            try:
+                held.append(connect(sensor.port, timeout=2))
+            except OSError:
+                break
+        time.sleep(1.0)  # every descriptor taken; the acceptors now fail and back off
+        before = cpu_seconds(sensor.pid)
+        for _ in range(5):  # scrapes wait in the HTTP backlog; their accepts fail
+            s = socket.create_connection(("127.0.0.1", sensor.http_port), timeout=2)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            scrapes.append(s)
+            time.sleep(0.3)
+        used = cpu_seconds(sensor.pid) - before
+        assert used < 0.3, f"the daemon used {used:.2f} s of CPU in 1.5 s while out of descriptors"
+    finally:
+        for s in held:
+            s.close()
+    for s in scrapes:  # each served once descriptors are free again
+        body, _ = recv_all(s, timeout=10)
+        s.close()
+        assert body.startswith(b"HTTP/1.1 200"), body[:200]
+
+    def shortage(listener: str) -> float:
+        return sum(v for name, labels, v in sensor.metrics()
+                   if name == "smtp_sensor_out_of_descriptors_total" and labels.get("listener") == listener)
+    assert shortage("smtp") > 0
+    assert shortage("http") > 0
+    assert sensor.alive()
+
+
+def test_bad_http_requests_get_a_status_not_a_bare_close(sensor_factory, upstream_factory):
+    up = upstream_factory(Script())
+    sensor = sensor_factory(up.addr)
+
+    def ask(raw: bytes) -> bytes:
+        s = socket.create_connection(("127.0.0.1", sensor.http_port), timeout=5)
+        s.sendall(raw)
+        data, _ = recv_all(s, timeout=10)
+        s.close()
+        return data.split(b"\r\n", 1)[0]
+
+    assert ask(b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 414"), "long target"
+    assert ask(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n").startswith(b"HTTP/1.1 431")
+    assert ask(b"GET / HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + b"c" * 100000).startswith(b"HTTP/1.1 413")
+    assert ask(b"\x16\x03\x01 not http at all\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert ask(b"GET / HTTP/1.1\r\nHost x\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert sensor.healthz()[0] == 200
