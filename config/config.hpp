@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,8 @@ struct HostPort {
   std::string host;  // an IP literal, without brackets
   std::uint16_t port = 0;
   std::string text() const;  // "1.2.3.4:25" or "[::1]:25"
+  // "1.2.3.4:25" or "[::1]:25" with an IP literal (what text() writes); empty otherwise.
+  static std::optional<HostPort> parse(std::string_view s);
 };
 
 struct Tls {

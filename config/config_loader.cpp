@@ -36,6 +36,30 @@ std::size_t distance(std::string_view a, std::string_view b) {
 
 using Keys = std::initializer_list<std::string_view>;
 
+// "HOST:PORT" or "[IPv6]:PORT" split into host and port text; empty when neither form.
+std::optional<std::pair<std::string, std::string_view>> split_host_port(std::string_view s) {
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return std::nullopt;
+    return std::pair{std::string(s.substr(1, close - 1)), s.substr(close + 2)};
+  }
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || s.find(':') != colon) return std::nullopt;
+  return std::pair{std::string(s.substr(0, colon)), s.substr(colon + 1)};
+}
+
+std::optional<std::uint16_t> port_number(std::string_view port) {
+  unsigned p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc{} || end != port.data() + port.size() || p > 65535 || port.empty()) return std::nullopt;
+  return static_cast<std::uint16_t>(p);
+}
+
+bool ip_literal(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
 class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
@@ -174,28 +198,14 @@ class Reader {
   void host_port(const YAML::Node& n, std::string_view what, HostPort& out, bool resolve) {
     std::string s;
     if (!scalar(n, what, s)) return;
-    std::string host;
-    std::string_view port;
-    if (!s.empty() && s.front() == '[') {
-      const auto close = s.find(']');
-      if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':')
-        return error(n.Mark(), std::string(what) + ": expected [IPv6]:PORT, got '" + s + "'");
-      host = s.substr(1, close - 1);
-      port = std::string_view(s).substr(close + 2);
-    } else {
-      const auto colon = s.rfind(':');
-      if (colon == std::string::npos || s.find(':') != colon)
-        return error(n.Mark(), std::string(what) + ": expected HOST:PORT (IPv6 as [addr]:PORT), got '" + s + "'");
-      host = s.substr(0, colon);
-      port = std::string_view(s).substr(colon + 1);
-    }
-    unsigned p = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (ec != std::errc{} || end != port.data() + port.size() || p > 65535 || port.empty())
-      return error(n.Mark(), std::string(what) + ": bad port in '" + s + "'");
-    unsigned char buf[16];
-    const bool literal = inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-    if (!literal) {
+    auto split = split_host_port(s);
+    if (!split && !s.empty() && s.front() == '[')
+      return error(n.Mark(), std::string(what) + ": expected [IPv6]:PORT, got '" + s + "'");
+    if (!split) return error(n.Mark(), std::string(what) + ": expected HOST:PORT (IPv6 as [addr]:PORT), got '" + s + "'");
+    auto& [host, port] = *split;
+    const auto p = port_number(port);
+    if (!p) return error(n.Mark(), std::string(what) + ": bad port in '" + s + "'");
+    if (!ip_literal(host)) {
       if (!resolve) return error(n.Mark(), std::string(what) + ": '" + host + "' is not an IP address");
       addrinfo hints{};
       hints.ai_socktype = SOCK_STREAM;
@@ -210,7 +220,7 @@ class Reader {
       freeaddrinfo(res);
       host = text;
     }
-    out = {host, static_cast<std::uint16_t>(p)};
+    out = {host, *p};
   }
 
  private:
@@ -420,6 +430,14 @@ Config read_root(Reader& r, const YAML::Node& root) {
 }
 
 }  // namespace
+
+std::optional<HostPort> HostPort::parse(std::string_view s) {
+  const auto split = split_host_port(s);
+  if (!split || !ip_literal(split->first)) return std::nullopt;
+  const auto port = port_number(split->second);
+  if (!port) return std::nullopt;
+  return HostPort{split->first, *port};
+}
 
 std::string HostPort::text() const {
   return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port) : host + ":" + std::to_string(port);

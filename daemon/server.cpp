@@ -56,10 +56,10 @@ Server::Server(config::Config config)
     listeners_.push_back(std::move(l));
   }
   if (!cfg.http.listen.empty()) {
-    const auto colon = cfg.http.listen.rfind(':');
-    std::string host = cfg.http.listen.substr(0, colon);
-    if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    const tcp::endpoint ep{asio::ip::make_address(host), static_cast<std::uint16_t>(std::stoi(cfg.http.listen.substr(colon + 1)))};
+    // The loader has checked http.listen and written it as HostPort::text().
+    const auto hp = config::HostPort::parse(cfg.http.listen);
+    if (!hp) throw std::runtime_error("http.listen " + cfg.http.listen + " is not IP:PORT");
+    const tcp::endpoint ep = to_endpoint(*hp);
     try {
       http_ = std::make_unique<HttpServer>(control_, ep);
     } catch (const std::exception& e) {

@@ -89,7 +89,7 @@ TEST_CASE("impossible values are refused") {
   CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:99999\n").at(0).rfind("2:13: listen: bad port", 0) == 0);
   CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    proxy_protocol_out: v3\n").at(0) ==
         "3:25: proxy_protocol_out: expected none | v1 | v2, got 'v3'");
-  CHECK(errors_of("threads: many\n").at(0).rfind("1:10: threads: expected a whole number", 0) == 0);
+  CHECK(errors_of("threads: many\n").at(0).rfind("1:10: threads (a number or auto): expected a whole number", 0) == 0);
   CHECK(errors_of("flag: { block_reply: \"250 ok\" }\n").size() == 1);
   CHECK(errors_of("allow: [ 10.0.0.0/40 ]\n").at(0) == "1:10: allow: not an IPv4 or IPv6 CIDR: '10.0.0.0/40'");
   CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n  - listen: 1.2.3.4:25\n    name: b\n").size() == 1);
@@ -124,7 +124,7 @@ TEST_CASE("a missing file is a clear error") {
     load_config_file("/nonexistent/smtp-sensor.yaml");
     FAIL("expected an error");
   } catch (const ConfigErrors& e) {
-    CHECK(e.errors().at(0).text() == "/nonexistent/smtp-sensor.yaml: cannot open the config file");
+    CHECK(e.errors().at(0).text() == "/nonexistent/smtp-sensor.yaml: cannot open the config file: No such file or directory");
   }
 }
 
@@ -154,4 +154,15 @@ TEST_CASE("TLS keys: verify, ca_file, upstream_implicit and the handshake timeou
                   "/etc/passwd, verify: ca_file }\n")
             .at(0)
             .find("tls.ca_file: required with verify: ca_file") != std::string::npos);
+}
+
+TEST_CASE("HostPort::parse reads what text() writes, IP literals only") {
+  using smtp::config::HostPort;
+  for (const auto* s : {"127.0.0.1:9925", "[::1]:25", "[2001:db8::1]:65535", "0.0.0.0:0"}) {
+    const auto hp = HostPort::parse(s);
+    REQUIRE(hp.has_value());
+    CHECK(hp->text() == s);
+  }
+  for (const auto* s : {"", "localhost:25", "127.0.0.1", "::1:25", "[::1]25", "127.0.0.1:65536", "127.0.0.1:2x", "[::1]:"})
+    CHECK_FALSE(HostPort::parse(s).has_value());
 }
