@@ -9,6 +9,7 @@
 #include <optional>
 #include <string_view>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace smtp::config {
@@ -70,8 +71,21 @@ struct Limits {
   std::uint32_t max_line = 4096;
 };
 
+struct HttpTls {
+  std::string cert;       // PEM chain; with key, the endpoint speaks HTTPS only (read again on SIGHUP)
+  std::string key;
+  std::string client_ca;  // PEM CAs: clients must present a certificate one of them signed
+};
+
 struct Http {
   std::string listen = "127.0.0.1:9925";  // empty disables the endpoint
+  HttpTls tls;
+  // user -> bcrypt hash (the exporter-toolkit's web config); empty means no auth.
+  std::vector<std::pair<std::string, std::string>> basic_auth;
+};
+
+struct Control {
+  std::string socket = "/run/smtp-sensor/control.sock";  // empty disables the control socket
 };
 
 struct Metrics {
@@ -137,6 +151,7 @@ struct Detectors {
 struct Flag {
   Duration ttl = 1h;
   std::string block_reply = "554 5.7.1 Access denied";
+  std::uint32_t max_entries = 100'000;  // our addition: cap on flagged keys (SPEC 9: eviction)
 };
 
 struct Config {
@@ -146,6 +161,7 @@ struct Config {
   Timeouts timeouts;
   Limits limits;
   Http http;
+  Control control;
   Metrics metrics;
   Transcripts transcripts;
   Alerts alerts;

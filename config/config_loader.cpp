@@ -378,6 +378,47 @@ void read_section(Reader& r, const YAML::Node& n, Config& c) {
   });
 }
 
+// http: the flat keys from the table, tls as a nested table, basic_auth as user: bcrypt hash.
+void read_http(Reader& r, const YAML::Node& n, Config& c) {
+  std::vector<std::string_view> keys;
+  for (const auto& f : sections::http.fields) keys.push_back(f.key);
+  keys.push_back("tls");
+  keys.push_back("basic_auth");
+  r.map_of(n, "http", keys, [&](const std::string& k, const YAML::Node& v) {
+    if (k == "tls") {
+      std::array<std::string_view, sections::http_tls.size()> tls_keys;
+      for (std::size_t i = 0; i < tls_keys.size(); ++i) tls_keys[i] = sections::http_tls[i].key;
+      r.map_of(v, "http.tls", tls_keys, [&](const std::string& tk, const YAML::Node& tv) {
+        const auto& f = *std::find_if(sections::http_tls.begin(), sections::http_tls.end(), [&](const auto& x) { return x.key == tk; });
+        read_field(r, tv, "http.tls." + tk, f, c.http.tls);
+      });
+      if (c.http.tls.cert.empty() != c.http.tls.key.empty())
+        r.error(v.Mark(), "http.tls: cert and key go together");
+      if (!c.http.tls.client_ca.empty() && c.http.tls.cert.empty())
+        r.error(v.Mark(), "http.tls.client_ca: needs cert and key");
+      return;
+    }
+    if (k == "basic_auth") {
+      c.http.basic_auth.clear();
+      if (!v || v.IsNull()) return;
+      if (!v.IsMap()) return r.error(v.Mark(), "http.basic_auth: expected a mapping of user: bcrypt hash");
+      for (const auto& kv : v) {
+        std::string user, hash;
+        if (!r.scalar(kv.first, "http.basic_auth", user) || !r.scalar(kv.second, "http.basic_auth." + user, hash)) continue;
+        if (user.empty() || user.find(':') != std::string::npos)
+          r.error(kv.first.Mark(), "http.basic_auth: a user name must be non-empty and hold no ':'");
+        else if (hash.size() != 60 || hash[0] != '$' || hash[1] != '2' || (hash[2] != 'a' && hash[2] != 'b' && hash[2] != 'y') ||
+                 hash[3] != '$')
+          r.error(kv.second.Mark(), "http.basic_auth." + user + ": expected a bcrypt hash ($2y$10$... , 60 characters)");
+        else c.http.basic_auth.emplace_back(user, hash);
+      }
+      return;
+    }
+    const auto& f = *std::find_if(sections::http.fields.begin(), sections::http.fields.end(), [&](const auto& x) { return x.key == k; });
+    read_field(r, v, "http." + k, f, c.http);
+  });
+}
+
 void read_listeners(Reader& r, const YAML::Node& v, Config& c) {
   if (!v.IsSequence() || v.size() == 0) return r.error(v.Mark(), "listeners: expected a list of one or more listeners");
   c.listeners.clear();
@@ -399,7 +440,8 @@ constexpr TopKey kTopLevel[] = {
     {"threads", read_threads},
     {sections::timeouts.name, read_section<sections::timeouts>},
     {sections::limits.name, read_section<sections::limits>},
-    {sections::http.name, read_section<sections::http>},
+    {sections::http.name, read_http},
+    {sections::control.name, read_section<sections::control>},
     {sections::metrics.name, read_section<sections::metrics>},
     {sections::transcripts.name, read_section<sections::transcripts>},
     {sections::alerts.name, read_section<sections::alerts>},

@@ -23,10 +23,8 @@ namespace {
 
 // A flat section as one flow mapping, keys in table order, each value as the loader reads it.
 template <class S, std::size_t N>
-void emit(YAML::Emitter& e, const Section<S, N>& sec, const Config& c) {
-  const S& s = c.*(sec.member);
-  e << YAML::Key << std::string(sec.name) << YAML::Value << YAML::Flow << YAML::BeginMap;
-  for (const auto& f : sec.fields) {
+void emit_fields(YAML::Emitter& e, const std::array<Field<S>, N>& fields, const S& s) {
+  for (const auto& f : fields) {
     e << YAML::Key << std::string(f.key) << YAML::Value;
     switch (f.kind) {
       case FieldKind::boolean: e << s.*std::get<bool S::*>(f.member); break;
@@ -40,6 +38,12 @@ void emit(YAML::Emitter& e, const Section<S, N>& sec, const Config& c) {
       case FieldKind::line_size: e << s.*std::get<std::uint32_t S::*>(f.member); break;
     }
   }
+}
+
+template <class S, std::size_t N>
+void emit(YAML::Emitter& e, const Section<S, N>& sec, const Config& c) {
+  e << YAML::Key << std::string(sec.name) << YAML::Value << YAML::Flow << YAML::BeginMap;
+  emit_fields(e, sec.fields, c.*(sec.member));
   e << YAML::EndMap;
 }
 
@@ -74,7 +78,14 @@ std::string effective_yaml(const Config& c) {
   else e << c.threads;
   emit(e, sections::timeouts, c);
   emit(e, sections::limits, c);
-  emit(e, sections::http, c);
+  e << YAML::Key << "http" << YAML::Value << YAML::BeginMap;
+  emit_fields(e, sections::http.fields, c.http);
+  e << YAML::Key << "tls" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  emit_fields(e, sections::http_tls, c.http.tls);
+  e << YAML::EndMap << YAML::Key << "basic_auth" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  for (const auto& [user, hash] : c.http.basic_auth) e << YAML::Key << user << YAML::Value << hash;
+  e << YAML::EndMap << YAML::EndMap;
+  emit(e, sections::control, c);
   emit(e, sections::metrics, c);
   emit(e, sections::transcripts, c);
   emit(e, sections::alerts, c);

@@ -82,6 +82,15 @@ inline constexpr Section limits{"limits", &Config::limits, std::array<Field<Limi
 inline constexpr Section http{"http", &Config::http, std::array<Field<Http>, 1>{{
     {"listen", K::listen_address, &Http::listen},
 }}};
+// http.tls, a mapping inside http (read by the http section's reader).
+inline constexpr std::array<Field<HttpTls>, 3> http_tls{{
+    {"cert", K::text, &HttpTls::cert},
+    {"key", K::text, &HttpTls::key},
+    {"client_ca", K::text, &HttpTls::client_ca},
+}};
+inline constexpr Section control{"control", &Config::control, std::array<Field<Control>, 1>{{
+    {"socket", K::text, &Control::socket},
+}}};
 inline constexpr Section metrics{"metrics", &Config::metrics, std::array<Field<Metrics>, 1>{{
     {"domain_label_limit", K::integer, &Metrics::domain_label_limit, 0, 100'000},
 }}};
@@ -105,13 +114,15 @@ inline constexpr Section store{"store", &Config::store, std::array<Field<Store>,
     {"retention", K::duration, &Store::retention},
     {"queue_size", K::integer, &Store::queue_size, 16, 10'000'000},
 }}};
-inline constexpr Section flag{"flag", &Config::flag, std::array<Field<Flag>, 2>{{
+inline constexpr Section flag{"flag", &Config::flag, std::array<Field<Flag>, 3>{{
     {"ttl", K::duration, &Flag::ttl},
     {"block_reply", K::reply_line, &Flag::block_reply},
+    {"max_entries", K::integer, &Flag::max_entries, 1, 10'000'000},
 }}};
 
 static_assert(timeouts.consistent() && limits.consistent() && http.consistent() && metrics.consistent() &&
-              transcripts.consistent() && alerts.consistent() && store.consistent() && flag.consistent());
+              transcripts.consistent() && alerts.consistent() && store.consistent() && flag.consistent() &&
+              control.consistent());
 }  // namespace sections
 
 }  // namespace smtp::config

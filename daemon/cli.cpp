@@ -1,12 +1,18 @@
 #include "daemon/cli.hpp"
 
 #include "config/config_loader.hpp"
+#include "daemon/control/control_protocol.hpp"
+#include "daemon/http/http_server.hpp"
 #include "daemon/server.hpp"
 #include "daemon/relay/tls_context.hpp"
 #include "report/arguments.hpp"
 #include "report/format.hpp"
 #include "report/report.hpp"
 
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -32,6 +38,11 @@ constexpr std::string_view kUsage = R"(usage:
   smtp-sensor run -c FILE            run the daemon in the foreground (also: smtp-sensor -c FILE)
   smtp-sensor check-config -c FILE   validate FILE and print the effective config
   smtp-sensor report [options]       the sessions report from the store (report --help)
+  smtp-sensor flags list [-c FILE]   the active flags of the running daemon
+  smtp-sensor flags add IP|CIDR [--ttl 1h] [--action flag|block] [--reason TEXT] [-c FILE]
+  smtp-sensor flags remove IP|CIDR [-c FILE]
+                                     change them over control.socket (default
+                                     /run/smtp-sensor/control.sock; -c FILE reads it)
   smtp-sensor --version | --help
   (run and check-config take --help too)
 
@@ -145,6 +156,25 @@ int check_config(const std::string& path) {
         return 1;
       }
     }
+    if (!cfg.http.listen.empty() && !cfg.http.tls.cert.empty()) {
+      try {
+        make_http_tls(cfg.http.tls.cert, cfg.http.tls.key, cfg.http.tls.client_ca);
+      } catch (const std::exception& e) {
+        std::cerr << path << ": " << e.what() << "\n";
+        return 1;
+      }
+    }
+    // SPEC 12: an endpoint others can reach shows sessions (and e-mail addresses) to all.
+    if (!cfg.http.listen.empty() && cfg.http.tls.cert.empty() && cfg.http.basic_auth.empty()) {
+      std::string host = cfg.http.listen.substr(0, cfg.http.listen.rfind(':'));
+      if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+      error_code ec;
+      const auto a = asio::ip::make_address(host, ec);
+      if (ec || !a.is_loopback())
+        std::cerr << path << ": warning: http.listen " << cfg.http.listen
+                  << " is not a loopback address and neither http.tls nor http.basic_auth is set: anyone who reaches it "
+                     "can read the metrics, the sessions and the report\n";
+    }
     std::cout << config::effective_yaml(cfg);
     return 0;
   } catch (const config::ConfigErrors& e) {
@@ -179,6 +209,89 @@ int report_command(const std::vector<std::string_view>& args) {
   }
 }
 
+// smtp-sensor flags ...: one request over the control socket, its answer printed; the
+// last line is "ok" (exit 0) or "error: ..." (to stderr, exit 1).
+int flags_command(const std::vector<std::string_view>& args) {
+  constexpr std::string_view kFlagsUsage =
+      "usage: smtp-sensor flags list|add IP|CIDR [--ttl 1h] [--action flag|block] [--reason TEXT]|remove IP|CIDR [-c FILE]\n";
+  std::string path, request;
+  std::vector<std::string_view> words;
+  std::string ttl, action, reason;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto a = args[i];
+    const bool has_value = i + 1 < args.size();
+    if (a == "--help" || a == "-h") {
+      std::cout << kFlagsUsage;
+      return 0;
+    }
+    if ((a == "-c" || a == "--config") && has_value) path = args[++i];
+    else if (a == "--ttl" && has_value) ttl = args[++i];
+    else if (a == "--action" && has_value) action = args[++i];
+    else if (a == "--reason" && has_value) reason = args[++i];
+    else if (a.starts_with("-")) {
+      std::cerr << "smtp-sensor flags: unexpected argument '" << a << "'\n" << kFlagsUsage;
+      return 2;
+    } else words.push_back(a);
+  }
+  if (words.empty() || !((words[0] == "list" && words.size() == 1) || (words[0] != "list" && words.size() == 2 &&
+                                                                         (words[0] == "add" || words[0] == "remove")))) {
+    std::cerr << kFlagsUsage;
+    return 2;
+  }
+  if (words[0] != "add" && (!ttl.empty() || !action.empty() || !reason.empty())) {
+    std::cerr << "smtp-sensor flags: --ttl, --action and --reason go with add\n" << kFlagsUsage;
+    return 2;
+  }
+  if (reason.find_first_of("\r\n") != std::string::npos) {
+    std::cerr << "smtp-sensor flags: --reason must be one line\n";
+    return 2;
+  }
+  request = std::string(words[0]);
+  if (words.size() > 1) request += " " + std::string(words[1]);
+  if (!ttl.empty()) request += " ttl=" + ttl;
+  if (!action.empty()) request += " action=" + action;
+  if (!reason.empty()) request += " reason=" + reason;
+  std::string socket_path = config::Control{}.socket;
+  if (!path.empty()) {
+    try {
+      socket_path = config::load_config_file(path).control.socket;
+    } catch (const config::ConfigErrors& e) {
+      print_errors(e);
+      return 2;
+    }
+    if (socket_path.empty()) {
+      std::cerr << "smtp-sensor flags: " << path << " has no control.socket (it is empty)\n";
+      return 2;
+    }
+  }
+  try {
+    asio::io_context io;
+    asio::local::stream_protocol::socket s(io);
+    s.connect(asio::local::stream_protocol::endpoint(socket_path));
+    asio::write(s, asio::buffer(request + "\n"));
+    asio::streambuf in;
+    std::istream lines(&in);
+    while (true) {
+      error_code ec;
+      asio::read_until(s, in, '\n', ec);
+      std::string line;
+      if (!std::getline(lines, line)) {
+        std::cerr << "smtp-sensor flags: the daemon closed the connection without an answer\n";
+        return 1;
+      }
+      if (line == "ok") return 0;
+      if (line.starts_with("error: ")) {
+        std::cerr << "smtp-sensor flags: " << line.substr(7) << "\n";
+        return 1;
+      }
+      std::cout << line << "\n";
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "smtp-sensor flags: cannot talk to the daemon on " << socket_path << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -196,6 +309,7 @@ int run_cli(int argc, char** argv) {
     return 0;
   }
   if (args[0] == "report") return report_command({args.begin() + 1, args.end()});
+  if (args[0] == "flags") return flags_command({args.begin() + 1, args.end()});
   std::string_view command = "run";
   std::size_t i = 0;
   if (args[0] == "run" || args[0] == "check-config") command = args[i++];

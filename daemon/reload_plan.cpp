@@ -27,7 +27,7 @@ const std::vector<Fixed>& fixed_keys() {
       SMTP_SENSOR_FIXED(transcripts.max_files), SMTP_SENSOR_FIXED(transcripts.queue_size), SMTP_SENSOR_FIXED(alerts.path),
       SMTP_SENSOR_FIXED(alerts.max_size),   SMTP_SENSOR_FIXED(alerts.max_files),    SMTP_SENSOR_FIXED(alerts.syslog),
       SMTP_SENSOR_FIXED(store.enabled),     SMTP_SENSOR_FIXED(store.path),          SMTP_SENSOR_FIXED(store.retention),
-      SMTP_SENSOR_FIXED(store.queue_size),
+      SMTP_SENSOR_FIXED(store.queue_size),  SMTP_SENSOR_FIXED(control.socket),
   };
   return keys;
 }

@@ -4,6 +4,7 @@
 #include "daemon/http/routes.hpp"
 #include "daemon/relay/relay_session.hpp"
 #include "daemon/reload_plan.hpp"
+#include "text/json.hpp"
 
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -55,6 +56,17 @@ Server::Server(config::Config config)
     bind(*l);
     listeners_.push_back(std::move(l));
   }
+  load_flags();
+  if (!cfg.control.socket.empty()) {
+    // Not fatal: mail keeps flowing without the control socket, and the error says why.
+    try {
+      control_server_ = std::make_unique<control::ControlServer>(
+          control_, cfg.control.socket, [this](const control::Request& r) { return control_answer(r); });
+    } catch (const std::exception& e) {
+      spdlog::error("{}; running without the control socket", e.what());
+    }
+  }
+  auth_ = std::make_shared<BasicAuth>(cfg.http.basic_auth);
   if (!cfg.http.listen.empty()) {
     // The loader has checked http.listen and written it as HostPort::text().
     const auto hp = config::HostPort::parse(cfg.http.listen);
@@ -66,13 +78,19 @@ Server::Server(config::Config config)
       throw std::runtime_error("cannot listen on http.listen " + cfg.http.listen + ": " + e.what());
     }
     http_->on_out_of_descriptors([this] { metrics_.out_of_descriptors("http", "accept").Increment(); });
+    if (!cfg.http.tls.cert.empty()) http_->use_tls(make_http_tls(cfg.http.tls.cert, cfg.http.tls.key, cfg.http.tls.client_ca));
+    http_->require_auth([this](std::string authorization, std::function<void(bool)> done) { authorize(std::move(authorization), std::move(done)); },
+                        [this] { metrics_.http_auth_failures().Increment(); });
     add_routes(*http_, report_pool_,
                {[this] { return metrics_.serialize(); }, [this] { return draining_; }, [this] { return sessions_json(); },
-                [this] { return sensor_->flags().json(); },
+                [this](std::size_t offset, std::size_t limit, std::size_t& total) {
+                  return FlagTable::json(sensor_->flags().page(offset, limit, &total));
+                },
                 [this] {
                   const auto cfg = this->config();
                   return cfg->store.enabled ? cfg->store.path : std::string();
-                }});
+                }},
+               &flag_pool_);
   }
 }
 
@@ -111,6 +129,10 @@ Server::~Server() {
   for (auto& l : listeners_) l->acceptor.reset();
   report_pool_.stop();  // queued reports are dropped; a running one finishes first
   report_pool_.join();
+  auth_pool_.stop();
+  auth_pool_.join();
+  flag_pool_.join();  // the last flag writes finish before the store closes
+  control_server_.reset();
   http_.reset();
   workers_.clear();
 }
@@ -186,6 +208,7 @@ void Server::reload() {
     for (const auto& key : keep_restart_only(*current, fresh))
       spdlog::warn("reload: {} changes only on restart; the running value stays", key);
     reload_tls(fresh);
+    reload_http(fresh);
     sensor_->reconfigure(fresh);
     {
       std::lock_guard lock(config_mutex_);
@@ -215,6 +238,134 @@ void Server::reload_tls(const config::Config& fresh) {
   }
 }
 
+namespace {
+
+store::StoredFlag to_stored(const FlagEntry& e) {
+  using namespace std::chrono;
+  return {e.ip, e.type, duration_cast<milliseconds>(e.since.time_since_epoch()).count(),
+          duration_cast<milliseconds>(e.expires.time_since_epoch()).count(), e.count, e.block, e.manual, e.reason};
+}
+
+FlagEntry from_stored(const store::StoredFlag& f) {
+  using namespace std::chrono;
+  FlagEntry e;
+  e.ip = f.key;
+  e.type = f.type;
+  e.since = FlagClock::time_point(duration_cast<FlagClock::duration>(milliseconds(f.since_ms)));
+  e.expires = FlagClock::time_point(duration_cast<FlagClock::duration>(milliseconds(f.expires_ms)));
+  e.count = f.count;
+  e.block = f.block;
+  e.manual = f.manual;
+  e.reason = f.reason;
+  return e;
+}
+
+// One line of `list`: the key first, then key=value pairs, reason (free text) last.
+std::string flag_line(const FlagEntry& e) {
+  std::string line = e.ip + " action=" + (e.block ? "block" : "flag") + " type=" + e.type +
+                     " since=" + text::iso8601_utc(e.since) + " expires=" + text::iso8601_utc(e.expires) +
+                     " count=" + std::to_string(e.count);
+  if (!e.reason.empty()) line += " reason=" + e.reason;
+  return line + "\n";
+}
+
+}  // namespace
+
+void Server::load_flags() {
+  const auto& cfg = *config_;
+  if (!cfg.store.enabled) return;
+  try {
+    flag_store_ = std::make_unique<store::FlagStore>(cfg.store.path);
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(FlagClock::now().time_since_epoch()).count();
+    std::vector<FlagEntry> entries;
+    for (const auto& f : flag_store_->load(now)) entries.push_back(from_stored(f));
+    sensor_->flags().restore(entries);
+    if (!entries.empty()) spdlog::info("flags: {} active flags read back from the store", sensor_->flags().size());
+  } catch (const std::exception& e) {
+    spdlog::error("flags: cannot read the flags from the store, they will not survive a restart: {}", e.what());
+    flag_store_.reset();
+  }
+}
+
+// The flag table's changes, written in one transaction on flag_pool_: never on a session
+// thread, never on the control thread.
+void Server::persist_flags() {
+  if (!flag_store_) return;
+  asio::post(flag_pool_, [this] {
+    auto changes = sensor_->flags().take_changes();
+    if (changes.empty()) return;
+    std::vector<std::pair<std::string, std::optional<store::StoredFlag>>> rows;
+    rows.reserve(changes.size());
+    for (auto& [key, entry] : changes)
+      rows.emplace_back(std::move(key), entry ? std::optional<store::StoredFlag>(to_stored(*entry)) : std::nullopt);
+    try {
+      flag_store_->apply(rows);
+    } catch (const std::exception& e) {
+      spdlog::warn("flags: writing {} changes to the store failed: {}", rows.size(), e.what());
+    }
+  });
+}
+
+void Server::persist_flags_every_second() {
+  flag_timer_.expires_after(std::chrono::seconds(1));
+  flag_timer_.async_wait([this](const error_code& ec) {
+    if (ec) return;
+    persist_flags();
+    persist_flags_every_second();
+  });
+}
+
+std::string Server::control_answer(const control::Request& r) {
+  switch (r.verb) {
+    case control::Verb::list: {
+      std::string out;
+      for (const auto& e : sensor_->flags().snapshot()) out += flag_line(e);
+      return out + "ok\n";
+    }
+    case control::Verb::add: {
+      const auto ttl = r.ttl.value_or(config()->flag.ttl);
+      const auto err = sensor_->add_manual(r.target, ttl, r.block, r.reason);
+      if (!err.empty()) return "error: " + err + "\n";
+      spdlog::info("control: flagged {} ({} for {} s){}", r.target, r.block ? "block" : "flag", ttl.count() / 1000,
+                   r.reason.empty() ? "" : ": " + r.reason);
+      persist_flags();
+      return "ok\n";
+    }
+    case control::Verb::remove: {
+      const auto err = sensor_->remove_manual(r.target);
+      if (!err.empty()) return "error: " + err + "\n";
+      spdlog::info("control: removed the flag on {}", r.target);
+      persist_flags();
+      return "ok\n";
+    }
+    default: return "error: unknown command\n";
+  }
+}
+
+void Server::authorize(std::string authorization, std::function<void(bool)> done) {
+  auto auth = auth_;
+  if (!auth->enabled() || auth->cached(authorization)) return done(true);
+  asio::post(auth_pool_, [auth, authorization = std::move(authorization), done = std::move(done)] { done(auth->check(authorization)); });
+}
+
+// http.basic_auth applies to the next request; the certificate to the next handshake.
+// Turning TLS on or off needs a restart (the port's scheme changes).
+void Server::reload_http(const config::Config& fresh) {
+  auth_ = std::make_shared<BasicAuth>(fresh.http.basic_auth);
+  if (!http_) return;
+  if (http_->tls() != !fresh.http.tls.cert.empty()) {
+    spdlog::warn("reload: http.tls on or off changes only on restart; the endpoint stays {}", http_->tls() ? "HTTPS" : "HTTP");
+    return;
+  }
+  if (!http_->tls()) return;
+  try {
+    http_->use_tls(make_http_tls(fresh.http.tls.cert, fresh.http.tls.key, fresh.http.tls.client_ca));
+    spdlog::info("http: TLS certificate reloaded from {}", fresh.http.tls.cert);
+  } catch (const std::exception& e) {
+    spdlog::error("http: TLS reload rejected, the old certificate stays: {}", e.what());
+  }
+}
+
 std::uint64_t Server::active_sessions() const {
   std::uint64_t n = 0;
   for (const auto& l : listeners_) n += l->runtime.active.load(std::memory_order_relaxed);
@@ -239,8 +390,10 @@ void Server::check_drained() {
   const auto now = std::chrono::steady_clock::now();
   if (active_sessions() == 0 || (grace_over_ && now >= drain_deadline_)) {
     if (http_) http_->stop();
+    if (control_server_) control_server_->stop();
     signals_.cancel();
     flush_timer_.cancel();
+    flag_timer_.cancel();
     control_.stop();
     return;
   }
@@ -292,8 +445,13 @@ int Server::run() {
     http_->start();
     spdlog::info("http endpoint on {}", config()->http.listen);
   }
+  if (control_server_) {
+    control_server_->start();
+    spdlog::info("control socket on {}", control_server_->path());
+  }
   wait_signal();
   flush_logs_every_second();
+  persist_flags_every_second();
   // STATUS= replaces any "Upgrading the session store" left from start-up.
   const auto ready = "READY=1\nSTATUS=serving " + std::to_string(listeners_.size()) +
                      (listeners_.size() == 1 ? " listener" : " listeners");
@@ -312,6 +470,13 @@ int Server::run() {
   }
   for (auto& w : workers_) w->stop();
   outputs_->flush();
+  {
+    // The last flag changes reach the store before the process goes.
+    persist_flags();
+    std::promise<void> written;
+    asio::post(flag_pool_, [&written] { written.set_value(); });
+    written.get_future().wait_for(std::chrono::seconds(10));
+  }
   spdlog::info("stopped");
   return 0;
 }

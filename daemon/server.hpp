@@ -3,6 +3,8 @@
 
 #include "config/config.hpp"
 #include "daemon/asio.hpp"
+#include "daemon/control/control_server.hpp"
+#include "daemon/http/basic_auth.hpp"
 #include "daemon/http/http_server.hpp"
 #include "daemon/relay/listener_runtime.hpp"
 #include "daemon/relay/worker.hpp"
@@ -11,6 +13,7 @@
 #include "daemon/sink_outputs.hpp"
 #include "daemon/sinks/metrics.hpp"
 #include "daemon/watchdog.hpp"
+#include "store/flag_store.hpp"
 
 #include <memory>
 #include <mutex>
@@ -48,6 +51,14 @@ class Server {
   void flush_logs_every_second();
   void start_watchdog();
   std::string sessions_json();
+  // Flags (SPEC 11): read back at start, their changes written each second on flag_pool_.
+  void load_flags();
+  void persist_flags();
+  void persist_flags_every_second();
+  std::string control_answer(const control::Request& request);
+  // HTTP (SPEC 12): basic auth per request, the certificate again on SIGHUP.
+  void authorize(std::string authorization, std::function<void(bool)> done);
+  void reload_http(const config::Config& fresh);
 
   asio::io_context control_{1};  // signals, HTTP, drain: everything that is not a session
   asio::signal_set signals_;
@@ -59,6 +70,15 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Listening>> listeners_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<control::ControlServer> control_server_;
+  asio::steady_timer flag_timer_{control_};
+  std::unique_ptr<store::FlagStore> flag_store_;  // null when the store is off
+  // /flagged pages and the flags' store writes: off the control thread and the sessions'.
+  asio::thread_pool flag_pool_{1};
+  // bcrypt checks (~50 ms each) run here, so a flood of wrong passwords never holds up
+  // the control thread. auth_ is replaced on SIGHUP (control thread) and read there too.
+  asio::thread_pool auth_pool_{1};
+  std::shared_ptr<BasicAuth> auth_;
   // GET /report runs here, so a long report never holds up scrapes, signals or drain.
   asio::thread_pool report_pool_{1};
   mutable std::mutex config_mutex_;

@@ -11,7 +11,7 @@ browser=1
 packages=(
   cmake g++ clang libclang-rt-14-dev pkg-config make
   libboost-dev libspdlog-dev libyaml-cpp-dev prometheus-cpp-dev doctest-dev
-  libssl-dev libsqlite3-dev libsystemd-dev libhowardhinnant-date-dev
+  libssl-dev libsqlite3-dev libsystemd-dev libhowardhinnant-date-dev libcrypt-dev
   postfix swaks haproxy python3-aiosmtpd python3-pytest python3-yaml curl openssl sqlite3
   prometheus dpkg-dev fakeroot binutils systemd fail2ban
   pandoc lintian man-db        # man pages (pandoc); the .deb check (lintian, man -l)

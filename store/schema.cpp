@@ -89,6 +89,11 @@ constexpr const char* kMigrations[] = {
        DROP TABLE rollup_domain;
        DROP TABLE rollup_user;
        DROP TABLE rollup_ip;)",
+    // 5: active flags (SPEC 11), so that they survive a restart: one row per flagged
+    // address or network, written from the flag table's changes off the session threads.
+    R"(CREATE TABLE IF NOT EXISTS flags (key TEXT PRIMARY KEY, type TEXT NOT NULL, since_ms INTEGER NOT NULL,
+         expires_ms INTEGER NOT NULL, count INTEGER NOT NULL, block INTEGER NOT NULL, manual INTEGER NOT NULL,
+         reason TEXT NOT NULL) WITHOUT ROWID;)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

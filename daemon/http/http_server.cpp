@@ -1,29 +1,50 @@
 #include "daemon/http/http_server.hpp"
 
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <chrono>
 #include <optional>
+#include <stdexcept>
 
 namespace smtp::daemon {
 
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 
+// The TCP layer under a plain or a TLS stream, for timeouts and closing.
+inline beast::tcp_stream& tcp_layer(beast::tcp_stream& s) { return s; }
+inline beast::tcp_stream& tcp_layer(beast::ssl_stream<beast::tcp_stream>& s) { return s.next_layer(); }
+
 // One keep-alive connection. Requests are small and few (a scrape every few seconds), so
-// a plain read-respond loop with a timeout is all it takes.
-class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+// a plain read-respond loop with a timeout is all it takes. Stream is beast::tcp_stream
+// or, with http.tls, beast::ssl_stream over it.
+template <class Stream>
+class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream>> {
  public:
   HttpConnection(HttpServer& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+  HttpConnection(HttpServer& server, tcp::socket socket, asio::ssl::context& tls)
+      : server_(server), stream_(std::move(socket), tls) {}
+
+  // TLS: the handshake first, bounded like a request; a client speaking plain HTTP (or
+  // without a required certificate) fails it and is closed.
+  void handshake() {
+    tcp_layer(stream_).expires_after(std::chrono::seconds(10));
+    stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](const beast::error_code& ec) {
+      if (ec) return self->close();
+      self->read();
+    });
+  }
 
   void read() {
     request_ = {};
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);  // bound what a client can make us hold
     parser_->body_limit(64 * 1024);
-    stream_.expires_after(std::chrono::seconds(30));
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+    tcp_layer(stream_).expires_after(std::chrono::seconds(30));
+    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](const beast::error_code& ec, std::size_t) {
       if (!ec) {
         self->request_ = self->parser_->release();
         return self->respond();
@@ -66,11 +87,26 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     const std::string query = q == std::string::npos ? "" : target.substr(q + 1);
     if (request_.method() != http::verb::get && request_.method() != http::verb::head)
       return send({405, "text/plain; charset=utf-8", "method not allowed\n"});
+    if (server_.authorize_ && path != "/healthz") {
+      // The check may be slow (bcrypt) and answers from another thread: hop back first.
+      const std::string authorization(request_[http::field::authorization]);
+      return server_.authorize_(authorization, [self = this->shared_from_this(), path, query](bool ok) {
+        asio::post(self->stream_.get_executor(), [self, ok, path, query] {
+          if (ok) return self->route(path, query);
+          if (self->server_.on_auth_failure_) self->server_.on_auth_failure_();
+          self->send({401, "text/plain; charset=utf-8", "unauthorized\n", {{"WWW-Authenticate", "Basic realm=\"smtp-sensor\""}}});
+        });
+      });
+    }
+    route(path, query);
+  }
+
+  void route(const std::string& path, const std::string& query) {
     const auto it = server_.routes_.find(path);
     if (it == server_.routes_.end()) return send({404, "text/plain; charset=utf-8", "not found\n"});
     // The reply may come from another thread: it hops back to this connection's
     // executor (the control thread) before touching the stream.
-    auto reply = [self = shared_from_this()](HttpResponse r) {
+    auto reply = [self = this->shared_from_this()](HttpResponse r) {
       asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->send(std::move(r)); });
     };
     try {
@@ -94,8 +130,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       res->body() = std::move(r.body);
       res->prepare_payload();
     }
-    stream_.expires_after(std::chrono::seconds(30));  // a slow handler must not eat the write's time
-    http::async_write(stream_, *res, [self = shared_from_this(), res](const beast::error_code& ec, std::size_t) {
+    tcp_layer(stream_).expires_after(std::chrono::seconds(30));  // a slow handler must not eat the write's time
+    http::async_write(stream_, *res, [self = this->shared_from_this(), res](const beast::error_code& ec, std::size_t) {
       if (ec || !res->keep_alive()) return self->close();
       self->read();
     });
@@ -103,16 +139,42 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   void close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    tcp_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_layer(stream_).close();
   }
 
   HttpServer& server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_{kHeaderLimit + 8192};  // its limit: a request head past kHeaderLimit is refused first
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
 };
+
+std::shared_ptr<asio::ssl::context> make_http_tls(const std::string& cert, const std::string& key, const std::string& client_ca) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                   asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  auto step = [](const std::string& what, const std::string& file, auto&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      throw std::runtime_error(what + " " + file + ": " + e.what());
+    }
+  };
+  step("http.tls.cert", cert, [&] { ctx->use_certificate_chain_file(cert); });
+  step("http.tls.key", key, [&] { ctx->use_private_key_file(key, asio::ssl::context::pem); });
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    throw std::runtime_error("http.tls.key " + key + " does not match the certificate " + cert);
+  if (!client_ca.empty()) {
+    step("http.tls.client_ca", client_ca, [&] { ctx->load_verify_file(client_ca); });
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(client_ca.c_str()))
+      SSL_CTX_set_client_CA_list(ctx->native_handle(), names);
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    static const unsigned char kSessionContext[] = "smtp-sensor-http";
+    SSL_CTX_set_session_id_context(ctx->native_handle(), kSessionContext, sizeof kSessionContext - 1);
+  }
+  return ctx;
+}
 
 HttpServer::HttpServer(asio::io_context& context, const tcp::endpoint& endpoint)
     : context_(context), acceptor_(context), backoff_(context) {
@@ -139,7 +201,10 @@ void HttpServer::stop() {
 void HttpServer::accept() {
   acceptor_.async_accept([this](const error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) std::make_shared<HttpConnection>(*this, std::move(socket))->read();
+    if (!ec) {
+      if (tls_) std::make_shared<HttpConnection<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket), *tls_)->handshake();
+      else std::make_shared<HttpConnection<beast::tcp_stream>>(*this, std::move(socket))->read();
+    }
     if (ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system) {
       // Out of descriptors: back off as the SMTP acceptors do, so that this thread (which
       // also handles signals and the drain) does not spin on accept.

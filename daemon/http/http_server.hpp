@@ -3,6 +3,8 @@
 
 #include "daemon/asio.hpp"
 
+#include <boost/asio/ssl/context.hpp>
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,9 +27,27 @@ using HttpHandler = std::function<HttpResponse(const std::string& query)>;
 using HttpReply = std::function<void(HttpResponse)>;
 using AsyncHttpHandler = std::function<void(const std::string& query, HttpReply reply)>;
 
+// Basic auth (SPEC 12): called for every request but /healthz with its Authorization
+// header ("" when absent); answers through done(ok) exactly once, from any thread.
+using HttpAuthorize = std::function<void(std::string authorization, std::function<void(bool)> done)>;
+
+// The HTTPS context of http.tls: the certificate chain and key (PEM), and with client_ca
+// the CAs a client certificate must chain to (then a client without one fails the
+// handshake). TLS 1.2 or later. Throws std::runtime_error naming the file that failed.
+std::shared_ptr<asio::ssl::context> make_http_tls(const std::string& cert, const std::string& key, const std::string& client_ca);
+
 class HttpServer {
  public:
   HttpServer(asio::io_context& context, const tcp::endpoint& endpoint);  // throws on bind failure
+  // HTTPS only from now on, for new connections: the context holds the certificate and,
+  // for client certificates, the CA and the verify mode. Call again to reload; on the
+  // control thread.
+  void use_tls(std::shared_ptr<asio::ssl::context> tls) { tls_ = std::move(tls); }
+  bool tls() const { return tls_ != nullptr; }
+  void require_auth(HttpAuthorize authorize, std::function<void()> on_failure) {
+    authorize_ = std::move(authorize);
+    on_auth_failure_ = std::move(on_failure);
+  }
   void route(std::string path, HttpHandler handler);
   void route_async(std::string path, AsyncHttpHandler handler) { routes_[std::move(path)] = std::move(handler); }
   // Called each time an accept fails for want of file descriptors (the server backs off).
@@ -43,6 +63,10 @@ class HttpServer {
   asio::steady_timer backoff_;
   std::function<void()> out_of_descriptors_;
   std::map<std::string, AsyncHttpHandler> routes_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  HttpAuthorize authorize_;
+  std::function<void()> on_auth_failure_;
+  template <class Stream>
   friend class HttpConnection;
 };
 

@@ -3,9 +3,34 @@
 #include "daemon/http/report_route.hpp"
 #include "web/assets.hpp"
 
-namespace smtp::daemon {
+#include <charconv>
+#include <optional>
 
-void add_routes(HttpServer& http, asio::thread_pool& reports, RouteSources sources) {
+namespace smtp::daemon {
+namespace {
+
+// ?limit=&offset= of /flagged: nullopt for anything but whole numbers in range.
+std::optional<std::pair<std::size_t, std::size_t>> page_query(std::string_view query) {
+  std::size_t limit = kFlaggedDefaultLimit, offset = 0;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = part.find('=');
+    const auto key = part.substr(0, eq);
+    const auto value = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+    std::size_t* out = key == "limit" ? &limit : key == "offset" ? &offset : nullptr;
+    if (out == nullptr) continue;  // other keys are ignored, like a cache-buster
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), *out);
+    if (value.empty() || ec != std::errc{} || end != value.data() + value.size()) return std::nullopt;
+  }
+  if (limit == 0 || limit > kFlaggedMaxLimit) return std::nullopt;
+  return std::make_pair(offset, limit);
+}
+
+}  // namespace
+
+void add_routes(HttpServer& http, asio::thread_pool& reports, RouteSources sources, asio::thread_pool* lists) {
   auto src = std::make_shared<const RouteSources>(std::move(sources));
   http.route("/metrics", [src](const std::string&) {
     return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", src->metrics()};
@@ -15,7 +40,22 @@ void add_routes(HttpServer& http, asio::thread_pool& reports, RouteSources sourc
                            : HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
   });
   http.route("/sessions", [src](const std::string&) { return HttpResponse{200, "application/json", src->sessions()}; });
-  http.route("/flagged", [src](const std::string&) { return HttpResponse{200, "application/json", src->flagged()}; });
+  // Paginated, and built off the control thread: 100,000 flags are ~20 MB of JSON.
+  http.route_async("/flagged", [src, pool = lists ? lists : &reports](const std::string& query, HttpReply reply) {
+    const auto page = page_query(query);
+    if (!page)
+      return reply({400, "application/json",
+                    "{\"error\":\"limit must be 1 to " + std::to_string(kFlaggedMaxLimit) + " and offset a whole number\"}\n"});
+    asio::post(*pool, [src, page = *page, reply = std::move(reply)] {
+      std::size_t total = 0;
+      auto body = src->flagged(page.first, page.second, total);
+      std::vector<std::pair<std::string, std::string>> headers{{"X-Total-Count", std::to_string(total)}};
+      if (page.first + page.second < total)
+        headers.emplace_back("Link", "</flagged?offset=" + std::to_string(page.first + page.second) +
+                                         "&limit=" + std::to_string(page.second) + ">; rel=\"next\"");
+      reply({200, "application/json", std::move(body), std::move(headers)});
+    });
+  });
   http.route_async("/report", [src, &reports](const std::string& query, HttpReply reply) {
     asio::post(reports, [query, store = src->store_path(), reply = std::move(reply)] { reply(report_response(store, query)); });
   });

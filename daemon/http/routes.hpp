@@ -15,11 +15,18 @@ struct RouteSources {
   std::function<std::string()> metrics;     // Prometheus text
   std::function<bool()> draining;           // /healthz answers 503 while draining
   std::function<std::string()> sessions;    // JSON array of live sessions
-  std::function<std::string()> flagged;     // JSON array of flags
+  // One page of /flagged as a JSON array (offset, limit); total gets the number of flags.
+  // Runs on the list pool, never on the control thread.
+  std::function<std::string(std::size_t offset, std::size_t limit, std::size_t& total)> flagged;
   std::function<std::string()> store_path;  // "" when the store is off
 };
 
+// GET /flagged pages: ?limit= (default 1000, at most 10,000) and ?offset=.
+inline constexpr std::size_t kFlaggedDefaultLimit = 1000;
+inline constexpr std::size_t kFlaggedMaxLimit = 10'000;
+
 // /metrics, /healthz, /sessions, /flagged, /report and the report page (GET / and /ui/).
-void add_routes(HttpServer& http, asio::thread_pool& reports, RouteSources sources);
+// /flagged is built on lists (the report pool when null).
+void add_routes(HttpServer& http, asio::thread_pool& reports, RouteSources sources, asio::thread_pool* lists = nullptr);
 
 }  // namespace smtp::daemon

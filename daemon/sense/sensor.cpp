@@ -3,7 +3,8 @@
 namespace smtp::daemon {
 
 Sensor::Sensor(const config::Config& config, Metrics& metrics, Outputs& outputs)
-    : metrics_(metrics), outputs_(outputs), detectors_(config.detectors) {
+    : metrics_(metrics), outputs_(outputs), flags_(config.flag.max_entries), detectors_(config.detectors) {
+  flags_.on_evict([this] { metrics_.flags_evicted().Increment(); });
   metrics_.on_scrape([this] { metrics_.flagged_ips().Set(static_cast<double>(flags_.size())); });
 }
 
@@ -13,6 +14,39 @@ bool Sensor::raise(const Alert& alert, std::chrono::milliseconds ttl, bool block
   metrics_.alerts(alert.type).Increment();
   outputs_.alert(alert);
   return true;
+}
+
+namespace {
+Alert manual_alert(const std::string& ip, const std::string& action, std::string detail) {
+  Alert a;
+  a.ts = std::chrono::system_clock::now();
+  a.type = "manual";
+  a.severity = "info";
+  a.ip = ip;
+  a.listener = "control";
+  a.action = action;
+  a.detail = std::move(detail);
+  return a;
+}
+}  // namespace
+
+std::string Sensor::add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason) {
+  FlagEntry e;
+  auto err = flags_.add_manual(key, ttl, block, reason, &e);
+  if (!err.empty()) return err;
+  auto a = manual_alert(e.ip, block ? "block" : "flag",
+                        "added for " + std::to_string(ttl.count() / 1000) + "s" + (reason.empty() ? "" : ": " + reason));
+  a.window_s = ttl.count() / 1000;  // manual is no detector: smtp_sensor_alerts_total does not count it
+  outputs_.alert(a);
+  return {};
+}
+
+std::string Sensor::remove_manual(const std::string& key) {
+  const auto k = FlagKey::parse(key);
+  if (!k) return "not an IP address or CIDR network: " + key;
+  if (!flags_.remove(key)) return "not flagged: " + k->text();
+  outputs_.alert(manual_alert(k->text(), "remove", "removed"));
+  return {};
 }
 
 }  // namespace smtp::daemon

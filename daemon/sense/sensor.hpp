@@ -21,11 +21,19 @@ class Sensor {
   FlagTable& flags() { return flags_; }
   detect::Engine& detectors() { return detectors_; }
   // SIGHUP: thresholds and actions change, the windows are kept.
-  void reconfigure(const config::Config& config) { detectors_.reconfigure(config.detectors); }
+  void reconfigure(const config::Config& config) {
+    detectors_.reconfigure(config.detectors);
+    flags_.set_max_entries(config.flag.max_entries);
+  }
 
   // Logs the alert unless the same (type, ip) was alerted within the flag TTL; flags
   // the IP either way. Returns whether a line was written.
   bool raise(const Alert& alert, std::chrono::milliseconds ttl, bool block);
+
+  // The control socket's changes (SPEC 11): each is written to the alert log as a
+  // `manual` alert. Return an error text, or "" on success.
+  std::string add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason);
+  std::string remove_manual(const std::string& key);
 
  private:
   Metrics& metrics_;

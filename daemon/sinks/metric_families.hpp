@@ -24,6 +24,10 @@
     "TLS handshakes the sensor made in terminate mode, by side and result")                                            \
   X(alerts, Counter, "smtp_sensor_alerts_total", "Alerts raised, by detector")                                         \
   X(flagged_ips, Gauge, "smtp_sensor_flagged_ips", "IPs flagged now")                                                  \
+  X(flags_evicted, Counter, "smtp_sensor_flags_evicted_total",                                                          \
+    "Automatic flags dropped because the flag table was full (flag.max_entries)")                                      \
+  X(http_auth_failures, Counter, "smtp_sensor_http_auth_failures_total",                                                \
+    "HTTP requests refused with 401 for a missing or wrong basic auth user or password")                              \
   X(domain_connections, Counter, "smtp_sensor_domain_connections_total", "Sessions per domain (top domains, the rest as other)") \
   X(domain_messages, Counter, "smtp_sensor_domain_messages_total", "Messages per domain")                             \
   X(domain_bytes, Counter, "smtp_sensor_domain_bytes_total", "Bytes per domain, both directions")                     \

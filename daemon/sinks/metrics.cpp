@@ -30,6 +30,8 @@ Metrics::Metrics(std::size_t domain_label_limit, const std::string& version)
 #undef SMTP_SENSOR_FAMILY_INIT
       domain_label_limit_(domain_label_limit) {
   flagged_ips_series_ = &flagged_ips_.Add({});
+  flags_evicted_series_ = &flags_evicted_.Add({});
+  http_auth_failures_series_ = &http_auth_failures_.Add({});
   upstream_connect_series_ =
       &upstream_connect_.Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                                          0.1, 0.25, 0.5, 1, 2.5, 5, 10});

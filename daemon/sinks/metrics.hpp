@@ -75,6 +75,8 @@ class Metrics {
   DomainMetrics& domain(const std::string& name);      // at session end; takes a lock
   prometheus::Counter& alerts(std::string_view type);
   prometheus::Gauge& flagged_ips() { return *flagged_ips_series_; }
+  prometheus::Counter& flags_evicted() { return *flags_evicted_series_; }
+  prometheus::Counter& http_auth_failures() { return *http_auth_failures_series_; }
   prometheus::Counter& events_dropped(const std::string& sink);
   // listener: a listener's name or "http"; stage: "accept" or "upstream". Takes a lock:
   // only for the error path.
@@ -96,6 +98,8 @@ class Metrics {
   SMTP_SENSOR_PROCESS_FAMILIES(SMTP_SENSOR_FAMILY_MEMBER)
 #undef SMTP_SENSOR_FAMILY_MEMBER
   prometheus::Gauge* flagged_ips_series_;
+  prometheus::Counter* flags_evicted_series_;
+  prometheus::Counter* http_auth_failures_series_;
   prometheus::Histogram* upstream_connect_series_;
   prometheus::Histogram* session_duration_series_;
   prometheus::Gauge* reload_successful_series_;

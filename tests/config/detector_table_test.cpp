@@ -94,7 +94,7 @@ TEST_CASE("each section key is read, printed and read back") {
       "transcripts: { enabled: false, path: /t, max_size: 64KiB, max_files: 3, message_data: true, queue_size: 16 }\n"
       "alerts: { path: /a, max_size: 1GiB, max_files: 4, syslog: yes }\n"
       "store: { enabled: off, path: /s, retention: 2d, queue_size: 17 }\n"
-      "flag: { ttl: 9m, block_reply: \"550 5.7.1 no\" }\n",
+      "flag: { ttl: 9m, block_reply: \"550 5.7.1 no\", max_entries: 77 }\ncontrol: { socket: /c.sock }\n",
       "t.yaml");
   CHECK(c.timeouts.tls_handshake == 7s);
   CHECK(c.limits.max_line == 1024);
@@ -107,6 +107,34 @@ TEST_CASE("each section key is read, printed and read back") {
   CHECK(printed.find("limits: {max_line: 1024}") != std::string::npos);
   CHECK(printed.find("transcripts: {enabled: false, path: /t, max_size: 64KiB, max_files: 3, message_data: true, "
                      "queue_size: 16}") != std::string::npos);
-  CHECK(printed.find("flag: {ttl: 9m, block_reply: 550 5.7.1 no}") != std::string::npos);
+  CHECK(printed.find("flag: {ttl: 9m, block_reply: 550 5.7.1 no, max_entries: 77}") != std::string::npos);
+  CHECK(printed.find("control: {socket: /c.sock}") != std::string::npos);
   CHECK(effective_yaml(parse_config(printed, "back.yaml")) == printed);
+}
+
+TEST_CASE("http.tls and http.basic_auth are read, checked, printed and read back") {
+  const std::string hash = "$2y$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+  REQUIRE(hash.size() == 60);
+  const Config c = parse_config("http:\n  listen: \"0.0.0.0:9925\"\n  tls: { cert: /c.pem, key: /k.pem, client_ca: /ca.pem }\n"
+                                "  basic_auth: { prometheus: \"" + hash + "\" }\n",
+                                "t.yaml");
+  CHECK(c.http.tls.cert == "/c.pem");
+  CHECK(c.http.tls.client_ca == "/ca.pem");
+  REQUIRE(c.http.basic_auth.size() == 1);
+  CHECK(c.http.basic_auth[0].first == "prometheus");
+  const std::string printed = effective_yaml(c);
+  CHECK(effective_yaml(parse_config(printed, "back.yaml")) == printed);
+  auto error_of = [](const std::string& yaml) {
+    try {
+      parse_config(yaml, "t.yaml");
+    } catch (const ConfigErrors& e) {
+      return e.errors().at(0).text();
+    }
+    return std::string();
+  };
+  CHECK(error_of("http: { basic_auth: { p: plain } }\n") ==
+        "t.yaml:1:26: http.basic_auth.p: expected a bcrypt hash ($2y$10$... , 60 characters)");
+  CHECK(error_of("http: { tls: { cert: /c.pem } }\n").find("t.yaml:1:14: http.tls: cert and key go together") == 0);
+  CHECK(error_of("http: { tls: { crt: /c.pem } }\n").find("did you mean 'cert'") != std::string::npos);
+  CHECK(error_of("flag: { max_entries: 0 }\n").find("flag.max_entries: must be between 1 and 10000000") != std::string::npos);
 }

@@ -192,6 +192,7 @@ class Sensor:
             "transcripts": {"enabled": False, "path": str(self.tmpdir / "transcript.log")},
             "alerts": {"path": str(self.tmpdir / "alerts.jsonl")},
             "store": {"path": str(self.tmpdir / "sessions.db")},
+            "control": {"socket": str(self.tmpdir / "control.sock")},
         }
         self.config = deep_merge(base, config or {})
         self.config_path = self.tmpdir / f"{name}.yaml"
