@@ -109,8 +109,12 @@ inline constexpr Section flag{"flag", &Config::flag, std::array<Field<Flag>, 2>{
     {"ttl", K::duration, &Flag::ttl},
     {"block_reply", K::reply_line, &Flag::block_reply},
 }}};
+inline constexpr Section addresses{"addresses", &Config::addresses, std::array<Field<Addresses>, 2>{{
+    {"ipv4_prefix", K::integer, &Addresses::ipv4_prefix, 8, 32},
+    {"ipv6_prefix", K::integer, &Addresses::ipv6_prefix, 16, 128},
+}}};
 
-static_assert(timeouts.consistent() && limits.consistent() && http.consistent() && metrics.consistent() &&
+static_assert(addresses.consistent() && timeouts.consistent() && limits.consistent() && http.consistent() && metrics.consistent() &&
               transcripts.consistent() && alerts.consistent() && store.consistent() && flag.consistent());
 }  // namespace sections
 
