@@ -67,13 +67,13 @@ class Engine {
     std::array<std::uint32_t, config::quiet_slots(config::Counts::ip)> quiet_until{};
     std::uint32_t& quiet(DetectorId id) { return quiet_until[config::quiet_slot(id)]; }
     SlidingWindow auth_failures;
+    SlidingWindow login_failures;  // auth_success_after_failures: failed logins, any user
     DistinctSet<5> failed_users;
     UserSample recent_users;  // for the alert's "users"
     SlidingWindow unadvertised;
     SlidingWindow bad_commands;
     SlidingWindow connections;
     SlidingWindow messages;
-    SlidingWindow login_failures;  // auth_success_after_failures: failed logins, any user
     // recipient_enumeration, relay_probe and vrfy_expn: most clients never probe, so their
     // windows are allocated on the first probe and cost a pointer until then.
     struct Probes {
@@ -85,7 +85,7 @@ class Engine {
     std::array<std::uint32_t, config::quiet_slots(config::Counts::user)> quiet_until{};
     std::uint32_t& quiet(DetectorId id) { return quiet_until[config::quiet_slot(id)]; }
     IpSet<10> failing_ips;  // distributed_bruteforce: kept whole for the alert's "ips"
-    IpSet<5> login_ips;     // user_many_ips: clients with a successful login
+    IpSet<0> login_ips;     // user_many_ips: clients with a successful login, on the heap, so that the users AUTH failures track do not carry it
     // compromised_account: messages in the current fixed window, and an exponentially
     // weighted baseline of the previous windows.
     std::uint32_t window_start = 0;
