@@ -4,13 +4,17 @@
 //
 //   bench/detector_bench [events] [ips] [run]   defaults: 1,000,000 events from 100,000 IPs, both runs
 //
-// `run` (1 or 2) runs only that case, for a profiler.
+// `run` (1, 2 or 3) runs only that case, for a profiler.
 //
 // Run 1: `events` AUTH failures from `ips` IPv4 addresses, usernames drawn from 5,000, the
 // clock advancing one second every 1,000 events (so the windows slide), default thresholds
 // (failures 5, distinct_users 5, distinct_ips 10) so that findings fire as in a real attack.
 // Run 2: the same number of events, each from a distinct IP (a scan of the whole space), with
 // max_tracked 100,000: RSS is sampled as it goes and must level off.
+// Run 3: every windowed detector at the longest window (7d), `events` mixed events (AUTH
+// failures and successes, refused recipients, relay denials, VRFY, connections, messages)
+// from `ips` keys: the memory of 7-day windows for that many keys, and the rate with every
+// detector fed.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -166,6 +170,50 @@ int main(int argc, char** argv) {
       std::printf("FAIL: %zu IPs tracked, above max_tracked %u\n", engine.tracked_ips(), cfg.max_tracked);
       return 1;
     }
+    std::fflush(stdout);
+    return 0;
+  });
+  if (only == 0 || only == 3) rc |= in_child([&] {
+    smtp::config::Detectors week = cfg;
+    for (const auto& k : smtp::config::kDetectors)
+      if (k.windowed) week[k.id].window = std::chrono::seconds(smtp::config::kMaxWindowSeconds);
+    const long before = rss_kib();
+    Engine engine(week);
+    Rng rng;
+    Findings out;
+    out.reserve(8);
+    const std::uint32_t keys = std::max<std::uint32_t>(1, ips);
+    std::uint64_t findings = 0;
+    const double cpu0 = cpu_seconds();
+    const auto t0 = Clock::now();
+    for (std::uint64_t i = 0; i < events; ++i) {
+      const std::uint64_t x = rng.next();
+      const IpBytes ip = ipv4(0x0A000000 + static_cast<std::uint32_t>(x % keys));
+      const std::string& user = users[(x >> 32) % users.size()];
+      // Over a week: the clock advances one second every 2 events (1 M events = 5.8 days).
+      const auto now_s = static_cast<std::uint32_t>(1'000'000 + i / 2);
+      switch ((x >> 48) % 16) {
+        case 0: engine.auth(ip, user, AuthOutcome::success, {}, now_s, out); break;
+        case 1: engine.probe(smtp::config::DetectorId::recipient_enumeration, ip, now_s, out); break;
+        case 2: engine.probe(smtp::config::DetectorId::relay_probe, ip, now_s, out); break;
+        case 3: engine.probe(smtp::config::DetectorId::vrfy_expn, ip, now_s, out); break;
+        case 4: engine.connection(ip, now_s, out); break;
+        case 5: engine.message(ip, user, now_s, out); break;
+        case 6: engine.bad_command(ip, now_s, out); break;
+        default: engine.auth(ip, user, AuthOutcome::failure, {}, now_s, out); break;
+      }
+      findings += out.size();
+      out.clear();
+    }
+    const double cpu = cpu_seconds() - cpu0;
+    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    const long after = rss_kib();
+    std::printf("run 3: %llu mixed events from %u keys, every window 7d\n", static_cast<unsigned long long>(events), keys);
+    print_speed({wall, cpu, findings}, events);
+    std::printf("  tracked: %zu IPs, %zu users\n", engine.tracked_ips(), engine.tracked_users());
+    std::printf("  RSS before %ld KiB, after %ld KiB (+%ld KiB, %ld B per tracked IP, users included)\n", before, after,
+                after - before,
+                (after - before) * 1024 / static_cast<long>(std::max<std::size_t>(1, engine.tracked_ips())));
     std::fflush(stdout);
     return 0;
   });

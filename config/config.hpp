@@ -148,6 +148,12 @@ struct Detectors {
   }
 };
 
+// How detectors group clients (SPEC 15): every address of one prefix is one client.
+struct Addresses {
+  std::uint32_t ipv4_prefix = 32;
+  std::uint32_t ipv6_prefix = 64;
+};
+
 struct Flag {
   Duration ttl = 1h;
   std::string block_reply = "554 5.7.1 Access denied";
@@ -169,6 +175,7 @@ struct Config {
   std::vector<Cidr> allow{Cidr::parse("127.0.0.0/8").value()};
   std::vector<Cidr> deny;
   Detectors detectors;
+  Addresses addresses;
   Flag flag;
 };
 

@@ -322,7 +322,11 @@ void read_detectors(Reader& r, const YAML::Node& n, Detectors& d) {
         r.error(item.first.Mark(), msg + ")");
       } else if (key == "enabled") r.boolean(item.second, what, det.enabled);
       else if (key == "action") r.choice(item.second, what, det.action, {{"flag", Action::flag}, {"block", Action::block}});
-      else if (key == "window") r.duration(item.second, what, det.window);
+      else if (key == "window") {
+        r.duration(item.second, what, det.window);
+        if (std::chrono::duration_cast<std::chrono::seconds>(det.window).count() > kMaxWindowSeconds)
+          r.error(item.second.Mark(), what + ": at most 7d (longer windows are not kept)");
+      }
       else if (key == keys.threshold_key) r.integer(item.second, what, det.threshold, 1, 1'000'000'000);
       else r.real(item.second, what, det.ratio);
     }
@@ -449,6 +453,7 @@ constexpr TopKey kTopLevel[] = {
     {"allow", [](Reader& r, const YAML::Node& v, Config& c) { r.cidrs(v, "allow", c.allow); }},
     {"deny", [](Reader& r, const YAML::Node& v, Config& c) { r.cidrs(v, "deny", c.deny); }},
     {"detectors", [](Reader& r, const YAML::Node& v, Config& c) { read_detectors(r, v, c.detectors); }},
+    {sections::addresses.name, read_section<sections::addresses>},
     {sections::flag.name, read_section<sections::flag>},
 };
 

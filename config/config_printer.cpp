@@ -105,6 +105,7 @@ std::string effective_yaml(const Config& c) {
     e << YAML::Key << "action" << YAML::Value << to_string(d.action) << YAML::EndMap;
   }
   e << YAML::Key << "max_tracked" << YAML::Value << c.detectors.max_tracked << YAML::EndMap;
+  emit(e, sections::addresses, c);
   emit(e, sections::flag, c);
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";

@@ -119,10 +119,14 @@ inline constexpr Section flag{"flag", &Config::flag, std::array<Field<Flag>, 3>{
     {"block_reply", K::reply_line, &Flag::block_reply},
     {"max_entries", K::integer, &Flag::max_entries, 1, 10'000'000},
 }}};
+inline constexpr Section addresses{"addresses", &Config::addresses, std::array<Field<Addresses>, 2>{{
+    {"ipv4_prefix", K::integer, &Addresses::ipv4_prefix, 8, 32},
+    {"ipv6_prefix", K::integer, &Addresses::ipv6_prefix, 16, 128},
+}}};
 
-static_assert(timeouts.consistent() && limits.consistent() && http.consistent() && metrics.consistent() &&
-              transcripts.consistent() && alerts.consistent() && store.consistent() && flag.consistent() &&
-              control.consistent());
+static_assert(addresses.consistent() && timeouts.consistent() && limits.consistent() && http.consistent() &&
+              metrics.consistent() && transcripts.consistent() && alerts.consistent() && store.consistent() &&
+              flag.consistent() && control.consistent());
 }  // namespace sections
 
 }  // namespace smtp::config

@@ -17,7 +17,8 @@
 //   enabled, action, window, threshold, ratio: the defaults
 //   severity      warning | critical, as written in alerts
 //   counts        ip | user: the key whose state holds its window and quiet period;
-//                 occurrence: one event is enough, no state
+//                 occurrence: one protocol anomaly of the same name is enough, no state;
+//                 session: the session's dispatcher decides, at most once per session, no state
 // Append only where possible: the order is the order of the printed config.
 #define SMTP_SENSOR_DETECTORS(X)                                                                                      \
   X(auth_bruteforce, "failures", "", true, true, flag, 10min, 5, 0, warning, ip)                                    \
@@ -28,8 +29,15 @@
   X(bad_commands, "count", "", true, true, flag, 10min, 10, 0, warning, ip)                                         \
   X(pregreet, "", "", false, true, flag, 0s, 0, 0, warning, occurrence)                                             \
   X(smuggling, "", "", false, true, flag, 0s, 0, 0, critical, occurrence)                                           \
-  X(starttls_injection, "", "", false, true, flag, 0s, 0, 0, warning, occurrence)                                   \
-  X(compromised_account, "min_messages", "factor", true, true, flag, 1h, 50, 5, critical, user)
+  X(starttls_injection, "", "", false, true, flag, 0s, 0, 0, critical, occurrence)                                  \
+  X(compromised_account, "min_messages", "factor", true, true, flag, 1h, 50, 5, warning, user)                      \
+  X(auth_success_after_failures, "failures", "", true, true, flag, 1h, 3, 0, critical, ip)                          \
+  X(user_many_ips, "distinct_ips", "", true, true, flag, 1h, 5, 0, warning, user)                                   \
+  X(recipient_enumeration, "rejected", "", true, true, flag, 10min, 20, 0, warning, ip)                             \
+  X(relay_probe, "attempts", "", true, true, flag, 1h, 3, 0, warning, ip)                                           \
+  X(vrfy_expn, "count", "", true, true, flag, 10min, 5, 0, warning, ip)                                             \
+  X(non_smtp, "", "", false, true, flag, 0s, 0, 0, warning, session)                                                \
+  X(early_pipelining, "", "", false, true, flag, 0s, 0, 0, warning, session)
 
 namespace smtp::config {
 
@@ -45,7 +53,10 @@ inline constexpr std::size_t kDetectorCount = 0
 #undef SMTP_SENSOR_DETECTOR_COUNT
     ;
 
-enum class Counts : std::uint8_t { ip, user, occurrence };
+enum class Counts : std::uint8_t { ip, user, occurrence, session };
+
+// The longest window a detector takes (SPEC 15): its state stays bounded whatever the window.
+inline constexpr std::int64_t kMaxWindowSeconds = 7 * 24 * 3600;
 
 // What the loader, the printer and the engine need to know about one detector.
 struct DetectorInfo {

@@ -150,6 +150,32 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
     });
     return;
   }
+  if (outcome == AuthOutcome::success) {
+    if (const auto& d = cfg.auth_success_after_failures; d.enabled) {
+      const auto w = window_seconds(d);
+      ips_.with(ip, [&](IpState& s) {
+        const auto n = s.login_failures.count(now_s, w);
+        alert_or_repeat(DetectorId::auth_success_after_failures, d, n, s.quiet(DetectorId::auth_success_after_failures),
+                        now_s, out, [&](Finding& f) {
+                          f.detail = "login as '" + std::string(user.substr(0, UserSample::kMaxName)) +
+                                     "' succeeded after " + std::to_string(n) + " failed logins";
+                          if (!user.empty()) f.users.emplace_back(user.substr(0, UserSample::kMaxName));
+                        });
+      });
+    }
+    if (const auto& d = cfg.user_many_ips; d.enabled && !user.empty()) {
+      users_.with(user, [&](UserState& u) {
+        const auto n = u.login_ips.add(ip, now_s, window_seconds(d), cap_for(d.threshold));
+        alert_or_repeat(DetectorId::user_many_ips, d, n, u.quiet(DetectorId::user_many_ips), now_s, out,
+                        [&](Finding& f) {
+                          f.detail = "logged in from " + std::to_string(n) + " distinct clients";
+                          f.users.emplace_back(user.substr(0, UserSample::kMaxName));
+                          f.ips = u.login_ips.list();
+                        });
+      });
+    }
+    return;
+  }
   if (outcome != AuthOutcome::failure) return;
   // Each key is hashed once: the same hash finds it in its table and stands for it in the
   // other key's distinct set.
@@ -157,6 +183,7 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
   const std::uint64_t user_hash = user.empty() ? 0 : StringHash{}(user);
   ips_.with(ip, ip_hash, [&](IpState& s) {
     s.recent_users.add(user);
+    if (const auto& d = cfg.auth_success_after_failures; d.enabled) s.login_failures.add(now_s, window_seconds(d));
     if (const auto& d = cfg.auth_bruteforce; d.enabled) {
       const auto w = window_seconds(d);
       s.auth_failures.add(now_s, w);
@@ -178,11 +205,12 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
   });
   if (const auto& d = cfg.distributed_bruteforce; d.enabled && !user.empty()) {
     users_.with(user, user_hash, [&](UserState& u) {
-      const auto n = u.failing_ips.add(ip_hash, now_s, window_seconds(d), cap_for(d.threshold));
+      const auto n = u.failing_ips.add(ip, now_s, window_seconds(d), cap_for(d.threshold));
       alert_or_repeat(DetectorId::distributed_bruteforce, d, n, u.quiet(DetectorId::distributed_bruteforce), now_s,
                       out, [&](Finding& f) {
                         f.detail = "username failed from " + std::to_string(n) + " distinct IPs";
                         f.users.emplace_back(user.substr(0, UserSample::kMaxName));
+                        f.ips = u.failing_ips.list();
                       });
     });
   }
@@ -200,12 +228,40 @@ void Engine::bad_command(const IpBytes& ip, std::uint32_t now_s, Findings& out) 
   });
 }
 
+void Engine::probe(DetectorId id, const IpBytes& ip, std::uint32_t now_s, Findings& out) {
+  std::size_t slot;
+  switch (id) {
+    case DetectorId::recipient_enumeration: slot = 0; break;
+    case DetectorId::relay_probe: slot = 1; break;
+    case DetectorId::vrfy_expn: slot = 2; break;
+    default: return;
+  }
+  const auto& d = config()[id];
+  if (!d.enabled) return;
+  const auto w = window_seconds(d);
+  ips_.with(ip, [&](IpState& s) {
+    if (!s.probes) s.probes = std::make_unique<IpState::Probes>();
+    auto& window = s.probes->windows[slot];
+    window.add(now_s, w);
+    const auto n = window.count(now_s, w);
+    alert_or_repeat(id, d, n, s.quiet(id), now_s, out, [&](Finding& f) {
+      switch (id) {
+        case DetectorId::recipient_enumeration: f.detail = std::to_string(n) + " recipients refused as unknown"; break;
+        case DetectorId::relay_probe: f.detail = std::to_string(n) + " recipients refused as relaying"; break;
+        default: f.detail = std::to_string(n) + " VRFY or EXPN commands"; break;
+      }
+    });
+  });
+}
+
 void Engine::anomaly(DetectorId id, std::string_view detail, Findings& out) {
-  if (config::info(id).counts != config::Counts::occurrence) return;
+  const auto counts = config::info(id).counts;
+  if (counts != config::Counts::occurrence && counts != config::Counts::session) return;
   const auto& d = config()[id];
   if (!d.enabled) return;
   Finding f = bare_finding(id, d, 1);
   f.threshold = 1;
+  f.described = true;
   f.detail = std::string(detail);
   out.push_back(std::move(f));
 }

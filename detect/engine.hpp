@@ -7,6 +7,7 @@
 #include "detect/bounded_map.hpp"
 #include "detect/distinct_set.hpp"
 #include "detect/finding.hpp"
+#include "detect/ip_set.hpp"
 #include "detect/sliding_window.hpp"
 #include "detect/user_sample.hpp"
 
@@ -22,8 +23,6 @@
 #include <boost/container/string.hpp>
 
 namespace smtp::detect {
-
-using IpBytes = std::array<std::uint8_t, 16>;  // IPv6, or IPv4 mapped into it
 
 // Two 64-bit loads and a multiply: an IP key is hashed and compared on every event.
 struct IpHash {
@@ -47,8 +46,13 @@ class Engine {
   void auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome, std::string_view detail, std::uint32_t now_s,
             Findings& out);
   void bad_command(const IpBytes& ip, std::uint32_t now_s, Findings& out);
-  // The one-occurrence detectors (pregreet, smuggling, starttls_injection): one is enough.
-  // Any other id is ignored; detector_for() maps a protocol anomaly to its id.
+  // The probe counters keyed by client: recipient_enumeration (a RCPT refused as unknown),
+  // relay_probe (a RCPT refused as relaying) and vrfy_expn (a VRFY or EXPN). Any other id is
+  // ignored.
+  void probe(DetectorId id, const IpBytes& ip, std::uint32_t now_s, Findings& out);
+  // The one-occurrence detectors (pregreet, smuggling, starttls_injection) and the
+  // once-per-session ones (non_smtp, early_pipelining): one is enough. Any other id is
+  // ignored; detector_for() maps a protocol anomaly to its id.
   void anomaly(DetectorId id, std::string_view detail, Findings& out);
 
   std::size_t tracked_ips() const { return ips_.size(); }
@@ -63,17 +67,25 @@ class Engine {
     std::array<std::uint32_t, config::quiet_slots(config::Counts::ip)> quiet_until{};
     std::uint32_t& quiet(DetectorId id) { return quiet_until[config::quiet_slot(id)]; }
     SlidingWindow auth_failures;
+    SlidingWindow login_failures;  // auth_success_after_failures: failed logins, any user
     DistinctSet<5> failed_users;
     UserSample recent_users;  // for the alert's "users"
     SlidingWindow unadvertised;
     SlidingWindow bad_commands;
     SlidingWindow connections;
     SlidingWindow messages;
+    // recipient_enumeration, relay_probe and vrfy_expn: most clients never probe, so their
+    // windows are allocated on the first probe and cost a pointer until then.
+    struct Probes {
+      std::array<SlidingWindow, 3> windows;
+    };
+    std::unique_ptr<Probes> probes;
   };
   struct UserState {
     std::array<std::uint32_t, config::quiet_slots(config::Counts::user)> quiet_until{};
     std::uint32_t& quiet(DetectorId id) { return quiet_until[config::quiet_slot(id)]; }
-    DistinctSet<10> failing_ips;
+    IpSet<10> failing_ips;  // distributed_bruteforce: kept whole for the alert's "ips"
+    IpSet<0> login_ips;     // user_many_ips: clients with a successful login, on the heap, so that the users AUTH failures track do not carry it
     // compromised_account: messages in the current fixed window, and an exponentially
     // weighted baseline of the previous windows.
     std::uint32_t window_start = 0;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "detect/ip_set.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -23,6 +24,8 @@ struct Finding {
   config::Action action = config::Action::flag;
   std::string detail;
   std::vector<std::string> users;  // usernames involved; never a password
+  std::vector<IpBytes> ips;        // every client key counted, for the detectors that count clients per user
+  bool described = false;          // the full alert; false for a repeat within the quiet period
   DetectorId id{};
   std::string_view severity;  // "warning" or "critical", from SMTP_SENSOR_DETECTORS
 };
@@ -58,6 +61,7 @@ void alert_or_repeat(DetectorId id, const config::Detector& d, std::uint64_t cou
   out.push_back(bare_finding(id, d, count));
   if (now_s < quiet_until) return;
   quiet_until = now_s + window_seconds(d);
+  out.back().described = true;
   describe(out.back());
 }
 

@@ -233,6 +233,25 @@ tests:
               summary: "smtp-sensor mx1:9925 raised 60 alerts in 15 minutes"
               description: "The sensor's detectors raised more than 30 alerts (all types) in 15 minutes, for 5 minutes running: an attack is under way or a detector threshold is too low. The dashboard's \"Alerts by type\" panel and the alert log (alerts.jsonl) tell which detector and which IPs."
 
+  # --- SmtpSensorGuessedPassword: one auth_success_after_failures alert fires; other types do not.
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_alerts_total{job="smtp-sensor", instance="mx1:9925", type="auth_success_after_failures"}'
+        values: '0 0 0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1'
+      - series: 'smtp_sensor_alerts_total{job="smtp-sensor", instance="mx2:9925", type="auth_bruteforce"}'
+        values: '0+1x30'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: SmtpSensorGuessedPassword
+        exp_alerts: []
+      - eval_time: 7m
+        alertname: SmtpSensorGuessedPassword
+        exp_alerts:
+          - exp_labels: {severity: critical, job: smtp-sensor, instance: "mx1:9925"}
+            exp_annotations:
+              summary: "smtp-sensor mx1:9925 saw a login succeed after a run of failures"
+              description: "A client logged in after at least `failures` failed logins in the window: a guessed password, or its owner after typos. The alert log line (type auth_success_after_failures) names the account and the client: check with the account's owner, and reset the password if they did not mistype."
+
   # --- SmtpSensorAuthFailureSurge: 3 failures + 1 success a minute fires (75% failed);
   #     3 failures + 5 successes a minute does not (37%).
   - interval: 1m

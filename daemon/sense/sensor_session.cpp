@@ -24,7 +24,9 @@ SensorSession::SensorSession(ListenerSense& listener, const config::Config& conf
 void SensorSession::begin(const tcp::endpoint& client, std::string_view upstream) {
   recorded_ = true;
   facts_.client = client;
-  facts_.client_ip = mapped_bytes(client.address());
+  facts_.client_ip = detect::mask_key(mapped_bytes(client.address()), config_.addresses.ipv4_prefix,
+                                      config_.addresses.ipv6_prefix);
+  facts_.client_key = key_text(facts_.client_ip, config_.addresses);
   facts_.upstream = upstream;
   facts_.started = std::chrono::system_clock::now();
 }
@@ -102,6 +104,8 @@ void SensorSession::on_command(const proto::Command& c) {
     default: break;
   }
   if (c.verb != proto::Verb::other) facts_.state = proto::to_string(c.verb);
+  // This command is not queued yet: what is pending was sent before it and awaits a reply.
+  detectors_.command(c, decoder_.pending(), decoder_.greeted(), decoder_.capabilities().pipelining);
   transcript_.command(c);
   detectors_.raise();
 }
@@ -114,6 +118,7 @@ void SensorSession::on_reply(const proto::Reply& r, const proto::Command* paired
   }
   if (r.permanent_failure()) ++facts_.permanent_failures;
   if (r.greeting && (r.code == 554 || r.code == 421)) facts_.blocked = true;
+  if (paired && paired->verb == proto::Verb::rcpt && r.klass() == 5) detectors_.rcpt_reply(r);
   if (paired && r.klass() == 2) {
     if (paired->verb == proto::Verb::mail && facts_.sender_domain.empty()) facts_.sender_domain = lower(paired->mail.domain);
     if (paired->verb == proto::Verb::rcpt) {

@@ -1,6 +1,7 @@
 #include "daemon/sense/session_detectors.hpp"
 
 #include "config/config_loader.hpp"
+#include "detect/probe_rules.hpp"
 
 #include <fmt/format.h>
 
@@ -38,6 +39,41 @@ void SessionDetectors::auth(const proto::AuthAttempt& a) {
                              findings_);
   } else if (a.result == proto::AuthResult::failure) {
     sensor_.detectors().auth(facts_.client_ip, a.username, detect::AuthOutcome::failure, {}, now_s(), findings_);
+  } else if (a.result == proto::AuthResult::success) {
+    sensor_.detectors().auth(facts_.client_ip, a.username, detect::AuthOutcome::success, {}, now_s(), findings_);
+  }
+}
+
+void SessionDetectors::command(const proto::Command& c, std::size_t pending, bool greeted, bool pipelining_offered) {
+  if (!watched_) return;
+  auto& engine = sensor_.detectors();
+  if (c.verb == proto::Verb::vrfy || c.verb == proto::Verb::expn)
+    engine.probe(detect::DetectorId::vrfy_expn, facts_.client_ip, now_s(), findings_);
+  if (!non_smtp_ && c.verb == proto::Verb::other && detect::looks_non_smtp(c.rendering)) {
+    non_smtp_ = true;
+    engine.anomaly(detect::DetectorId::non_smtp,
+                   fmt::format("client sent '{}', not SMTP", c.rendering.substr(0, std::min<std::size_t>(c.rendering.size(), 80))),
+                   findings_);
+    return;
+  }
+  if (!non_smtp_ && !early_pipelining_ && greeted && pending > 0 && !pipelining_offered) {
+    early_pipelining_ = true;
+    engine.anomaly(detect::DetectorId::early_pipelining,
+                   fmt::format("{} sent before the reply to the previous command, without PIPELINING", proto::to_string(c.verb)),
+                   findings_);
+  }
+}
+
+void SessionDetectors::rcpt_reply(const proto::Reply& r) {
+  if (!watched_) return;
+  switch (detect::classify_rcpt_refusal(r.code, r.enhanced, r.text)) {
+    case detect::RcptRefusal::unknown_user:
+      sensor_.detectors().probe(detect::DetectorId::recipient_enumeration, facts_.client_ip, now_s(), findings_);
+      break;
+    case detect::RcptRefusal::relay:
+      sensor_.detectors().probe(detect::DetectorId::relay_probe, facts_.client_ip, now_s(), findings_);
+      break;
+    case detect::RcptRefusal::none: break;
   }
 }
 
@@ -46,22 +82,62 @@ void SessionDetectors::anomaly(proto::Anomaly kind, std::string_view detail) {
   if (const auto id = detect::detector_for(kind)) sensor_.detectors().anomaly(*id, detail, findings_);
 }
 
+namespace {
+
+Alert make_alert(detect::Finding& f, const SessionFacts& facts) {
+  Alert a;
+  a.ts = std::chrono::system_clock::now();
+  a.type = std::string(f.type);
+  a.severity = std::string(f.severity);
+  a.ip = facts.client_key;
+  a.listener = facts.listener;
+  a.lcid = facts.lcid;
+  a.count = f.count;
+  a.threshold = f.threshold;
+  a.window_s = f.window_s;
+  a.action = config::to_string(f.action);
+  a.detail = std::move(f.detail);
+  a.users = std::move(f.users);
+  a.sensor = alert_sensor_name();  // the id is given when the line is written
+  return a;
+}
+
+}  // namespace
+
+// The detectors that count clients per user: one alert per account while it stays quiet
+// (not one per client). distributed_bruteforce flags (or blocks) every client it counted;
+// user_many_ips never flags an IP.
+void SessionDetectors::raise_for_user(detect::Finding& f, bool flag_ips) {
+  const auto ttl = config_.flag.ttl;
+  const bool block = f.action == config::Action::block;
+  if (!f.described) {  // a repeat: the alert is out; only the newest client is flagged
+    if (flag_ips) sensor_.flags().flag(facts_.client_key, std::string(f.type), ttl, block);
+    return;
+  }
+  std::vector<std::string> ips;
+  ips.reserve(f.ips.size());
+  for (const auto& k : f.ips) ips.push_back(key_text(k, config_.addresses));
+  Alert a = make_alert(f, facts_);
+  if (flag_ips)
+    for (const auto& ip : ips) sensor_.flags().flag(ip, a.type, ttl, block);
+  a.ips_more = ips.size() > kAlertIpsListed ? ips.size() - kAlertIpsListed : 0;
+  if (a.ips_more) ips.resize(kAlertIpsListed);
+  a.ips = std::move(ips);
+  if (!flag_ips) a.action = "flag";
+  sensor_.metrics().alerts(a.type).Increment();
+  sensor_.outputs().alert(a);
+  transcript_.alert(a.type, a.action, a.detail);
+}
+
 void SessionDetectors::raise() {
   for (auto& f : findings_) {
-    Alert a;
-    a.ts = std::chrono::system_clock::now();
-    a.type = std::string(f.type);
-    a.severity = std::string(f.severity);
-    a.ip = ip_text(facts_.client);
-    a.listener = facts_.listener;
-    a.lcid = facts_.lcid;
-    a.count = f.count;
-    a.threshold = f.threshold;
-    a.window_s = f.window_s;
-    a.action = config::to_string(f.action);
-    a.detail = std::move(f.detail);
-    a.users = std::move(f.users);
-    if (sensor_.raise(a, config_.flag.ttl, f.action == config::Action::block)) transcript_.alert(a.type, a.action, a.detail);
+    if (f.id == detect::DetectorId::user_many_ips || f.id == detect::DetectorId::distributed_bruteforce) {
+      raise_for_user(f, f.id == detect::DetectorId::distributed_bruteforce);
+      continue;
+    }
+    const bool block = f.action == config::Action::block;
+    Alert a = make_alert(f, facts_);
+    if (sensor_.raise(a, config_.flag.ttl, block)) transcript_.alert(a.type, a.action, a.detail);
   }
   findings_.clear();
 }

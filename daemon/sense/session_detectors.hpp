@@ -28,6 +28,13 @@ class SessionDetectors {
   void message();
   void auth(const proto::AuthAttempt& a);
   void anomaly(proto::Anomaly kind, std::string_view detail);
+  // A client command: vrfy_expn, non_smtp, and early_pipelining when `pending` earlier
+  // commands still await their replies and the server did not offer PIPELINING (or has
+  // not answered EHLO yet). non_smtp and early_pipelining fire once per session, and
+  // early_pipelining never after non_smtp.
+  void command(const proto::Command& c, std::size_t pending, bool greeted, bool pipelining_offered);
+  // A reply to RCPT: recipient_enumeration or relay_probe when it refuses.
+  void rcpt_reply(const proto::Reply& r);
   // Runs the findings through the flag table and the alert log; a fresh alert gets a
   // transcript line.
   void raise();
@@ -39,7 +46,11 @@ class SessionDetectors {
   const config::Config& config_;
   const SessionFacts& facts_;
   SessionTranscript& transcript_;
+  void raise_for_user(detect::Finding& f, bool flag_ips);
+
   bool watched_ = false;
+  bool non_smtp_ = false;
+  bool early_pipelining_ = false;
   detect::Findings findings_;  // reused, so that a detector event allocates nothing
 };
 

@@ -25,6 +25,15 @@ std::string lower(std::string_view s) {
 
 std::string ip_text(const tcp::endpoint& ep) { return unmapped(ep.address()).to_string(); }
 
+std::string key_text(const detect::IpBytes& key, const config::Addresses& prefixes) {
+  const auto v6 = asio::ip::make_address_v6(key);
+  if (v6.is_v4_mapped()) {
+    const auto v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+    return prefixes.ipv4_prefix >= 32 ? v4 : fmt::format("{}/{}", v4, prefixes.ipv4_prefix);
+  }
+  return prefixes.ipv6_prefix >= 128 ? v6.to_string() : fmt::format("{}/{}", v6.to_string(), prefixes.ipv6_prefix);
+}
+
 std::string endpoint_text(const tcp::endpoint& ep) {
   const auto ip = ip_text(ep);
   if (ip.find(':') == std::string::npos) return fmt::format("{}:{}", ip, ep.port());

@@ -18,7 +18,10 @@ struct SessionFacts {
   std::uint64_t lcid = 0;
   std::string listener;
   tcp::endpoint client;
+  // The client's key for the detectors: its address masked to addresses.ipv4_prefix or
+  // ipv6_prefix, and that key as alerts show it ("192.0.2.7", "2001:db8:1:2::/64").
   detect::IpBytes client_ip{};
+  std::string client_key;
   std::string upstream;
   std::chrono::system_clock::time_point started;
   std::string helo;
@@ -50,5 +53,7 @@ struct SessionFacts {
 std::string ip_text(const tcp::endpoint& ep);        // "192.0.2.1", IPv4-mapped shown as IPv4
 std::string endpoint_text(const tcp::endpoint& ep);  // "192.0.2.1:25" or "[2001:db8::1]:25"
 std::string lower(std::string_view s);
+// A detector key as text: the address, with "/N" when the prefix is shorter than the address.
+std::string key_text(const detect::IpBytes& key, const config::Addresses& prefixes);
 
 }  // namespace smtp::daemon

@@ -2,6 +2,11 @@
 
 #include "text/json.hpp"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
 #include <spdlog/sinks/rotating_file_sink.h>
@@ -32,8 +37,32 @@ std::string to_json(const Alert& a) {
     if (i) j += ',';
     append_json_string(j, a.users[i]);
   }
-  j += "]}";
+  j += "],\"ips\":[";
+  for (std::size_t i = 0; i < a.ips.size(); ++i) {
+    if (i) j += ',';
+    append_json_string(j, a.ips[i]);
+  }
+  j += "],\"ips_more\":" + std::to_string(a.ips_more) + ",\"sensor\":";
+  append_json_string(j, a.sensor.empty() ? alert_sensor_name() : a.sensor);
+  j += ",\"id\":";
+  append_json_string(j, a.id.empty() ? next_alert_id(a.sensor.empty() ? alert_sensor_name() : a.sensor) : a.id);
+  j += '}';
   return j;
+}
+
+const std::string& alert_sensor_name() {
+  static const std::string name = [] {
+    char buf[256] = {};
+    if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == 0) return std::string("localhost");
+    return std::string(buf);
+  }();
+  return name;
+}
+
+std::string next_alert_id(std::string_view sensor) {
+  static std::atomic<std::uint64_t> counter{static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count())};
+  return fmt::format("{}-{:016x}", sensor, counter.fetch_add(1, std::memory_order_relaxed));
 }
 
 AlertLog::AlertLog(const config::Alerts& cfg) : pool_(std::make_shared<spdlog::details::thread_pool>(4096, 1)) {

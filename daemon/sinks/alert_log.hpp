@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace spdlog {
@@ -31,8 +32,22 @@ struct Alert {
   std::string action;  // flag | block
   std::string detail;
   std::vector<std::string> users;  // usernames tried; never a password
+  std::vector<std::string> ips;    // the clients counted (distributed_bruteforce, user_many_ips): the first 20
+  std::uint64_t ips_more = 0;      // how many more were counted than `ips` lists
+  std::string sensor;              // this sensor's name; empty: the host name (alert_sensor_name())
+  std::string id;                  // unique across restarts and sensors; empty: next_alert_id() when written
 };
 
+inline constexpr std::size_t kAlertIpsListed = 20;
+
+// gethostname(), read once.
+const std::string& alert_sensor_name();
+// "<sensor>-<16 hex digits>": a counter seeded from the clock in microseconds at start, so
+// that no two alerts of one sensor share an id, across restarts too.
+std::string next_alert_id(std::string_view sensor);
+
+// The keys, in this order: ts type severity ip listener lcid count threshold window_s
+// action detail users ips ips_more sensor id. ips and ips_more are always written.
 std::string to_json(const Alert& a);
 
 class AlertLog {

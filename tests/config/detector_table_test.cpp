@@ -26,9 +26,10 @@ TEST_CASE("every DetectorId has its own name, found again by name") {
   CHECK(to_string(DetectorId::compromised_account) == "compromised_account");
 }
 
-TEST_CASE("severities: critical for smuggling and compromised_account, warning for the rest") {
+TEST_CASE("severities (SPEC 15): critical for auth_success_after_failures, smuggling and starttls_injection") {
   for (const auto& d : kDetectors) {
-    const bool critical = d.id == DetectorId::smuggling || d.id == DetectorId::compromised_account;
+    const bool critical = d.id == DetectorId::auth_success_after_failures || d.id == DetectorId::smuggling ||
+                          d.id == DetectorId::starttls_injection;
     CHECK(d.severity == (critical ? "critical" : "warning"));
   }
 }
@@ -50,15 +51,15 @@ TEST_CASE("Detectors members are the table's, indexed by DetectorId, with its de
 }
 
 TEST_CASE("quiet slots are dense per key") {
-  CHECK(quiet_slots(Counts::ip) == 5);
-  CHECK(quiet_slots(Counts::user) == 2);
+  CHECK(quiet_slots(Counts::ip) == 9);
+  CHECK(quiet_slots(Counts::user) == 3);
   std::set<std::size_t> ip, user;
   for (const auto& k : kDetectors) {
     if (k.counts == Counts::ip) ip.insert(quiet_slot(k.id));
     if (k.counts == Counts::user) user.insert(quiet_slot(k.id));
   }
-  CHECK(ip == std::set<std::size_t>{0, 1, 2, 3, 4});
-  CHECK(user == std::set<std::size_t>{0, 1});
+  CHECK(ip == std::set<std::size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8});
+  CHECK(user == std::set<std::size_t>{0, 1, 2});
 }
 
 TEST_CASE("the loader takes each detector's own keys, and the printer prints them") {
@@ -85,6 +86,21 @@ TEST_CASE("the loader takes each detector's own keys, and the printer prints the
     CHECK(back.detectors[k.id].window == d.window);
     CHECK(back.detectors[k.id].ratio == d.ratio);
   }
+}
+
+TEST_CASE("addresses: prefixes read, checked and printed; windows up to 7 days") {
+  const Config c = parse_config("addresses: { ipv4_prefix: 24, ipv6_prefix: 48 }\n", "t.yaml");
+  CHECK(c.addresses.ipv4_prefix == 24);
+  CHECK(c.addresses.ipv6_prefix == 48);
+  CHECK(effective_yaml(c).find("addresses: {ipv4_prefix: 24, ipv6_prefix: 48}") != std::string::npos);
+  CHECK(Config{}.addresses.ipv4_prefix == 32);
+  CHECK(Config{}.addresses.ipv6_prefix == 64);
+  CHECK_THROWS_WITH_AS(parse_config("addresses:\n  ipv6_prefix: 129\n", "t.yaml"), doctest::Contains("t.yaml:2:16"),
+                       ConfigErrors);
+  CHECK(parse_config("detectors:\n  auth_bruteforce: { failures: 20, window: 7d }\n", "t.yaml")
+            .detectors.auth_bruteforce.window == std::chrono::hours(24 * 7));
+  CHECK_THROWS_WITH_AS(parse_config("detectors:\n  auth_bruteforce: { failures: 20, window: 8d }\n", "t.yaml"),
+                       doctest::Contains("t.yaml:2:44: detectors.auth_bruteforce.window: at most 7d"), ConfigErrors);
 }
 
 TEST_CASE("each section key is read, printed and read back") {

@@ -29,14 +29,18 @@ from harness import REPO_ROOT, SLOW, SmtpConn, deep_merge
 from sensor_util import wait_sessions_idle
 
 ALERT_FIELDS = ["ts", "type", "severity", "ip", "listener", "lcid", "count", "threshold", "window_s", "action",
-                "detail", "users"]
+                "detail", "users", "ips", "ips_more", "sensor", "id"]
 DETECTORS = ["auth_bruteforce", "auth_unadvertised", "password_spray", "distributed_bruteforce", "connection_ratio",
-             "bad_commands", "pregreet", "smuggling", "starttls_injection", "compromised_account"]
+             "bad_commands", "pregreet", "smuggling", "starttls_injection", "compromised_account",
+             "auth_success_after_failures", "user_many_ips", "recipient_enumeration", "relay_probe", "vrfy_expn",
+             "non_smtp", "early_pipelining"]
+CRITICAL = {"auth_success_after_failures", "smuggling", "starttls_injection"}
 CHECK_FAIL2BAN = REPO_ROOT / "scripts" / "check-fail2ban.sh"
 FAIL2BAN_FILTER = REPO_ROOT / "config" / "fail2ban" / "filter.d" / "smtp-sensor.conf"
 SPEC_EXAMPLE = ('{"ts":"2026-11-23T07:37:25.923Z","type":"auth_unadvertised","severity":"warning",'
                 '"ip":"114.99.26.246","listener":"smtp","lcid":36556618,"count":24,"threshold":1,"window_s":3600,'
-                '"action":"flag","detail":"AUTH LOGIN answered 500: server does not offer AUTH","users":[]}')
+                '"action":"flag","detail":"AUTH LOGIN answered 500: server does not offer AUTH","users":[],'
+                '"ips":[],"ips_more":0,"sensor":"mx1","id":"mx1-00064a1b2c3d4e5f"}')
 
 
 def det_config(detectors: dict | None = None, *, only: bool = False, **over) -> dict:
@@ -57,11 +61,15 @@ def parse_alert_line(line: str) -> dict:
     obj = json.loads(line)
     assert list(obj) == ALERT_FIELDS, f"alert keys {list(obj)} != {ALERT_FIELDS}: {line}"
     assert obj["type"] in DETECTORS, line
-    assert obj["severity"] in ("warning", "critical"), line
+    assert obj["severity"] == ("critical" if obj["type"] in CRITICAL else "warning"), line
     assert obj["action"] in ("flag", "block"), line
     assert isinstance(obj["lcid"], int) and isinstance(obj["count"], int), line
     assert isinstance(obj["threshold"], int) and isinstance(obj["window_s"], int), line
     assert isinstance(obj["users"], list) and all(isinstance(u, str) for u in obj["users"]), line
+    assert isinstance(obj["ips"], list) and all(isinstance(i, str) for i in obj["ips"]) and len(obj["ips"]) <= 20, line
+    assert isinstance(obj["ips_more"], int) and obj["ips_more"] >= 0, line
+    assert isinstance(obj["sensor"], str) and obj["sensor"], line
+    assert isinstance(obj["id"], str) and obj["id"].startswith(obj["sensor"] + "-"), line
     time.strptime(obj["ts"], "%Y-%m-%dT%H:%M:%S.%fZ") if "." in obj["ts"] else time.strptime(obj["ts"], "%Y-%m-%dT%H:%M:%SZ")
     return obj
 
@@ -189,10 +197,14 @@ def test_fail2ban_filter_matches_spec_example_and_rejects_other_lines(tmp_path):
     need_fail2ban()
     good = tmp_path / "alerts.jsonl"
     v6 = SPEC_EXAMPLE.replace('"114.99.26.246"', '"2001:db8::25"').replace('"auth_unadvertised"', '"smuggling"')
-    good.write_text(SPEC_EXAMPLE + "\n" + v6 + "\n")
+    prefix = SPEC_EXAMPLE.replace('"114.99.26.246"', '"2001:db8:1:2::/64"').replace('"auth_unadvertised"', '"vrfy_expn"')
+    many = SPEC_EXAMPLE.replace('"114.99.26.246"', '"198.51.100.9"').replace('"auth_unadvertised"', '"user_many_ips"')
+    good.write_text(SPEC_EXAMPLE + "\n" + v6 + "\n" + prefix + "\n" + many + "\n")
     r = run_check_fail2ban(good)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "114.99.26.246" in r.stdout and "2001:db8::25" in r.stdout, r.stdout
+    assert "2001:db8:1:2::/64" in r.stdout, r.stdout  # the prefix is banned as a subnet
+    assert "198.51.100.9" not in r.stdout, r.stdout  # user_many_ips never bans a client
     bad = tmp_path / "mixed.jsonl"
     bad.write_text(SPEC_EXAMPLE + "\n" + "2026-11-23 07:36:54,439 - [  36556595] C --> helo fxdce\n")
     r = run_check_fail2ban(bad)

@@ -253,3 +253,212 @@ TEST_CASE("/sessions JSON of a live session keeps UTF-8 and escapes control byte
   CHECK(json.find("\"helo\":\"j\xc3\xbcrgen.example\"") != std::string::npos);
   CHECK(json.find("\"client\":\"192.0.2.7:40000\"") != std::string::npos);
 }
+
+namespace {
+
+std::size_t alerts_of(const test::FakeOutputs& o, std::string_view type) {
+  return static_cast<std::size_t>(std::count_if(o.alerts.begin(), o.alerts.end(), [&](const Alert& a) { return a.type == type; }));
+}
+const Alert* alert_of(const test::FakeOutputs& o, std::string_view type) {
+  for (const auto& a : o.alerts)
+    if (a.type == type) return &a;
+  return nullptr;
+}
+
+void ehlo(SessionObserver& s, std::string_view caps = "250 PIPELINING") {
+  server(s, "220 mx ESMTP\r\n");
+  client(s, "EHLO x\r\n");
+  server(s, "250-mx\r\n" + std::string(caps) + "\r\n");
+}
+
+}  // namespace
+
+TEST_CASE("RCPT refusals feed recipient_enumeration and relay_probe; accepted ones do not") {
+  config::Config cfg;
+  cfg.detectors.recipient_enumeration.threshold = 3;
+  cfg.detectors.relay_probe.threshold = 2;
+  Rig rig(cfg);
+  auto s = rig.open(21);
+  ehlo(*s);
+  client(*s, "MAIL FROM:<a@b.example>\r\n");
+  server(*s, "250 2.1.0 Ok\r\n");
+  for (int i = 0; i < 5; ++i) {
+    client(*s, "RCPT TO:<ok@example.com>\r\n");
+    server(*s, "250 2.1.5 Ok\r\n");
+  }
+  client(*s, "RCPT TO:<x@other.org>\r\n");
+  server(*s, "554 5.7.1 <x@other.org>: Relay access denied\r\n");
+  for (int i = 0; i < 3; ++i) {
+    client(*s, "RCPT TO:<nobody@example.com>\r\n");
+    server(*s, "550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown\r\n");
+  }
+  CHECK(alerts_of(rig.outputs, "relay_probe") == 0);
+  client(*s, "RCPT TO:<y@other.org>\r\n");
+  server(*s, "554 5.7.1 <y@other.org>: Relay access denied\r\n");
+  s->on_close(Termination::client_abort);
+  REQUIRE(alerts_of(rig.outputs, "recipient_enumeration") == 1);
+  REQUIRE(alerts_of(rig.outputs, "relay_probe") == 1);
+  CHECK(alert_of(rig.outputs, "relay_probe")->count == 2);
+  CHECK(alert_of(rig.outputs, "recipient_enumeration")->ip == "192.0.2.7");
+  CHECK(alert_of(rig.outputs, "recipient_enumeration")->count == 3);
+  CHECK(has_line(rig.outputs.lines, "[21] !!!!!!!!!!!! alert relay_probe (flag)"));
+}
+
+TEST_CASE("VRFY and EXPN feed vrfy_expn whatever the answer") {
+  config::Config cfg;
+  cfg.detectors.vrfy_expn.threshold = 3;
+  Rig rig(cfg);
+  auto s = rig.open(22);
+  ehlo(*s);
+  client(*s, "VRFY root\r\n");
+  server(*s, "252 2.0.0 root\r\n");
+  client(*s, "EXPN staff\r\n");
+  server(*s, "502 5.5.1 EXPN not available\r\n");
+  CHECK(rig.outputs.alerts.empty());
+  client(*s, "VRFY admin\r\n");
+  server(*s, "550 5.1.1 unknown\r\n");
+  s->on_close(Termination::client_abort);
+  REQUIRE(alerts_of(rig.outputs, "vrfy_expn") == 1);
+  CHECK(alert_of(rig.outputs, "vrfy_expn")->count == 3);
+}
+
+TEST_CASE("non_smtp: an HTTP request fires once, and early_pipelining stays quiet for it") {
+  Rig rig;
+  auto s = rig.open(23);
+  server(*s, "220 mx ESMTP\r\n");
+  client(*s, "GET / HTTP/1.1\r\nHost: mx.example.com\r\nUser-Agent: scanner\r\n\r\n");
+  server(*s, "502 5.5.2 Error: command not recognized\r\n");
+  s->on_close(Termination::client_abort);
+  CHECK(alerts_of(rig.outputs, "non_smtp") == 1);
+  CHECK(alerts_of(rig.outputs, "early_pipelining") == 0);
+  CHECK(alert_of(rig.outputs, "non_smtp")->detail.find("GET / HTTP/1.1") != std::string::npos);
+}
+
+TEST_CASE("early_pipelining: without PIPELINING, or before the EHLO reply; never when offered") {
+  SUBCASE("not offered") {
+    Rig rig;
+    auto s = rig.open(24);
+    ehlo(*s, "250 SIZE 1000");
+    client(*s, "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n");
+    server(*s, "250 ok\r\n250 ok\r\n");
+    client(*s, "RSET\r\nNOOP\r\n");
+    server(*s, "250 ok\r\n250 ok\r\n");
+    s->on_close(Termination::client_abort);
+    CHECK(alerts_of(rig.outputs, "early_pipelining") == 1);  // once per session
+  }
+  SUBCASE("before the EHLO reply") {
+    Rig rig;
+    auto s = rig.open(25);
+    server(*s, "220 mx ESMTP\r\n");
+    client(*s, "EHLO x\r\nMAIL FROM:<a@b.example>\r\n");
+    server(*s, "250-mx\r\n250 PIPELINING\r\n250 ok\r\n");
+    s->on_close(Termination::client_abort);
+    CHECK(alerts_of(rig.outputs, "early_pipelining") == 1);
+  }
+  SUBCASE("offered, or waiting for each reply") {
+    Rig rig;
+    auto s = rig.open(26);
+    deliver(*s);  // offers PIPELINING
+    s->on_close(Termination::client_abort);
+    auto s2 = rig.open(27, "192.0.2.8");
+    ehlo(*s2, "250 SIZE 1000");
+    client(*s2, "MAIL FROM:<a@b.example>\r\n");
+    server(*s2, "250 ok\r\n");
+    client(*s2, "QUIT\r\n");
+    server(*s2, "221 bye\r\n");
+    s2->on_close(Termination::client_abort);
+    CHECK(rig.outputs.alerts.empty());
+  }
+}
+
+TEST_CASE("auth_success_after_failures through the decoder: critical, names the user") {
+  Rig rig;  // failures 3
+  auto s = rig.open(28);
+  ehlo(*s, "250 AUTH PLAIN LOGIN");
+  for (int i = 0; i < 3; ++i) {
+    client(*s, "AUTH PLAIN AGJvYgB3cm9uZw==\r\n");  // bob / wrong
+    server(*s, "535 5.7.8 Authentication failed\r\n");
+  }
+  client(*s, "AUTH PLAIN AGFsaWNlAHMzY3IzdA==\r\n");  // alice / s3cr3t
+  server(*s, "235 2.7.0 Authentication successful\r\n");
+  s->on_close(Termination::client_abort);
+  const Alert* a = alert_of(rig.outputs, "auth_success_after_failures");
+  REQUIRE(a);
+  CHECK(a->severity == "critical");
+  CHECK(a->count == 3);
+  CHECK(a->users == std::vector<std::string>{"alice"});
+  CHECK(a->ip == "192.0.2.7");
+  CHECK(a->detail.find("alice") != std::string::npos);
+}
+
+TEST_CASE("user_many_ips: alert names the user and its clients, and flags no IP") {
+  config::Config cfg;
+  cfg.detectors.user_many_ips.threshold = 3;
+  cfg.detectors.user_many_ips.action = config::Action::block;  // never blocks an IP all the same
+  Rig rig(cfg);
+  for (int i = 1; i <= 4; ++i) {
+    auto s = rig.open(30 + i, "192.0.2." + std::to_string(i));
+    ehlo(*s, "250 AUTH PLAIN");
+    client(*s, "AUTH PLAIN AGFsaWNlAHMzY3IzdA==\r\n");
+    server(*s, "235 2.7.0 ok\r\n");
+    s->on_close(Termination::client_abort);
+  }
+  REQUIRE(alerts_of(rig.outputs, "user_many_ips") == 1);
+  const Alert* a = alert_of(rig.outputs, "user_many_ips");
+  CHECK(a->users == std::vector<std::string>{"alice"});
+  CHECK(a->ips == std::vector<std::string>{"192.0.2.1", "192.0.2.2", "192.0.2.3"});
+  CHECK(a->ips_more == 0);
+  CHECK(a->action == "flag");
+  CHECK(rig.sensor->flags().size() == 0);
+  CHECK(rig.admission == Admission::relay);
+}
+
+TEST_CASE("distributed_bruteforce: one alert per account listing every client; each is flagged") {
+  config::Config cfg;
+  cfg.detectors.distributed_bruteforce.threshold = 25;
+  cfg.detectors.auth_bruteforce.enabled = false;
+  Rig rig(cfg);
+  for (int i = 1; i <= 27; ++i) {
+    auto s = rig.open(100 + i, "198.51.100." + std::to_string(i));
+    ehlo(*s, "250 AUTH PLAIN");
+    client(*s, "AUTH PLAIN AHJvb3QAeA==\r\n");  // root / x
+    server(*s, "535 5.7.8 no\r\n");
+    s->on_close(Termination::client_abort);
+  }
+  REQUIRE(alerts_of(rig.outputs, "distributed_bruteforce") == 1);
+  const Alert* a = alert_of(rig.outputs, "distributed_bruteforce");
+  CHECK(a->ips.size() == 20);
+  CHECK(a->ips_more == 5);
+  CHECK(a->ips.front() == "198.51.100.1");
+  CHECK(a->ip == "198.51.100.25");
+  CHECK(rig.sensor->flags().size() == 27);  // the 25 counted, then each newcomer
+}
+
+TEST_CASE("addresses: IPv6 clients of one /64 are one client, shown as the prefix") {
+  config::Config cfg;
+  cfg.detectors.auth_bruteforce.threshold = 3;
+  Rig rig(cfg);
+  for (int i = 1; i <= 3; ++i) {
+    auto s = rig.open(200 + i, "2001:db8:1:2::" + std::to_string(i));
+    ehlo(*s, "250 AUTH PLAIN");
+    client(*s, "AUTH PLAIN AHJvb3QAeA==\r\n");
+    server(*s, "535 5.7.8 no\r\n");
+    s->on_close(Termination::client_abort);
+  }
+  REQUIRE(alerts_of(rig.outputs, "auth_bruteforce") == 1);
+  CHECK(alert_of(rig.outputs, "auth_bruteforce")->ip == "2001:db8:1:2::/64");
+
+  config::Config v4cfg;
+  v4cfg.detectors.auth_bruteforce.threshold = 3;
+  v4cfg.addresses.ipv4_prefix = 24;
+  Rig rig4(v4cfg);
+  for (int i = 1; i <= 3; ++i) {
+    auto s = rig4.open(210 + i, "203.0.113." + std::to_string(i * 10));
+    ehlo(*s, "250 AUTH PLAIN");
+    client(*s, "AUTH PLAIN AHJvb3QAeA==\r\n");
+    server(*s, "535 5.7.8 no\r\n");
+    s->on_close(Termination::client_abort);
+  }
+  REQUIRE(alerts_of(rig4.outputs, "auth_bruteforce") == 1);
+  CHECK(alert_of(rig4.outputs, "auth_bruteforce")->ip == "203.0.113.0/24");
+}
