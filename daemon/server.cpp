@@ -1,6 +1,7 @@
 #include "daemon/server.hpp"
 
 #include "config/config_loader.hpp"
+#include "daemon/http/investigate_routes.hpp"
 #include "daemon/http/routes.hpp"
 #include "daemon/relay/relay_session.hpp"
 #include "daemon/reload_plan.hpp"
@@ -91,6 +92,21 @@ Server::Server(config::Config config)
                   return cfg->store.enabled ? cfg->store.path : std::string();
                 }},
                &flag_pool_);
+    // SPEC 13: history, transcripts and alerts, read on the report pool as well.
+    add_investigate_routes(*http_, report_pool_,
+                           {[this] {
+                              const auto cfg = this->config();
+                              return cfg->store.enabled ? cfg->store.path : std::string();
+                            },
+                            [this] {
+                              const auto cfg = this->config();
+                              std::vector<std::string> files;
+                              if (!cfg->transcripts.enabled) return files;
+                              for (std::size_t i = 0; i <= cfg->transcripts.max_files; ++i)
+                                files.push_back(transcript_file_name(cfg->transcripts.path, i));
+                              return files;
+                            },
+                            [this] { return this->config()->alerts.path; }});
   }
 }
 

@@ -23,6 +23,7 @@ class SinkOutputs final : public Outputs {
   void alert(const Alert& alert) override { alerts_->write(alert); }
   bool storing() const override { return store_ != nullptr; }
   void store(store::SessionRecord row) override { store_->submit(std::move(row)); }
+  TranscriptPosition transcript_position() const override { return transcript_ ? transcript_->position() : TranscriptPosition{}; }
 
   TranscriptLog* transcript_log() { return transcript_.get(); }  // null when disabled
   void flush();       // blocks until every sink has written what it holds (shutdown, tests)

@@ -94,6 +94,16 @@ constexpr const char* kMigrations[] = {
     R"(CREATE TABLE IF NOT EXISTS flags (key TEXT PRIMARY KEY, type TEXT NOT NULL, since_ms INTEGER NOT NULL,
          expires_ms INTEGER NOT NULL, count INTEGER NOT NULL, block INTEGER NOT NULL, manual INTEGER NOT NULL,
          reason TEXT NOT NULL) WITHOUT ROWID;)",
+    // 6: investigation (SPEC section 13). Where each session's transcript lines start (the
+    // transcript file's inode and the writer's offset in it as the session opened; 0, 0
+    // for rows written before, or with transcripts off), and the indexes that let
+    // GET /sessions/history take the newest sessions of one ip, user or domain without
+    // reading the others (start_ms alone already has sessions_start).
+    R"(ALTER TABLE sessions ADD COLUMN transcript_file INTEGER NOT NULL DEFAULT 0;
+       ALTER TABLE sessions ADD COLUMN transcript_offset INTEGER NOT NULL DEFAULT 0;
+       CREATE INDEX sessions_ip_start ON sessions(client_ip, start_ms);
+       CREATE INDEX sessions_user_start ON sessions(auth_user, start_ms);
+       CREATE INDEX sessions_domain_start ON sessions(domain, start_ms);)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

@@ -30,6 +30,10 @@ struct SessionRecord {
   bool blocked = false;
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
+  // Where the transcript writer stood as the session opened (inode, byte offset); its
+  // first line is at or after it. 0, 0 when transcripts were off.
+  std::uint64_t transcript_file = 0;
+  std::uint64_t transcript_offset = 0;
 };
 
 }  // namespace smtp::store

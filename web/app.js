@@ -1,6 +1,7 @@
 // The report page: keeps the query in the form and the address bar, asks GET /report for
 // the table (json) and for the trend chart, and builds the CSV link from the same query.
 import { drawChart } from "/ui/chart.js";
+import { initInvestigate, investigatePeriod } from "/ui/investigate.js";
 
 const LABELS = {
   period: "Period",
@@ -225,6 +226,23 @@ function renderTable(report) {
         tr.append(cell(column, value));
       }
     });
+    // A row investigates its period (and its IP, in mode ip): the Xeams walk.
+    const period = row[report.columns.indexOf("period")];
+    const ip = report.mode === "ip" ? row[report.columns.indexOf("ip")] : null;
+    if (typeof period === "string") {
+      tr.className = "pick";
+      tr.tabIndex = 0;
+      tr.title = ip ? `${ip} in ${period}: its sessions` : `${period}: its top client IPs`;
+      const go = () => {
+        location.hash = new URLSearchParams(ip ? { period, ip } : { period }).toString();
+      };
+      tr.addEventListener("click", (e) => {
+        if (!e.target.closest("button, a")) go();
+      });
+      tr.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" && e.target === tr) go();
+      });
+    }
     body.append(tr);
   }
   table.tBodies[0].replaceChildren(body);
@@ -296,7 +314,7 @@ async function loadChart() {
     drawChart($("chart"), labels, [
       { key: "new_connections", name: "New connections", values: connections, className: "series-connections" },
       { key: "messages", name: "Messages", values: messages, className: "series-messages" },
-    ]);
+    ], (i) => investigatePeriod(labels[i]));
     const c = connections.reduce((a, b) => a + b, 0);
     const m = messages.reduce((a, b) => a + b, 0);
     const ratio = m > 0 ? `${(c / m).toFixed(2)} connections per message` : "no messages";
@@ -316,7 +334,7 @@ async function loadChart() {
 
 // A new sort only re-reads the table; anything else re-reads the chart too.
 function run({ chart = true } = {}) {
-  history.replaceState(null, "", `?${params()}`);
+  history.replaceState(null, "", `?${params()}${location.hash}`);
   // The download starts with a UTF-8 BOM (bom=1), so Excel on Windows reads "jürgen" right.
   $("csv").href = `/report?${params({ format: "csv", bom: "1" })}`;
   loadTable();
@@ -347,6 +365,7 @@ function init() {
     run();
   });
   run();
+  initInvestigate();
 }
 
 init();

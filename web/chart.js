@@ -34,9 +34,10 @@ function shortLabel(label) {
 /**
  * Draws into `container` (replacing what was there).
  * labels: the period labels; series: [{key, name, values, className}], values aligned
- * with labels.
+ * with labels. onPick(index), when given, is called when a period is clicked (or chosen
+ * with Enter on its focusable band).
  */
-export function drawChart(container, labels, series) {
+export function drawChart(container, labels, series, onPick) {
   container.replaceChildren();
   if (labels.length === 0) {
     const p = document.createElement("p");
@@ -69,12 +70,17 @@ export function drawChart(container, labels, series) {
     axes.append(el("line", { class: "grid", x1: MARGIN.left, x2: MARGIN.left + plotW, y1: y(v), y2: y(v) }));
     axes.append(el("text", { class: "tick", x: MARGIN.left - 8, y: y(v) + 4, "text-anchor": "end" }, String(v)));
   }
-  const xTicks = Math.min(labels.length, 6);
-  const shown = new Set();
-  for (let t = 0; t < xTicks; t++) {
-    const i = xTicks === 1 ? 0 : Math.round((t * (labels.length - 1)) / (xTicks - 1));
-    if (shown.has(i)) continue;
-    shown.add(i);
+  // Every stride-th label, from the first, and the last: 7 days show all 7 (rounding
+  // 6 ticks over 7 labels used to skip the middle one), longer ranges an even stride.
+  const stride = Math.max(1, Math.ceil((labels.length - 1) / 7));
+  const ticks = [];
+  for (let i = 0; i < labels.length; i += stride) ticks.push(i);
+  const last = labels.length - 1;
+  if (ticks[ticks.length - 1] !== last) {
+    if (last - ticks[ticks.length - 1] < stride / 2) ticks.pop();
+    ticks.push(last);
+  }
+  for (const i of ticks) {
     axes.append(el("line", { class: "axis", x1: x(i), x2: x(i), y1: MARGIN.top + plotH, y2: MARGIN.top + plotH + 5 }));
     // The outermost labels hang inwards so that they are never cut at the edges.
     const anchor = labels.length === 1 ? "middle" : i === 0 ? "start" : i === labels.length - 1 ? "end" : "middle";
@@ -97,6 +103,28 @@ export function drawChart(container, labels, series) {
       });
     }
     svg.append(g);
+  }
+
+  if (onPick) {
+    // One transparent band per period, over the lines: the click target for investigating it.
+    const bands = el("g", { class: "bands" });
+    const half = labels.length === 1 ? plotW / 2 : plotW / (labels.length - 1) / 2;
+    labels.forEach((label, i) => {
+      const x0 = Math.max(MARGIN.left, x(i) - half);
+      const x1 = Math.min(MARGIN.left + plotW, x(i) + half);
+      const band = el("rect", { class: "band", x: x0, y: MARGIN.top, width: Math.max(1, x1 - x0), height: plotH,
+        tabindex: 0, role: "button", "data-period": label, "aria-label": `Investigate ${label}` });
+      band.append(el("title", {}, `${label}: ${series.map((s) => `${s.values[i]} ${s.name.toLowerCase()}`).join(", ")}; click to investigate`));
+      band.addEventListener("click", () => onPick(i));
+      band.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          onPick(i);
+        }
+      });
+      bands.append(band);
+    });
+    svg.append(bands);
   }
 
   const legend = el("g", { class: "legend" });

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "daemon/sinks/alert_log.hpp"
+#include "daemon/sinks/transcript_log.hpp"
 #include "store/session_store.hpp"
 
 #include <cstdint>
@@ -20,6 +21,9 @@ class Outputs {
   virtual void alert(const Alert& alert) = 0;
   virtual bool storing() const = 0;  // false: the store is off, build no row
   virtual void store(store::SessionRecord row) = 0;
+  // Where the transcript writer stands now (file inode, offset): a session keeps it from
+  // its first line so GET /transcript finds its lines without scanning (SPEC 13).
+  virtual TranscriptPosition transcript_position() const { return {}; }
 };
 
 }  // namespace smtp::daemon

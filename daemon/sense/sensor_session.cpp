@@ -55,6 +55,11 @@ Admission SensorSession::on_client(const tcp::endpoint& client, std::string_view
   detectors_.watch(!allowed);
   detectors_.connection();
   detectors_.raise();
+  if (transcript_.on()) {
+    const auto at = listener_.sensor().outputs().transcript_position();
+    facts_.transcript_file = at.file;
+    facts_.transcript_offset = at.offset;
+  }
   transcript_.opened(facts_);
   if (in_any(config_.deny, ip)) {
     counters_.blocked(BlockReason::deny);

@@ -24,6 +24,8 @@ struct SessionFacts {
   std::string client_key;
   std::string upstream;
   std::chrono::system_clock::time_point started;
+  std::uint64_t transcript_file = 0;  // the transcript writer's position as the session opened
+  std::uint64_t transcript_offset = 0;
   std::string helo;
   std::string auth_user;
   std::string_view auth_result;

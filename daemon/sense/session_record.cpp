@@ -39,6 +39,8 @@ store::SessionRecord make_record(const SessionFacts& f, std::string domain, Term
   r.blocked = reason == Termination::blocked;
   r.bytes_in = f.bytes_in;
   r.bytes_out = f.bytes_out;
+  r.transcript_file = f.transcript_file;
+  r.transcript_offset = f.transcript_offset;
   return r;
 }
 

@@ -1,18 +1,83 @@
 #include "daemon/sinks/transcript_log.hpp"
 
-#include <spdlog/details/log_msg.h>
+#include <spdlog/common.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 
 namespace smtp::daemon {
 
+std::string transcript_file_name(const std::string& path, std::size_t index) {
+  return spdlog::sinks::rotating_file_sink_st::calc_filename(path, index);
+}
+
 TranscriptLog::TranscriptLog(const config::Transcripts& cfg)
-    : sink_(std::make_shared<spdlog::sinks::rotating_file_sink_st>(cfg.path, cfg.max_size, cfg.max_files)),
-      queue_lines_(cfg.queue_size) {
-  sink_->set_pattern("%v");  // lines arrive formatted; a chunk is written as it is
+    : path_(cfg.path), max_size_(cfg.max_size), max_files_(cfg.max_files), queue_lines_(cfg.queue_size) {
+  open_file();
   writer_ = std::thread([this] { run(); });
+}
+
+// Appends to what is there, as spdlog's rotating sink did.
+void TranscriptLog::open_file() {
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw spdlog::spdlog_ex("Failed opening file " + path_ + " for writing", errno);
+  struct stat st {};
+  ::fstat(fd, &st);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  std::lock_guard lock(position_mutex_);
+  position_ = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size)};
+}
+
+TranscriptPosition TranscriptLog::position() const {
+  std::lock_guard lock(position_mutex_);
+  return position_;
+}
+
+// transcript.log -> transcript.1.log -> ... -> transcript.<max_files>.log, the oldest
+// removed; a renamed file keeps its inode, which is how a stored position finds it.
+void TranscriptLog::rotate() {
+  std::error_code ec;
+  for (std::size_t i = max_files_; i > 0; --i) {
+    const auto src = transcript_file_name(path_, i - 1);
+    if (!std::filesystem::exists(src, ec)) continue;
+    const auto target = transcript_file_name(path_, i);
+    std::filesystem::remove(target, ec);
+    std::filesystem::rename(src, target, ec);
+  }
+  if (max_files_ == 0) ::ftruncate(fd_, 0);  // no history kept: start the one file again
+  try {
+    open_file();
+  } catch (const spdlog::spdlog_ex&) {
+    // Keep writing to the file we have; the next rotation tries again.
+  }
+}
+
+void TranscriptLog::write_chunk(const std::string& text) {
+  std::uint64_t size = position().offset;
+  if (size > 0 && size + text.size() > max_size_) {
+    rotate();
+    size = position().offset;
+  }
+  const char* p = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    const auto n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // disk full or the like: the lines are lost, the relay goes on
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  std::lock_guard lock(position_mutex_);
+  position_.offset = size + (text.size() - left);
 }
 
 TranscriptLog::~TranscriptLog() {
@@ -23,6 +88,7 @@ TranscriptLog::~TranscriptLog() {
   }
   wake_.notify_one();
   writer_.join();
+  if (fd_ >= 0) ::close(fd_);
 }
 
 TranscriptLog::Buffer& TranscriptLog::buffer() {
@@ -58,7 +124,7 @@ void TranscriptLog::flush_thread() {
 }
 
 void TranscriptLog::submit(Buffer& b) {
-  Chunk chunk{std::string(b.text.data(), b.text.size() - 1), b.lines};  // the sink adds the last newline
+  Chunk chunk{std::string(b.text.data(), b.text.size()), b.lines};
   b.text.clear();
   b.lines = 0;
   {
@@ -83,7 +149,6 @@ void TranscriptLog::flush() {
 void TranscriptLog::run() {
   for (;;) {
     Chunk chunk;
-    bool last = false;
     {
       std::unique_lock lock(mutex_);
       if (queue_.empty()) {
@@ -96,10 +161,10 @@ void TranscriptLog::run() {
       queue_.pop_front();
       queued_lines_ -= chunk.lines;
       writing_ = true;
-      last = queue_.empty();
     }
-    sink_->log(spdlog::details::log_msg("transcript", spdlog::level::info, chunk.text));
-    if (last) sink_->flush();  // reach the disk whenever the writer catches up
+    // write(2) puts each chunk in the page cache at once, where readers (tail -f, grep,
+    // GET /transcript) see it; nothing is held back in a user-space buffer.
+    write_chunk(chunk.text);
   }
 }
 

@@ -15,16 +15,25 @@
 #include <string_view>
 #include <thread>
 
-namespace spdlog::sinks {
-class sink;
-}
-
 namespace smtp::daemon {
+
+// Where the writer stands: the inode of the file it appends to and the bytes written to
+// it. A line formatted after a position was read lands at or after it, so a session
+// that reads the position when it opens has its first line at or after that offset of
+// that file, whatever name rotation has given the file since (SPEC section 13).
+struct TranscriptPosition {
+  std::uint64_t file = 0;  // st_ino; 0 when unknown
+  std::uint64_t offset = 0;
+};
+
+// The name of generation index of a rotated file: transcript.log, transcript.1.log, ...
+// (spdlog's naming, which the files have always had).
+std::string transcript_file_name(const std::string& path, std::size_t index);
 
 // A line costs the session thread some formatting into a per-thread buffer and nothing
 // else: no lock, no allocation, no wake-up of another thread. Full buffers (and, once a
 // second, partial ones) go as one chunk to a writer thread, which appends them to a
-// size-rotated file through spdlog's rotating sink. When the writer falls behind by
+// size-rotated file (written with write(2), so each chunk's offset is known). When the writer falls behind by
 // more than queue_size lines, whole chunks are dropped and their lines counted.
 class TranscriptLog {
  public:
@@ -44,6 +53,8 @@ class TranscriptLog {
   // Blocks until the writer has written and flushed everything handed to it.
   void flush();
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  // Cheap (a short lock the writer takes once a chunk); called as each session opens.
+  TranscriptPosition position() const;
 
  private:
   struct Buffer {
@@ -63,8 +74,16 @@ class TranscriptLog {
   void end_line(Buffer& b);
   void submit(Buffer& b);
   void run();
+  void write_chunk(const std::string& text);
+  void open_file();
+  void rotate();
 
-  std::shared_ptr<spdlog::sinks::sink> sink_;
+  const std::string path_;
+  const std::uint64_t max_size_;
+  const std::uint32_t max_files_;
+  int fd_ = -1;
+  mutable std::mutex position_mutex_;
+  TranscriptPosition position_;  // under position_mutex_; written by the writer thread only
   const std::size_t queue_lines_;
   std::atomic<std::uint64_t> dropped_{0};
   std::mutex mutex_;

@@ -1,0 +1,45 @@
+// Finished sessions read back for investigation (SPEC section 13): GET /sessions/history
+// and the transcript position of one LCID.
+#pragma once
+
+#include "store/session_record.hpp"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace smtp::store {
+
+struct HistoryQuery {
+  std::string ip, user, domain;  // "" matches any
+  std::optional<std::string> listener;
+  std::int64_t from_ms = 0;  // start_ms in [from_ms, to_ms)
+  std::int64_t to_ms = INT64_MAX;
+  std::size_t limit = 100;
+};
+
+// Thrown when a query runs past its time budget (SQLite interrupted it).
+struct HistoryTimeout : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The newest sessions first. Each of ip, user and domain has an index with start_ms
+// (schema v5), so the newest `limit` of one key are read straight off it.
+std::vector<SessionRecord> query_history(sqlite3* db, const HistoryQuery& q,
+                                         std::chrono::milliseconds budget = std::chrono::seconds(2));
+
+struct StoredPosition {
+  std::uint64_t lcid = 0;
+  std::int64_t start_ms = 0;
+  std::uint64_t file = 0;  // 0: no position kept (older row, transcripts off)
+  std::uint64_t offset = 0;
+};
+// The newest row of that LCID, if any.
+std::optional<StoredPosition> transcript_position(sqlite3* db, std::uint64_t lcid);
+
+}  // namespace smtp::store
