@@ -4,6 +4,15 @@
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# The settings both benches share (environment wins; flags, parsed later, win over it).
+# The sourcing script has set $repo.
+SMTP_SENSOR_BIN="${SMTP_SENSOR_BIN:-$repo/build/daemon/smtp-sensor}"
+HAPROXY_BIN="${HAPROXY_BIN:-haproxy}"
+SMTP_SINK_BIN="${SMTP_SINK_BIN:-/usr/sbin/smtp-sink}"
+ROUNDS="${ROUNDS:-3}"
+SINKS="${SINKS:-off}"
+KEEP=0
+
 # bench_setup NAME: the scratch folder and the exit trap.
 bench_setup() {
   work="$(mktemp -d "/tmp/$1.XXXXXX")"
@@ -36,6 +45,18 @@ wait_port() {  # wait_port PORT PID NAME: until something listens, or NAME died 
     sleep 0.1
   done
   echo "$3 did not listen on $1" >&2; exit 1
+}
+
+# common_arg ARGS...: the options both benches take (--rounds, --sinks, --keep, --help);
+# sets $consumed to how many arguments it used, and exits on an unknown one.
+common_arg() {
+  case "$1" in
+    --rounds) ROUNDS="$2"; consumed=2 ;;
+    --sinks) SINKS="$2"; consumed=2 ;;
+    --keep) KEEP=1; consumed=1 ;;
+    -h|--help) usage 0 ;;
+    *) echo "unknown argument: $1" >&2; usage 2 ;;
+  esac
 }
 
 # check_common_args: --sinks on|off, and a runnable $SMTP_SENSOR_BIN.

@@ -15,32 +15,22 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 
-SMTP_SENSOR_BIN="${SMTP_SENSOR_BIN:-$repo/build/daemon/smtp-sensor}"
-HAPROXY_BIN="${HAPROXY_BIN:-haproxy}"
-SMTP_SINK_BIN="${SMTP_SINK_BIN:-/usr/sbin/smtp-sink}"
+# shellcheck source=bench/bench_lib.sh
+source "$here/bench_lib.sh"  # the common settings: binaries, ROUNDS, SINKS, KEEP
 SMTP_SOURCE_BIN="${SMTP_SOURCE_BIN:-/usr/sbin/smtp-source}"
-ROUNDS="${ROUNDS:-3}"
 SCENARIOS="${SCENARIOS:-reuse1k,conn1k,reuse1m,serial1k}"
-SINKS="${SINKS:-off}"
 CONFIG_TEMPLATE="${CONFIG_TEMPLATE:-}"
 PERF_SCENARIO="${PERF_SCENARIO:-}"
-KEEP=0
 
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --rounds) ROUNDS="$2"; shift 2 ;;
     --scenarios) SCENARIOS="$2"; shift 2 ;;
-    --sinks) SINKS="$2"; shift 2 ;;
     --config-template) CONFIG_TEMPLATE="$2"; shift 2 ;;
     --perf) PERF_SCENARIO="$2"; shift 2 ;;
-    --keep) KEEP=1; shift ;;
-    -h|--help) usage 0 ;;
-    *) echo "unknown argument: $1" >&2; usage 2 ;;
+    *) common_arg "$@"; shift "$consumed" ;;
   esac
 done
-# shellcheck source=bench/bench_lib.sh
-source "$(dirname "$0")/bench_lib.sh"
 check_common_args
 need_cmds "$SMTP_SINK_BIN" "$SMTP_SOURCE_BIN" "$HAPROXY_BIN"
 

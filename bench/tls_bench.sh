@@ -20,34 +20,24 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 
-SMTP_SENSOR_BIN="${SMTP_SENSOR_BIN:-$repo/build/daemon/smtp-sensor}"
-HAPROXY_BIN="${HAPROXY_BIN:-haproxy}"
-SMTP_SINK_BIN="${SMTP_SINK_BIN:-/usr/sbin/smtp-sink}"
+# shellcheck source=bench/bench_lib.sh
+source "$here/bench_lib.sh"  # the common settings: binaries, ROUNDS, SINKS, KEEP
 PYTHON="${PYTHON:-/usr/bin/python3}"
-ROUNDS="${ROUNDS:-3}"
 MESSAGES="${MESSAGES:-200}"
 CONNS="${CONNS:-10}"
 SIZE="${SIZE:-1048576}"
 TARGETS="${TARGETS:-direct,sensor,haproxy,sensor-impl,haproxy-tls}"
-SINKS="${SINKS:-off}"
-KEEP=0
 
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --rounds) ROUNDS="$2"; shift 2 ;;
     --messages) MESSAGES="$2"; shift 2 ;;
     --conns) CONNS="$2"; shift 2 ;;
     --size) SIZE="$2"; shift 2 ;;
     --targets) TARGETS="$2"; shift 2 ;;
-    --sinks) SINKS="$2"; shift 2 ;;
-    --keep) KEEP=1; shift ;;
-    -h|--help) usage 0 ;;
-    *) echo "unknown argument: $1" >&2; usage 2 ;;
+    *) common_arg "$@"; shift "$consumed" ;;
   esac
 done
-# shellcheck source=bench/bench_lib.sh
-source "$(dirname "$0")/bench_lib.sh"
 check_common_args
 need_cmds "$SMTP_SINK_BIN" "$HAPROXY_BIN" openssl "$PYTHON"
 IFS=, read -r -a targets <<<"$TARGETS"
