@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from harness import SLOW, connect, recv_all, sensor_binary
 from scripted_server import Script, ScriptedServer
-from test_detectors_common import det_config, smtp, quit
+from test_detectors_common import auth_plain, det_config, smtp, quit
 
 BLOCK_REPLY = b"554 5.7.1 Access denied\r\n"
 
@@ -213,6 +213,51 @@ def test_flag_table_bound_rss_flat_and_evictions_counted(tmp_path):
         assert status == 200 and len(json.loads(body)) == 1000  # the default page
         status, body = sensor.http_get("/flagged?limit=20000")
         assert status == 400
+        sensor.stop()
+    finally:
+        sensor.kill()
+        up.stop()
+
+
+def _auth_fail(sensor, ip: str, user: str) -> None:
+    c = smtp(sensor, ip)
+    assert auth_plain(c, user, "wrong") == 535
+    quit(c)
+
+
+def test_botnet_against_one_account_one_alert_and_a_bounded_table(tmp_path):
+    """Issue 21's attack: 8,000 distinct addresses fail AUTH for one account. One
+    distributed_bruteforce alert names the account and its first clients (not one alert
+    per address); every address is flagged, the table holds flag.max_entries, the rest
+    are evicted and counted, and RSS stays flat past the cap."""
+    from harness import Sensor
+    up = ScriptedServer(Script(users={"ceo@example.org": "right"})).start()
+    cap = 1000
+    cfg = det_config({"distributed_bruteforce": {"distinct_ips": 10, "window": "1h"}}, only=True,
+                     flag={"max_entries": cap, "ttl": "1h"})
+    cfg["detectors"]["max_tracked"] = 1000
+    sensor = Sensor(tmp_path, up.addr, config=cfg)
+    try:
+        sensor.start()
+        ips = [f"127.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in range(2 << 16, (2 << 16) + 8_000)]
+
+        def run(batch):
+            with ThreadPoolExecutor(16) as ex:
+                list(ex.map(lambda ip: _auth_fail(sensor, ip, "ceo@example.org"), batch))
+
+        run(ips[:2000])
+        sensor.wait_metric("smtp_sensor_flags_evicted_total", lambda v: v >= 2000 - cap, timeout=20)
+        rss_at_cap = _rss(sensor)
+        run(ips[2000:])
+        sensor.wait_metric("smtp_sensor_flags_evicted_total", lambda v: v >= 8_000 - cap, timeout=30)
+        rss_after = _rss(sensor)
+        assert sensor.counter("smtp_sensor_flagged_ips") == cap
+        assert rss_after - rss_at_cap < 4 << 20, f"RSS grew {(rss_after - rss_at_cap) >> 10} KiB past the cap"
+        lines = [json.loads(l) for l in open(sensor.config["alerts"]["path"]) if l.strip()]
+        dist = [a for a in lines if a["type"] == "distributed_bruteforce"]
+        assert len(dist) == 1, f"{len(dist)} alert lines for one attacked account"
+        assert dist[0]["users"] == ["ceo@example.org"] and len(dist[0]["ips"]) == 10, dist[0]
+        assert sensor.counter("smtp_sensor_alerts_total", type="distributed_bruteforce") == 1
         sensor.stop()
     finally:
         sensor.kill()
