@@ -188,11 +188,12 @@ int AuthTracker::owner(std::uint32_t seq) const noexcept {
 
 bool AuthTracker::owns(std::uint32_t seq) const noexcept { return owner(seq) >= 0; }
 
-bool AuthTracker::reply(const Reply& r, std::uint32_t seq, bool to_command, bool to_abort_line,
+bool AuthTracker::reply(const Reply& r, std::uint32_t seq, bool to_command, bool to_abort_line, bool advertised,
                         AuthAttempt& out) noexcept {
   const int i = owner(seq);
   if (i < 0) return false;
   Exchange& x = ex_[static_cast<std::size_t>(i)];
+  x.advertised = x.advertised || advertised;
   if (r.code == 334) {
     ++x.challenges;
     return false;

@@ -31,8 +31,11 @@ class AuthTracker {
   // Server side. Whether a reply to the line queued as `seq` belongs to an open exchange.
   bool owns(std::uint32_t seq) const noexcept;
   // A reply to that line: `to_command` for the AUTH command, `to_abort_line` when the line was "*". True when
-  // the exchange ended, with `out` filled (views valid until the next start()).
-  bool reply(const Reply& r, std::uint32_t seq, bool to_command, bool to_abort_line, AuthAttempt& out) noexcept;
+  // the exchange ended, with `out` filled (views valid until the next start()). `advertised`: whether the
+  // last EHLO reply before this one offered AUTH (a client that pipelines AUTH behind its EHLO sent it
+  // before that reply arrived, so what start() was told may be stale).
+  bool reply(const Reply& r, std::uint32_t seq, bool to_command, bool to_abort_line, bool advertised,
+             AuthAttempt& out) noexcept;
   // The session ended: each open exchange, oldest first, is an aborted attempt. Call until false.
   bool end_of_session(AuthAttempt& out) noexcept;
   void reset() noexcept;

@@ -217,7 +217,7 @@ void Decoder::finish_message(Transfer via, std::uint64_t size, std::uint64_t wir
 
 void Decoder::auth_reply(const Reply& r, std::uint32_t seq, bool to_command, bool to_abort_line) {
   AuthAttempt attempt;
-  if (auth_.reply(r, seq, to_command, to_abort_line, attempt)) cb_.on_auth(attempt);
+  if (auth_.reply(r, seq, to_command, to_abort_line, caps_.auth, attempt)) cb_.on_auth(attempt);
 }
 
 void Decoder::start_tls() {

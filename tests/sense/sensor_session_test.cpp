@@ -462,3 +462,16 @@ TEST_CASE("addresses: IPv6 clients of one /64 are one client, shown as the prefi
   REQUIRE(alerts_of(rig4.outputs, "auth_bruteforce") == 1);
   CHECK(alert_of(rig4.outputs, "auth_bruteforce")->ip == "203.0.113.0/24");
 }
+
+TEST_CASE("pipelined EHLO, AUTH and QUIT in one read still count the failed login") {
+  Rig rig;
+  auto s = rig.open(81);
+  server(*s, "220 mx ESMTP\r\n");
+  client(*s, "EHLO x\r\nAUTH PLAIN AGFsaWNlAHMzY3IzdC1QYTU1\r\nQUIT\r\n");
+  server(*s, "250-mx\r\n250 AUTH PLAIN LOGIN\r\n535 5.7.8 Authentication failed\r\n221 bye\r\n");
+  s->on_close(Termination::quit);
+  CHECK(rig.counter(rig.m().auth[static_cast<std::size_t>(proto::AuthMechanism::plain)]
+                                [static_cast<std::size_t>(proto::AuthResult::failure)]) == 1);
+  REQUIRE(rig.outputs.rows.size() == 1);
+  CHECK(rig.outputs.rows.front().auth_user == "alice");
+}
