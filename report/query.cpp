@@ -1,5 +1,7 @@
 #include "report/query.hpp"
 
+#include "text/url_query.hpp"
+
 #include "report/zone.hpp"
 
 #include <array>
@@ -59,30 +61,6 @@ date::year_month_day parse_date(const std::string& s, Syntax syntax, std::string
 
 bool has(const std::optional<std::string>& v) { return v && !v->empty(); }
 
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string url_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-      i += 2;
-    } else if (s[i] == '%') {
-      throw QueryError("bad %-escape in the query string");
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -192,14 +170,9 @@ Query parse_query(const QueryInput& in, Syntax syntax, Format default_format) {
 
 QueryInput parse_url_query(std::string_view query) {
   QueryInput in;
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const auto eq = pair.find('=');
-    const std::string name = url_decode(pair.substr(0, eq));
-    std::string value = eq == std::string_view::npos ? std::string{} : url_decode(pair.substr(eq + 1));
+  auto params = text::parse_query_string(query);
+  if (!params) throw QueryError("bad %-escape in the query string");
+  for (auto& [name, value] : *params) {
     std::optional<std::string>* slot = nullptr;
     if (name == "from") slot = &in.from;
     else if (name == "to") slot = &in.to;

@@ -5,6 +5,7 @@
 #include "store/history.hpp"
 #include "store/schema.hpp"
 #include "text/json.hpp"
+#include "text/url_query.hpp"
 
 #include <date/date.h>
 #include <fcntl.h>
@@ -31,36 +32,12 @@ HttpResponse error(unsigned status, std::string_view message) {
   return {status, "application/json", "{\"error\":" + text::json_string(message) + "}\n"};
 }
 
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') out += ' ';
-    else if (s[i] == '%' && i + 2 < s.size() + 0 && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-      i += 2;
-    } else out += s[i];
-  }
-  return out;
-}
-
 // name=value pairs; an unknown name or a repeated one is a 400, so a typo never widens a query.
 std::map<std::string, std::string> parse_params(std::string_view query, std::initializer_list<std::string_view> known) {
   std::map<std::string, std::string> out;
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto part = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (part.empty()) continue;
-    const auto eq = part.find('=');
-    auto name = decode(part.substr(0, eq));
-    auto value = eq == std::string_view::npos ? std::string() : decode(part.substr(eq + 1));
+  auto params = text::parse_query_string(query);
+  if (!params) throw BadRequest("bad %-escape in the query string");
+  for (auto& [name, value] : *params) {
     bool ok = false;
     for (auto k : known) ok = ok || k == name;
     if (!ok) throw BadRequest("unknown parameter '" + name.substr(0, 40) + "'");

@@ -1,6 +1,7 @@
 #include "daemon/http/routes.hpp"
 
 #include "daemon/http/report_route.hpp"
+#include "text/url_query.hpp"
 #include "web/assets.hpp"
 
 #include <charconv>
@@ -12,13 +13,9 @@ namespace {
 // ?limit=&offset= of /flagged: nullopt for anything but whole numbers in range.
 std::optional<std::pair<std::size_t, std::size_t>> page_query(std::string_view query) {
   std::size_t limit = kFlaggedDefaultLimit, offset = 0;
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto part = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    const auto eq = part.find('=');
-    const auto key = part.substr(0, eq);
-    const auto value = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+  const auto params = text::parse_query_string(query);
+  if (!params) return std::nullopt;
+  for (const auto& [key, value] : *params) {
     std::size_t* out = key == "limit" ? &limit : key == "offset" ? &offset : nullptr;
     if (out == nullptr) continue;  // other keys are ignored, like a cache-buster
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), *out);
