@@ -142,7 +142,7 @@ Server::~Server() {
   // Order matters: acceptors belong to worker contexts, and sessions still queued in a
   // context reach back into their listener when they die.
   for (auto& w : workers_) w->stop();
-  for (auto& l : listeners_) l->acceptor.reset();
+  for (auto& l : listeners_) l->acceptor.reset(), l->backoff.reset();
   report_pool_.stop();  // queued reports are dropped; a running one finishes first
   report_pool_.join();
   auth_pool_.stop();
@@ -156,6 +156,7 @@ Server::~Server() {
 void Server::bind(Listening& l) {
   const auto ep = to_endpoint(l.runtime.config.listen);
   l.acceptor = std::make_unique<tcp::acceptor>(l.home->context());
+  l.backoff = std::make_unique<asio::steady_timer>(l.home->context());
   try {
     l.acceptor->open(ep.protocol());
     l.acceptor->set_option(tcp::acceptor::reuse_address(true));
@@ -183,9 +184,12 @@ void Server::accept(Listening& l) {
     else spdlog::warn("listener '{}': accept failed: {}", l.runtime.config.name, ec.message());
     if (ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system) {
       metrics_.out_of_descriptors(l.runtime.config.name, "accept").Increment();
-      // Out of file descriptors: back off briefly instead of spinning on accept.
-      auto timer = std::make_shared<asio::steady_timer>(l.home->context(), std::chrono::milliseconds(100));
-      return timer->async_wait([this, &l, timer](const error_code&) { accept(l); });
+      // Out of file descriptors: back off briefly instead of spinning on accept. The timer
+      // is the listener's own, so this path allocates nothing.
+      l.backoff->expires_after(std::chrono::milliseconds(100));
+      return l.backoff->async_wait([this, &l](const error_code& e) {
+        if (!e) accept(l);
+      });
     }
     accept(l);
   });

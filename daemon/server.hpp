@@ -36,6 +36,7 @@ class Server {
     std::unique_ptr<ListenerSense> sense;
     Worker* home = nullptr;  // the worker whose thread runs the acceptor
     std::unique_ptr<tcp::acceptor> acceptor;
+    std::unique_ptr<asio::steady_timer> backoff;  // out of descriptors: the next accept waits on it
   };
 
   void bind(Listening& l);

@@ -13,7 +13,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import SLOW, connect, recv_all, sensor_binary
+from harness import SANITIZED, SLOW, connect, recv_all, sensor_binary
 from scripted_server import Script, ScriptedServer
 from test_detectors_common import auth_plain, det_config, smtp, quit
 
@@ -206,7 +206,9 @@ def test_flag_table_bound_rss_flat_and_evictions_counted(tmp_path):
         growth = rss_after - rss_at_cap
         print(f"RSS at the cap {rss_at_cap >> 20} MiB, after 20,000 more flags {rss_after >> 20} MiB")
         # Unbounded, 20,000 more flags cost ~7 MiB (36 MiB per 100,000, issue 21); allow noise.
-        assert growth < 4 << 20, f"RSS grew {growth >> 10} KiB past the cap"
+        # ASan's quarantine keeps freed memory resident, so RSS says nothing there; the
+        # Release run holds the bound (the eviction counts above hold in both).
+        assert SANITIZED or growth < 4 << 20, f"RSS grew {growth >> 10} KiB past the cap"
         status, body = sensor.http_get("/flagged?limit=500&offset=0")
         assert status == 200 and len(json.loads(body)) == 500
         status, body = sensor.http_get("/flagged")
@@ -252,7 +254,8 @@ def test_botnet_against_one_account_one_alert_and_a_bounded_table(tmp_path):
         sensor.wait_metric("smtp_sensor_flags_evicted_total", lambda v: v >= 8_000 - cap, timeout=30)
         rss_after = _rss(sensor)
         assert sensor.counter("smtp_sensor_flagged_ips") == cap
-        assert rss_after - rss_at_cap < 4 << 20, f"RSS grew {(rss_after - rss_at_cap) >> 10} KiB past the cap"
+        growth = rss_after - rss_at_cap  # not under ASan: its quarantine keeps freed memory resident
+        assert SANITIZED or growth < 4 << 20, f"RSS grew {growth >> 10} KiB past the cap"
         lines = [json.loads(l) for l in open(sensor.config["alerts"]["path"]) if l.strip()]
         dist = [a for a in lines if a["type"] == "distributed_bruteforce"]
         assert len(dist) == 1, f"{len(dist)} alert lines for one attacked account"

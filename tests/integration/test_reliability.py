@@ -9,7 +9,9 @@ import signal
 import socket
 import time
 
-from harness import SLOW, run_cli, wait_until
+import pytest
+
+from harness import SANITIZED, SLOW, run_cli, wait_until
 from proxy_protocol import proxy_v1, proxy_v2
 from scripted_server import Script
 from sensor_util import store_rows, wait_store_rows
@@ -171,6 +173,9 @@ def test_proxy_refusals_are_recorded_like_the_metric_counts_them(sensor_factory,
     assert "Refused (malformed PROXY header): closed without a reply" in text, text
 
 
+@pytest.mark.skipif(SANITIZED, reason="UBSan's own type checks need a free descriptor (they probe memory through a "
+                                       "pipe), so a sanitized daemon out of descriptors reports false errors; the "
+                                       "Release run covers this")
 def test_out_of_descriptors_backs_off_and_is_counted(sensor_factory, upstream_factory):
     """With a hard limit of 64 descriptors, a flood of connections exhausts them: the SMTP
     and HTTP acceptors back off instead of spinning, and each shortage is counted."""
