@@ -1,5 +1,7 @@
 #include "daemon/http/http_server.hpp"
 
+#include "text/json.hpp"
+
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -10,6 +12,10 @@
 #include <stdexcept>
 
 namespace smtp::daemon {
+
+HttpResponse json_error(unsigned status, std::string_view message) {
+  return {status, "application/json", "{\"error\":" + text::json_string(message) + "}\n"};
+}
 
 namespace beast = boost::beast;
 namespace http = boost::beast::http;

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct HttpResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers = {};  // extra ones, e.g. Content-Disposition
 };
+
+// {"error": message} with the status, as every JSON endpoint answers a request it refuses.
+HttpResponse json_error(unsigned status, std::string_view message);
 
 // A handler gets the request target's query string (after '?', undecoded).
 using HttpHandler = std::function<HttpResponse(const std::string& query)>;

@@ -28,10 +28,6 @@ struct BadRequest : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-HttpResponse error(unsigned status, std::string_view message) {
-  return {status, "application/json", "{\"error\":" + text::json_string(message) + "}\n"};
-}
-
 // name=value pairs; an unknown name or a repeated one is a 400, so a typo never widens a query.
 std::map<std::string, std::string> parse_params(std::string_view query, std::initializer_list<std::string_view> known) {
   std::map<std::string, std::string> out;
@@ -195,7 +191,7 @@ HttpResponse history_response(const std::string& store_path, const std::string& 
     } else if (p.contains("tz")) {
       zone_of(p);
     }
-    if (store_path.empty()) return error(503, "no session store configured (store.enabled is false)");
+    if (store_path.empty()) return json_error(503, "no session store configured (store.enabled is false)");
     Db d;
     open_read_only(d, store_path);
     const auto rows = store::query_history(d.db, q);
@@ -206,13 +202,13 @@ HttpResponse history_response(const std::string& store_path, const std::string& 
     }
     return {200, "application/json", out + "]\n"};
   } catch (const BadRequest& e) {
-    return error(400, e.what());
+    return json_error(400, e.what());
   } catch (const std::invalid_argument& e) {
-    return error(503, e.what());
+    return json_error(503, e.what());
   } catch (const store::HistoryTimeout& e) {
-    return error(503, e.what());
+    return json_error(503, e.what());
   } catch (const std::exception& e) {
-    return error(500, e.what());
+    return json_error(500, e.what());
   }
 }
 
@@ -223,7 +219,7 @@ HttpResponse transcript_response(const std::string& store_path, const std::vecto
     const auto it = p.find("lcid");
     if (it == p.end() || it->second.empty()) throw BadRequest("lcid is required: /transcript?lcid=N");
     const auto lcid = parse_number("lcid", it->second, INT64_MAX);  // the store keeps it as a signed 64-bit integer
-    if (files.empty()) return error(503, "transcripts are off (transcripts.enabled is false)");
+    if (files.empty()) return json_error(503, "transcripts are off (transcripts.enabled is false)");
     std::optional<store::StoredPosition> at;
     if (!store_path.empty()) {
       struct stat st {};
@@ -234,17 +230,17 @@ HttpResponse transcript_response(const std::string& store_path, const std::vecto
       }
     }
     if (at && at->file == 0)
-      return error(404, "session " + std::to_string(lcid) +
+      return json_error(404, "session " + std::to_string(lcid) +
                             " is stored without a transcript position (written before schema v5, or with transcripts off)");
     // Not stored (yet): an open session, or a store that is off. Its lines are recent,
     // so the tail of the current file is searched.
     const auto scan = at ? scan_transcript(files, lcid, at->file, at->offset) : scan_transcript(files, lcid, 0, 0);
     using Outcome = TranscriptScan::Outcome;
     if (scan.outcome == Outcome::file_gone)
-      return error(410, "the transcript file that held session " + std::to_string(lcid) +
+      return json_error(410, "the transcript file that held session " + std::to_string(lcid) +
                             " is gone (rotated out past transcripts.max_files, or deleted)");
     if (scan.outcome == Outcome::no_lines)
-      return error(404, "no transcript lines for session " + std::to_string(lcid) +
+      return json_error(404, "no transcript lines for session " + std::to_string(lcid) +
                             (at ? " where the store says they start (dropped under load, or the file was replaced)"
                                 : " (not in the store, and not in the recent part of the current file)"));
     std::string body = scan.text;
@@ -253,9 +249,9 @@ HttpResponse transcript_response(const std::string& store_path, const std::vecto
     headers.emplace_back("X-Transcript-Complete", scan.complete ? "1" : "0");
     return {200, "text/plain; charset=utf-8", std::move(body), std::move(headers)};
   } catch (const BadRequest& e) {
-    return error(400, e.what());
+    return json_error(400, e.what());
   } catch (const std::exception& e) {
-    return error(500, e.what());
+    return json_error(500, e.what());
   }
 }
 
@@ -318,9 +314,9 @@ HttpResponse alerts_response(const std::string& alerts_path, const std::string& 
     ::close(fd);
     return {200, "application/json", out + "]\n"};
   } catch (const BadRequest& e) {
-    return error(400, e.what());
+    return json_error(400, e.what());
   } catch (const std::exception& e) {
-    return error(500, e.what());
+    return json_error(500, e.what());
   }
 }
 

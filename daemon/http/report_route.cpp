@@ -1,15 +1,10 @@
 #include "daemon/http/report_route.hpp"
 
-#include "text/json.hpp"
 #include "report/format.hpp"
 #include "report/report.hpp"
 
 namespace smtp::daemon {
 namespace {
-
-HttpResponse error(unsigned status, std::string_view message) {
-  return {status, "application/json", "{\"error\":" + text::json_string(message) + "}\n"};
-}
 
 // Thrown out of the report's output callback to stop a report that outgrows the cap.
 struct TooLarge {};
@@ -19,7 +14,7 @@ struct TooLarge {};
 HttpResponse report_response(const std::string& store_path, const std::string& query, std::size_t max_body) {
   try {
     const auto q = report::parse_query(report::parse_url_query(query), report::Syntax::http, report::Format::json);
-    if (store_path.empty()) return error(503, "no session store configured (store.enabled is false)");
+    if (store_path.empty()) return json_error(503, "no session store configured (store.enabled is false)");
     std::string body;
     report::write_report(store_path, q, [&](std::string_view text) {
       if (body.size() + text.size() > max_body) throw TooLarge{};
@@ -31,14 +26,14 @@ HttpResponse report_response(const std::string& store_path, const std::string& q
     if (q.format == report::Format::table) return {200, "text/plain; charset=utf-8", std::move(body)};
     return {200, "application/json", std::move(body)};
   } catch (const TooLarge&) {
-    return error(400, "the report is larger than " + std::to_string(max_body >> 20) +
+    return json_error(400, "the report is larger than " + std::to_string(max_body >> 20) +
                           " MiB: narrow the range, use a coarser step or top=, or run smtp-sensor report");
   } catch (const report::QueryError& e) {
-    return error(400, e.what());
+    return json_error(400, e.what());
   } catch (const report::StoreUnavailable& e) {
-    return error(503, e.what());
+    return json_error(503, e.what());
   } catch (const std::exception& e) {
-    return error(500, e.what());
+    return json_error(500, e.what());
   }
 }
 

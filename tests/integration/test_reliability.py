@@ -15,19 +15,13 @@ from harness import SANITIZED, SLOW, run_cli, wait_until
 from proxy_protocol import proxy_v1, proxy_v2
 from scripted_server import Script
 from sensor_util import store_rows, wait_store_rows
+from test_detectors_flags import wait_log
 from smtp_client import connect, read_reply, recv_all, smtp_cmd
 
 
 def cpu_seconds(pid: int) -> float:
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_log(sensor, text: str, after: int, timeout: float = 5.0) -> str:
-    def seen():
-        tail = sensor.stderr_text()[after:]
-        return tail if text in tail else None
-    return wait_until(seen, timeout, what=f"{text!r} in the daemon log")
 
 
 def test_proxy_header_in_pieces_waits_without_spinning(sensor_factory, upstream_factory):
