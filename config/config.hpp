@@ -22,6 +22,13 @@ enum class DomainFrom : std::uint8_t { automatic, sender, recipient, auth };
 enum class TlsMode : std::uint8_t { passthrough, terminate };
 enum class TlsVerify : std::uint8_t { none, ca_file };
 enum class Action : std::uint8_t { flag, block };
+// SPEC 14: an inbound listener faces clients; an outbound one carries the MTA's own deliveries.
+enum class Direction : std::uint8_t { inbound, outbound };
+// Who a session's "user" is: auto is the AUTH user, else (outbound) the envelope sender.
+enum class UserFrom : std::uint8_t { automatic, auth, sender };
+// Where the upstream connection leaves from: the host's own address, or (IP_TRANSPARENT)
+// the client's, like HAProxy's `usesrc clientip`.
+enum class Source : std::uint8_t { host, client };
 
 struct HostPort {
   std::string host;  // an IP literal, without brackets
@@ -55,6 +62,9 @@ struct Listener {
   std::vector<Cidr> trusted_proxies;
   std::uint32_t max_connections = 10000;
   DomainFrom domain_from = DomainFrom::automatic;
+  Direction direction = Direction::inbound;
+  UserFrom user_from = UserFrom::automatic;
+  Source source = Source::host;  // client needs CAP_NET_ADMIN and the routing in OPERATIONS
   Tls tls;
 };
 
@@ -160,6 +170,19 @@ struct Flag {
   std::uint32_t max_entries = 100'000;  // our addition: cap on flagged keys (SPEC 9: eviction)
 };
 
+// SPEC 10: this sensor's name in the fleet's rows, flags and alerts.
+struct Sensor {
+  std::string name;  // empty: the host name, as gethostname() returns it
+};
+
+// SPEC 10: the fleet database. An empty url: no fleet, the sensor behaves as a lone one.
+struct Fleet {
+  std::string url;            // a libpq connection URI
+  std::string password_file;  // read at start and on SIGHUP; empty: libpq's own (PGPASSFILE, ~/.pgpass)
+  bool share_flags = true;    // publish this sensor's flags and enforce the fleet's
+  bool share_counts = true;   // the detectors count the fleet's events
+};
+
 struct Config {
   std::string source;  // the file it came from
   std::vector<Listener> listeners{Listener{}};
@@ -177,6 +200,8 @@ struct Config {
   Detectors detectors;
   Addresses addresses;
   Flag flag;
+  Sensor sensor;
+  Fleet fleet;
 };
 
 }  // namespace smtp::config

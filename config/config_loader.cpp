@@ -257,7 +257,7 @@ Listener read_listener(Reader& r, const YAML::Node& n) {
   bool has_listen = false;
   r.map(n, "listener",
         {"name", "listen", "upstream", "proxy_protocol_out", "proxy_protocol_in", "trusted_proxies", "max_connections",
-         "domain_from", "tls"},
+         "domain_from", "direction", "user_from", "source", "tls"},
         [&](const std::string& k, const YAML::Node& v) {
           if (k == "name") r.string(v, "name", l.name);
           else if (k == "listen") r.host_port(v, "listen", l.listen, false), has_listen = true;
@@ -274,10 +274,19 @@ Listener read_listener(Reader& r, const YAML::Node& n) {
             r.choice(v, "domain_from", l.domain_from,
                      {{"auto", DomainFrom::automatic}, {"sender", DomainFrom::sender}, {"recipient", DomainFrom::recipient},
                       {"auth", DomainFrom::auth}});
+          else if (k == "direction")
+            r.choice(v, "direction", l.direction, {{"inbound", Direction::inbound}, {"outbound", Direction::outbound}});
+          else if (k == "user_from")
+            r.choice(v, "user_from", l.user_from,
+                     {{"auto", UserFrom::automatic}, {"auth", UserFrom::auth}, {"sender", UserFrom::sender}});
+          else if (k == "source")
+            r.choice(v, "source", l.source, {{"host", Source::host}, {"client", Source::client}});
           else read_tls(r, v, l.tls);
         });
   if (!has_listen && n.IsMap()) r.error(n.Mark(), "listener '" + l.name + "': 'listen' is required");
   if (l.name.empty()) r.error(n.Mark(), "listener name must not be empty");
+  if (l.source == Source::client && l.direction == Direction::outbound)
+    r.error(n.Mark(), "listener '" + l.name + "': source: client is for inbound listeners");
   if (l.proxy_protocol_in && l.trusted_proxies.empty())
     r.error(n.Mark(), "listener '" + l.name + "': proxy_protocol_in needs trusted_proxies");
   return l;
@@ -455,6 +464,8 @@ constexpr TopKey kTopLevel[] = {
     {"detectors", [](Reader& r, const YAML::Node& v, Config& c) { read_detectors(r, v, c.detectors); }},
     {sections::addresses.name, read_section<sections::addresses>},
     {sections::flag.name, read_section<sections::flag>},
+    {sections::sensor.name, read_section<sections::sensor>},
+    {sections::fleet.name, read_section<sections::fleet>},
 };
 
 Config read_root(Reader& r, const YAML::Node& root) {

@@ -38,5 +38,8 @@ std::string to_string(ProxyProtocol);
 std::string to_string(DomainFrom);
 std::string to_string(TlsMode);
 std::string to_string(Action);
+std::string to_string(Direction);
+std::string to_string(UserFrom);
+std::string to_string(Source);
 
 }  // namespace smtp::config

@@ -18,6 +18,11 @@ std::string to_string(DomainFrom d) {
 }
 std::string to_string(TlsMode m) { return m == TlsMode::passthrough ? "passthrough" : "terminate"; }
 std::string to_string(Action a) { return a == Action::flag ? "flag" : "block"; }
+std::string to_string(Direction d) { return d == Direction::inbound ? "inbound" : "outbound"; }
+std::string to_string(UserFrom u) {
+  return u == UserFrom::automatic ? "auto" : u == UserFrom::auth ? "auth" : "sender";
+}
+std::string to_string(Source s) { return s == Source::host ? "host" : "client"; }
 
 namespace {
 
@@ -65,7 +70,9 @@ std::string effective_yaml(const Config& c) {
       << YAML::Value << l.proxy_protocol_in << YAML::Key << "trusted_proxies" << YAML::Value;
     cidr_list(l.trusted_proxies);
     e << YAML::Key << "max_connections" << YAML::Value << l.max_connections << YAML::Key << "domain_from" << YAML::Value
-      << to_string(l.domain_from) << YAML::Key << "tls" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
+      << to_string(l.domain_from) << YAML::Key << "direction" << YAML::Value << to_string(l.direction) << YAML::Key
+      << "user_from" << YAML::Value << to_string(l.user_from) << YAML::Key << "source" << YAML::Value
+      << to_string(l.source) << YAML::Key << "tls" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
       << "mode" << YAML::Value << to_string(l.tls.mode) << YAML::Key << "cert" << YAML::Value << l.tls.cert
       << YAML::Key << "key" << YAML::Value << l.tls.key << YAML::Key << "implicit" << YAML::Value << l.tls.implicit
       << YAML::Key << "verify" << YAML::Value << (l.tls.verify == TlsVerify::none ? "none" : "ca_file") << YAML::Key
@@ -107,6 +114,8 @@ std::string effective_yaml(const Config& c) {
   e << YAML::Key << "max_tracked" << YAML::Value << c.detectors.max_tracked << YAML::EndMap;
   emit(e, sections::addresses, c);
   emit(e, sections::flag, c);
+  emit(e, sections::sensor, c);
+  emit(e, sections::fleet, c);
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
 }

@@ -123,8 +123,17 @@ inline constexpr Section addresses{"addresses", &Config::addresses, std::array<F
     {"ipv4_prefix", K::integer, &Addresses::ipv4_prefix, 8, 32},
     {"ipv6_prefix", K::integer, &Addresses::ipv6_prefix, 16, 128},
 }}};
+inline constexpr Section sensor{"sensor", &Config::sensor, std::array<Field<Sensor>, 1>{{
+    {"name", K::text, &Sensor::name},
+}}};
+inline constexpr Section fleet{"fleet", &Config::fleet, std::array<Field<Fleet>, 4>{{
+    {"url", K::text, &Fleet::url},
+    {"password_file", K::text, &Fleet::password_file},
+    {"share_flags", K::boolean, &Fleet::share_flags},
+    {"share_counts", K::boolean, &Fleet::share_counts},
+}}};
 
-static_assert(addresses.consistent() && timeouts.consistent() && limits.consistent() && http.consistent() &&
+static_assert(sensor.consistent() && fleet.consistent() && addresses.consistent() && timeouts.consistent() && limits.consistent() && http.consistent() &&
               metrics.consistent() && transcripts.consistent() && alerts.consistent() && store.consistent() &&
               flag.consistent() && control.consistent());
 }  // namespace sections

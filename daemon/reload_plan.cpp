@@ -27,7 +27,8 @@ const std::vector<Fixed>& fixed_keys() {
       SMTP_SENSOR_FIXED(transcripts.max_files), SMTP_SENSOR_FIXED(transcripts.queue_size), SMTP_SENSOR_FIXED(alerts.path),
       SMTP_SENSOR_FIXED(alerts.max_size),   SMTP_SENSOR_FIXED(alerts.max_files),    SMTP_SENSOR_FIXED(alerts.syslog),
       SMTP_SENSOR_FIXED(store.enabled),     SMTP_SENSOR_FIXED(store.path),          SMTP_SENSOR_FIXED(store.retention),
-      SMTP_SENSOR_FIXED(store.queue_size),  SMTP_SENSOR_FIXED(control.socket),
+      SMTP_SENSOR_FIXED(store.queue_size),  SMTP_SENSOR_FIXED(control.socket),        SMTP_SENSOR_FIXED(sensor.name),
+      SMTP_SENSOR_FIXED(fleet.url),         SMTP_SENSOR_FIXED(fleet.share_flags),   SMTP_SENSOR_FIXED(fleet.share_counts),
   };
   return keys;
 }
@@ -53,6 +54,11 @@ std::vector<std::string> keep_restart_only(const Config& current, Config& fresh)
     config::Listener now = *it;
     const std::string where = "listener '" + was.name + "' ";
     if (now.listen.text() != was.listen.text()) kept.push_back(where + "listen"), now.listen = was.listen;
+    // A listener's direction is what its store rows and report mean; original-destination
+    // decides how its socket is opened (IP_TRANSPARENT for TPROXY).
+    if (now.direction != was.direction) kept.push_back(where + "direction"), now.direction = was.direction;
+    if (now.original_destination != was.original_destination)
+      kept.push_back(where + "upstream"), now.original_destination = was.original_destination, now.upstream = was.upstream;
     // The TLS mode decides whether the listener holds certificates and how a session
     // starts; certificates themselves reload (tls.cert, tls.key, tls.ca_file).
     if (now.tls.mode != was.tls.mode) kept.push_back(where + "tls.mode"), now.tls.mode = was.tls.mode;

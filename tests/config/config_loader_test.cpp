@@ -54,6 +54,11 @@ listeners:
   - name: submission
     listen: 127.0.0.1:587
     upstream: original-destination
+    direction: outbound
+    user_from: sender
+  - name: transparent
+    listen: 127.0.0.1:2527
+    source: client
 threads: 3
 timeouts: { connect: 2s, idle: 90s, shutdown_grace: 0s }
 detectors:
@@ -61,12 +66,16 @@ detectors:
   connection_ratio: { max_ratio: 2.5 }
 )",
                                 "t.yaml");
-  REQUIRE(c.listeners.size() == 2);
+  REQUIRE(c.listeners.size() == 3);
   CHECK(c.listeners[0].listen.host == "::");
   CHECK(c.listeners[0].proxy_protocol_out == ProxyProtocol::v2);
   CHECK(c.listeners[0].trusted_proxies.size() == 2);
   CHECK(c.listeners[0].domain_from == DomainFrom::recipient);
   CHECK(c.listeners[1].original_destination);
+  CHECK(c.listeners[0].direction == Direction::inbound);
+  CHECK(c.listeners[1].direction == Direction::outbound);
+  CHECK(c.listeners[1].user_from == UserFrom::sender);
+  CHECK(c.listeners[2].source == Source::client);
   CHECK(c.threads == 3);
   CHECK(c.timeouts.idle == 90s);
   CHECK(c.timeouts.shutdown_grace == 0s);
@@ -94,6 +103,10 @@ TEST_CASE("impossible values are refused") {
   CHECK(errors_of("allow: [ 10.0.0.0/40 ]\n").at(0) == "1:10: allow: not an IPv4 or IPv6 CIDR: '10.0.0.0/40'");
   CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n  - listen: 1.2.3.4:25\n    name: b\n").size() == 1);
   CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    tls: { mode: terminate, cert: /nonexistent.pem, key: /nonexistent.key }\n").size() == 2);
+  CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    direction: sideways\n").at(0) ==
+        "3:16: direction: expected inbound | outbound, got 'sideways'");
+  CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    direction: outbound\n    source: client\n").at(0) ==
+        "2:5: listener 'smtp': source: client is for inbound listeners");
   CHECK(errors_of("detectors:\n  pregreet: { window: 5m }\n").at(0).rfind("2:15: unknown key 'window' in detectors.pregreet", 0) == 0);
   CHECK(errors_of("detectors:\n  auth_brutforce: {}\n").at(0) ==
         "2:3: unknown key 'auth_brutforce' in detectors; did you mean 'auth_bruteforce'?");
