@@ -7,7 +7,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <cstring>
 
 namespace smtp::daemon {
@@ -104,9 +108,13 @@ void RelaySession::on_proxy_readable(const error_code& ec) {
 }
 
 void RelaySession::connect_upstream() {
-  // The watcher starts once the real client address is known (after any PROXY header).
+  // Where to relay is known before watching starts, so that the session's upstream (in
+  // the transcript, the metrics and the store) names the remote an intercepted client
+  // dialled rather than "original-destination".
+  resolve_target();
   const auto admission = observer_->on_client(
-      client_endpoint_, settings_.original_destination ? std::string("original-destination") : settings_.upstream.text());
+      client_endpoint_, target_ ? upstream_text(*target_)
+                                : std::string(settings_.original_destination ? "original-destination" : settings_.upstream.text()));
   if (settings_.tls.mode == config::TlsMode::terminate) tls_ = listener_.tls.load();
   if (admission != Admission::relay) {
     observer_->on_blocked(config_->flag.block_reply, admission);
@@ -121,17 +129,78 @@ void RelaySession::connect_upstream() {
   dial_upstream();
 }
 
+void RelaySession::resolve_target() {
+  if (!settings_.original_destination) {
+    target_ = to_endpoint(settings_.upstream);
+    return;
+  }
+  const auto dialled = dialled_destination(client_.socket());
+  if (!dialled) {
+    no_target_ = "no original destination";
+    return;
+  }
+  // Every listener's listen endpoint: a destination among them would loop (restart-only,
+  // so the session's config has them as they are bound).
+  std::array<tcp::endpoint, 16> listens;
+  std::size_t n = 0;
+  for (const auto& l : config_->listeners)
+    if (n < listens.size()) listens[n++] = to_endpoint(l.listen);
+  const auto verdict = classify_destination(*dialled, std::span(listens.data(), n), listener_.config.listen.port,
+                                            [](const asio::ip::address& a) { return is_local_address(a); });
+  if (verdict == Interception::relay) {
+    target_ = dialled;
+    return;
+  }
+  no_target_ = std::string(to_string(verdict)) + " (" + upstream_text(*dialled) + ")";
+}
+
 void RelaySession::dial_upstream() {
   phase_ = Phase::connecting;
-  const auto target =
-      settings_.original_destination ? original_destination(client_.socket()) : std::optional(to_endpoint(settings_.upstream));
-  if (!target) {
-    spdlog::warn("[{}] no original destination for {}", lcid_, client_endpoint_.address().to_string());
-    return refuse_unavailable("no original destination");
+  if (!target_) {
+    spdlog::warn("[{}] refused {}: {}", lcid_, client_endpoint_.address().to_string(), no_target_);
+    return refuse_unavailable(no_target_);
+  }
+  if (settings_.source == config::Source::client) {
+    std::string why;
+    if (!bind_to_client(why)) {
+      spdlog::error("[{}] source: client: {}", lcid_, why);
+      return refuse_unavailable("source: client: " + why);
+    }
   }
   connected_ = Clock::now();  // until connected: when the attempt began
   arm_timer(connected_ + config_->timeouts.connect);
-  upstream_.socket().async_connect(*target, [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+  upstream_.socket().async_connect(*target_, [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+}
+
+bool RelaySession::bind_to_client(std::string& why) {
+  // Like HAProxy's `usesrc clientip`: the upstream connection leaves from the client's
+  // own address, so the MTA sees the real client without the PROXY protocol. Binding a
+  // foreign address needs IP_TRANSPARENT, hence CAP_NET_ADMIN.
+  const auto client = unmapped(client_endpoint_.address());
+  if (client.is_v6() != target_->address().is_v6()) {
+    why = "client " + client.to_string() + " and upstream " + upstream_text(*target_) + " are of different IP families";
+    return false;
+  }
+  auto& s = upstream_.socket();
+  error_code ec;
+  s.open(client.is_v6() ? tcp::v6() : tcp::v4(), ec);
+  if (ec) {
+    why = "cannot open the upstream socket: " + ec.message();
+    return false;
+  }
+  const int on = 1;
+  const int rc = client.is_v6() ? ::setsockopt(s.native_handle(), SOL_IPV6, IPV6_TRANSPARENT, &on, sizeof on)
+                                : ::setsockopt(s.native_handle(), SOL_IP, IP_TRANSPARENT, &on, sizeof on);
+  if (rc != 0) {
+    why = std::string("IP_TRANSPARENT refused (needs CAP_NET_ADMIN): ") + std::strerror(errno);
+    return false;
+  }
+  s.bind(tcp::endpoint(client, 0), ec);
+  if (ec) {
+    why = "cannot bind to the client address " + client.to_string() + ": " + ec.message();
+    return false;
+  }
+  return true;
 }
 
 void RelaySession::on_connected(const error_code& ec) {
