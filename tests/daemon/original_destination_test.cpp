@@ -5,6 +5,7 @@
 
 #include <vector>
 
+using namespace smtp;
 using namespace smtp::daemon;
 
 namespace {

@@ -1,6 +1,6 @@
 """A minimal delivering MTA for the interception tests, run as a throwaway user
 (`runuser -u USER -- /usr/bin/python3 mta_client.py ...`) so that an owner-match rule
-redirects its connections. Reads the message (CRLF lines, no leading dots) from stdin,
+redirects its connections. Reads the message (CRLF lines) from stdin, dot-stuffs it,
 delivers it to HOST:PORT with one plain, non-pipelined SMTP dialogue, and prints JSON:
 the replies' codes, the peer and local address, and the sha256 of every byte it sent.
 """
@@ -8,6 +8,7 @@ import argparse
 import base64
 import hashlib
 import json
+import re
 import socket
 import sys
 
@@ -71,7 +72,7 @@ def main() -> int:
             if reply() // 100 not in (2, 3):
                 break
         else:
-            send(message + b".\r\n")
+            send(re.sub(rb"(^|\r\n)\.", rb"\1..", message) + b".\r\n")  # dot-stuffed
             reply()
         send(b"QUIT\r\n")
         reply()

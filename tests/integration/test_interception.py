@@ -90,7 +90,7 @@ def lab():
         # is a unique-local prefix used only inside these two namespaces.
         lab.nft(lab.host, "inet", "ssn_out6",
                 "chain out { type nat hook output priority -100; policy accept;\n"
-                f"  meta nfproto ipv6 tcp dport 25 meta skuid {lab.mta_uid} redirect to :{OUT_PORT} }}")
+                f"  meta nfproto ipv6 tcp dport 25 meta skuid {lab.mta_uid} redirect to :{OUT_PORT}\n}}")
         yield lab
     finally:
         errors = lab.cleanup()
