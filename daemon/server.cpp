@@ -58,9 +58,12 @@ Server::Server(config::Config config)
   sensor_ = std::make_unique<Sensor>(cfg, metrics_, *outputs_);
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+  std::vector<tcp::endpoint> all_listens;
+  for (const auto& lc : cfg.listeners) all_listens.push_back(to_endpoint(lc.listen));
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     auto l = std::make_unique<Listening>();
     l->runtime.index = i;
+    l->runtime.all_listens = all_listens;
     l->runtime.config = cfg.listeners[i];
     l->sense = std::make_unique<ListenerSense>(*sensor_, i, metrics_.listener(cfg.listeners[i].name));
     l->runtime.observers = l->sense.get();

@@ -139,13 +139,7 @@ void RelaySession::resolve_target() {
     no_target_ = "no original destination";
     return;
   }
-  // Every listener's listen endpoint: a destination among them would loop (restart-only,
-  // so the session's config has them as they are bound).
-  std::array<tcp::endpoint, 16> listens;
-  std::size_t n = 0;
-  for (const auto& l : config_->listeners)
-    if (n < listens.size()) listens[n++] = to_endpoint(l.listen);
-  const auto verdict = classify_destination(*dialled, std::span(listens.data(), n), listener_.config.listen.port,
+  const auto verdict = classify_destination(*dialled, listener_.all_listens, listener_.config.listen.port,
                                             [](const asio::ip::address& a) { return is_local_address(a); });
   if (verdict == Interception::relay) {
     target_ = dialled;
@@ -162,9 +156,13 @@ void RelaySession::dial_upstream() {
   }
   if (settings_.source == config::Source::client) {
     std::string why;
-    if (!bind_to_client(why)) {
+    error_code ec;
+    if (!bind_to_client(why, ec)) {
       spdlog::error("[{}] source: client: {}", lcid_, why);
-      return refuse_unavailable("source: client: " + why);
+      // Out of descriptors is the daemon's own shortage, as in on_connected.
+      const bool ours = ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system;
+      return refuse_unavailable("source: client: " + why,
+                                ours ? SessionObserver::Unavailable::descriptors : SessionObserver::Unavailable::upstream);
     }
   }
   connected_ = Clock::now();  // until connected: when the attempt began
@@ -172,7 +170,7 @@ void RelaySession::dial_upstream() {
   upstream_.socket().async_connect(*target_, [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
 }
 
-bool RelaySession::bind_to_client(std::string& why) {
+bool RelaySession::bind_to_client(std::string& why, error_code& ec) {
   // Like HAProxy's `usesrc clientip`: the upstream connection leaves from the client's
   // own address, so the MTA sees the real client without the PROXY protocol. Binding a
   // foreign address needs IP_TRANSPARENT, hence CAP_NET_ADMIN.
@@ -182,7 +180,6 @@ bool RelaySession::bind_to_client(std::string& why) {
     return false;
   }
   auto& s = upstream_.socket();
-  error_code ec;
   s.open(client.is_v6() ? tcp::v6() : tcp::v4(), ec);
   if (ec) {
     why = "cannot open the upstream socket: " + ec.message();

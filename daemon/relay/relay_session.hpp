@@ -53,7 +53,7 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   void connect_upstream();  // after the deny and flag checks: dial, or TLS first
   void resolve_target();  // target_, or no_target_ saying why there is none
   void dial_upstream();
-  bool bind_to_client(std::string& why);  // source: client
+  bool bind_to_client(std::string& why, error_code& ec);  // source: client; ec: a failed open
   void on_connected(const error_code& ec);
   std::string proxy_header() const;  // "" unless proxy_protocol_out is set
   // The client gets a 421: there is no upstream to relay to.
