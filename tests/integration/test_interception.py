@@ -183,6 +183,36 @@ def test_outbound_listener_refuses_a_direct_connection(sensor_factory, lab):
     assert f"refused 127.0.0.1: not intercepted" in sensor.stderr_text()
 
 
+def test_outbound_rule_that_catches_the_sensor_does_not_loop(sensor_factory, lab):
+    """A rule without the right owner match also redirects the sensor's own connection to
+    the remote MX back to the sensor. That one is refused (its client is the sensor's own
+    upstream socket) instead of dialling again and again; the MTA hears the 421."""
+    with lab.inet.entered():
+        mx = ScriptedServer(Script(), host="198.18.0.2", port=25).start()
+    mark = lab.mark()
+    try:
+        # The sensor runs as root here: catch root's connections to port 25 too.
+        lab.ipt(lab.host, "iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "--dport", "25",
+                "-m", "owner", "--uid-owner", "0", "-j", "REDIRECT", "--to-ports", str(OUT_PORT))
+        sensor = outbound_sensor(sensor_factory, lab, [
+            {"name": "out", "listen": f"127.0.0.1:{OUT_PORT}", "upstream": "original-destination",
+             "direction": "outbound", "max_connections": 100}])
+        r = deliver(lab, "198.18.0.2", 25, b"Subject: loop\r\n\r\nx\r\n")
+        assert r["codes"][0] == 421, r
+        with lab.host.entered():
+            sensor.wait_metric("smtp_sensor_upstream_errors_total", lambda v: v == 1, {"listener": "out"})
+            time.sleep(0.5)
+            # The MTA's connection and the sensor's own one, redirected back: two, not more.
+            assert sensor.counter("smtp_sensor_connections_total") == 2
+        assert mx.connections == []
+        t = wait_for(lambda: "redirected back" in (x := transcript(sensor)) and x, "the refusal in the transcript")
+        assert "redirected back: the client is the sensor's own upstream connection (198.18.0.1:" in t, t
+    finally:
+        errors = lab.rollback(mark)
+        mx.stop()
+    assert not errors, errors
+
+
 def test_outbound_ipv6_redirect_with_nft(sensor_factory, lab):
     message = random_text_message(50_000, random.Random(6))
     with lab.inet.entered():
