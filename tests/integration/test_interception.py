@@ -19,7 +19,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -180,7 +179,7 @@ def test_outbound_listener_refuses_a_direct_connection(sensor_factory, lab):
         assert sensor.counter("smtp_sensor_connections_total") == 1  # and no second one: no loop
     t = wait_for(lambda: "not intercepted" in (x := transcript(sensor)) and x, "the refusal in the transcript")
     assert "not intercepted (127.0.0.1:10026)" in t, t
-    assert f"refused 127.0.0.1: not intercepted" in sensor.stderr_text()
+    assert "refused 127.0.0.1: not intercepted" in sensor.stderr_text()
 
 
 def test_outbound_rule_that_catches_the_sensor_does_not_loop(sensor_factory, lab):
