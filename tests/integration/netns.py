@@ -32,6 +32,12 @@ def missing_tools() -> str | None:
     for tool in ("ip", "iptables", "ip6tables", "nft", "useradd", "userdel", "runuser"):
         if shutil.which(tool) is None:
             return f"needs `{tool}` (scripts/install-deps.sh installs iptables, nftables, iproute2)"
+    # Root in a container without CAP_SYS_ADMIN cannot make namespaces at all.
+    probe = f"ssn-probe-{os.getpid()}"
+    r = sh("ip", "netns", "add", probe, check=False)
+    if r.returncode != 0:
+        return f"cannot create a network namespace here: {r.stderr.strip()}"
+    sh("ip", "netns", "del", probe, check=False)
     return None
 
 
