@@ -147,8 +147,11 @@ def test_outbound_redirect_relays_to_the_dialled_mx(sensor_factory, lab):
         time.sleep(0.3)
         assert in_host(lab, sensor.counter, "smtp_sensor_connections_total") == 3
         assert len(mx1.connections) == 1 and len(refusing.connections) == 1
-        # The remote's 554 greeting is a blocked connection (the remote refused us).
-        assert in_host(lab, sensor.counter, "smtp_sensor_blocked_connections_total") >= 1
+        # The remote's 554 greeting is a blocked connection (the remote refused us):
+        # upstream_refused, or remote_refused once outbound listeners name it so (SPEC 14).
+        blocked = {l.get("reason"): v for n, l, v in in_host(lab, sensor.metrics)
+                   if n == "smtp_sensor_blocked_connections_total" and v}
+        assert blocked.get("upstream_refused", 0) + blocked.get("remote_refused", 0) == 1, blocked
         assert in_host(lab, sensor.counter, "smtp_sensor_upstream_errors_total") == 0
 
         # The transcript names the real remote, never "original-destination".
