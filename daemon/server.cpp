@@ -10,7 +10,12 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <future>
 #include <stdexcept>
 #include <thread>
@@ -27,6 +32,19 @@ constexpr auto kDrainPoll = std::chrono::milliseconds(100);
 // for the closed sessions to be torn down before it exits regardless.
 constexpr auto kTeardownWait = std::chrono::seconds(3);
 
+// TPROXY hands a listener connections addressed to other hosts; the kernel delivers
+// them only to a socket with IP_TRANSPARENT, which needs CAP_NET_ADMIN. Without it a
+// REDIRECT still works, so the daemon says so and goes on.
+// A dual-stack "[::]" listener takes both flags, for IPv4 and IPv6 TPROXY.
+void allow_tproxy(tcp::acceptor& acceptor, bool v6, const std::string& listener) {
+  const int on = 1;
+  int rc = ::setsockopt(acceptor.native_handle(), SOL_IP, IP_TRANSPARENT, &on, sizeof on);
+  if (rc == 0 && v6) rc = ::setsockopt(acceptor.native_handle(), SOL_IPV6, IPV6_TRANSPARENT, &on, sizeof on);
+  if (rc != 0)
+    spdlog::warn("listener '{}': IP_TRANSPARENT refused ({}): TPROXY cannot reach it, REDIRECT still can "
+                 "(CAP_NET_ADMIN, see OPERATIONS)", listener, std::strerror(errno));
+}
+
 }  // namespace
 
 Server::Server(config::Config config)
@@ -40,9 +58,12 @@ Server::Server(config::Config config)
   sensor_ = std::make_unique<Sensor>(cfg, metrics_, *outputs_);
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+  std::vector<tcp::endpoint> all_listens;
+  for (const auto& lc : cfg.listeners) all_listens.push_back(to_endpoint(lc.listen));
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     auto l = std::make_unique<Listening>();
     l->runtime.index = i;
+    l->runtime.all_listens = all_listens;
     l->runtime.config = cfg.listeners[i];
     l->sense = std::make_unique<ListenerSense>(*sensor_, i, metrics_.listener(cfg.listeners[i].name));
     l->runtime.observers = l->sense.get();
@@ -161,6 +182,7 @@ void Server::bind(Listening& l) {
     l.acceptor->open(ep.protocol());
     l.acceptor->set_option(tcp::acceptor::reuse_address(true));
     if (ep.address().is_v6()) l.acceptor->set_option(asio::ip::v6_only(false));  // "[::]" takes IPv4 too
+    if (l.runtime.config.original_destination) allow_tproxy(*l.acceptor, ep.address().is_v6(), l.runtime.config.name);
     l.acceptor->bind(ep);
     l.acceptor->listen(asio::socket_base::max_listen_connections);
   } catch (const std::exception& e) {

@@ -15,6 +15,7 @@ packages=(
   postfix swaks haproxy python3-aiosmtpd python3-pytest python3-yaml curl openssl sqlite3
   prometheus dpkg-dev fakeroot binutils systemd fail2ban
   pandoc lintian man-db        # man pages (pandoc); the .deb check (lintian, man -l)
+  iptables nftables iproute2 conntrack   # the interception tests' namespaces and rules
 )
 if [ "$browser" = 1 ]; then
   packages+=(chromium chromium-driver)

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 namespace smtp::daemon {
 inline tcp::endpoint to_endpoint(const config::HostPort& hp) { return {asio::ip::make_address(hp.host), hp.port}; }
@@ -26,6 +27,9 @@ struct ListenerRuntime {
   config::Listener config;
   ObserverFactory* observers = nullptr;
   std::atomic<std::uint32_t> active{0};
+  // Every listener's listen endpoint (restart-only): where an original destination
+  // would loop back into the sensor.
+  std::vector<tcp::endpoint> all_listens;
   // tls.mode terminate: replaced whole on SIGHUP; a session keeps the one it started with.
   std::atomic<std::shared_ptr<const TlsContexts>> tls;
 };

@@ -7,7 +7,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <cstring>
 
 namespace smtp::daemon {
@@ -104,9 +108,13 @@ void RelaySession::on_proxy_readable(const error_code& ec) {
 }
 
 void RelaySession::connect_upstream() {
-  // The watcher starts once the real client address is known (after any PROXY header).
+  // Where to relay is known before watching starts, so that the session's upstream (in
+  // the transcript, the metrics and the store) names the remote an intercepted client
+  // dialled rather than "original-destination".
+  resolve_target();
   const auto admission = observer_->on_client(
-      client_endpoint_, settings_.original_destination ? std::string("original-destination") : settings_.upstream.text());
+      client_endpoint_, target_ ? upstream_text(*target_)
+                                : std::string(settings_.original_destination ? "original-destination" : settings_.upstream.text()));
   if (settings_.tls.mode == config::TlsMode::terminate) tls_ = listener_.tls.load();
   if (admission != Admission::relay) {
     observer_->on_blocked(config_->flag.block_reply, admission);
@@ -121,17 +129,102 @@ void RelaySession::connect_upstream() {
   dial_upstream();
 }
 
+void RelaySession::resolve_target() {
+  if (!settings_.original_destination) {
+    target_ = to_endpoint(settings_.upstream);
+    return;
+  }
+  const auto dialled = dialled_destination(client_.socket());
+  if (!dialled) {
+    no_target_ = "no original destination";
+    return;
+  }
+  // Our own upstream connection, redirected back by a rule that caught it too.
+  error_code ec;
+  const auto peer = client_.socket().remote_endpoint(ec);
+  if (!ec && OwnPorts::contains(peer.port()) && is_local_address(peer.address())) {
+    no_target_ = "redirected back: the client is the sensor's own upstream connection (" + upstream_text(peer) + ")";
+    return;
+  }
+  const auto verdict = classify_destination(*dialled, listener_.all_listens, listener_.config.listen.port,
+                                            [](const asio::ip::address& a) { return is_local_address(a); });
+  if (verdict == Interception::relay) {
+    target_ = dialled;
+    return;
+  }
+  no_target_ = std::string(to_string(verdict)) + " (" + upstream_text(*dialled) + ")";
+}
+
 void RelaySession::dial_upstream() {
   phase_ = Phase::connecting;
-  const auto target =
-      settings_.original_destination ? original_destination(client_.socket()) : std::optional(to_endpoint(settings_.upstream));
-  if (!target) {
-    spdlog::warn("[{}] no original destination for {}", lcid_, client_endpoint_.address().to_string());
-    return refuse_unavailable("no original destination");
+  if (!target_) {
+    spdlog::warn("[{}] refused {}: {}", lcid_, client_endpoint_.address().to_string(), no_target_);
+    return refuse_unavailable(no_target_);
+  }
+  if (settings_.source == config::Source::client || settings_.original_destination) {
+    std::string why;
+    error_code ec;
+    const bool bound = settings_.source == config::Source::client ? bind_to_client(why, ec) : bind_own_port(why, ec);
+    if (!bound) {
+      spdlog::error("[{}] {}", lcid_, why);
+      // Out of descriptors is the daemon's own shortage, as in on_connected.
+      const bool ours = ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system;
+      return refuse_unavailable(why,
+                                ours ? SessionObserver::Unavailable::descriptors : SessionObserver::Unavailable::upstream);
+    }
   }
   connected_ = Clock::now();  // until connected: when the attempt began
   arm_timer(connected_ + config_->timeouts.connect);
-  upstream_.socket().async_connect(*target, [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+  upstream_.socket().async_connect(*target_, [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+}
+
+bool RelaySession::bind_own_port(std::string& why, error_code& ec) {
+  // Bound before the connect, so the port is registered before the SYN leaves: a rule
+  // that redirects this connection back to us is recognised on arrival (own_ports.hpp).
+  auto& s = upstream_.socket();
+  const bool v6 = target_->address().is_v6();
+  s.open(v6 ? tcp::v6() : tcp::v4(), ec);
+  // An explicit bind reserves its port for every destination: SO_REUSEADDR lets it take
+  // ports whose earlier connections wait in TIME_WAIT, as connect()'s own choice would.
+  if (!ec) s.set_option(tcp::socket::reuse_address(true), ec);
+  if (!ec) s.bind(tcp::endpoint(v6 ? tcp::v6() : tcp::v4(), 0), ec);
+  const auto local = ec ? tcp::endpoint() : s.local_endpoint(ec);
+  if (ec) {
+    why = "cannot open the upstream socket: " + ec.message();
+    return false;
+  }
+  own_port_.set(local.port());
+  return true;
+}
+
+bool RelaySession::bind_to_client(std::string& why, error_code& ec) {
+  // Like HAProxy's `usesrc clientip`: the upstream connection leaves from the client's
+  // own address, so the MTA sees the real client without the PROXY protocol. Binding a
+  // foreign address needs IP_TRANSPARENT, hence CAP_NET_ADMIN.
+  const auto client = unmapped(client_endpoint_.address());
+  if (client.is_v6() != target_->address().is_v6()) {
+    why = "source: client: client " + client.to_string() + " and upstream " + upstream_text(*target_) + " are of different IP families";
+    return false;
+  }
+  auto& s = upstream_.socket();
+  s.open(client.is_v6() ? tcp::v6() : tcp::v4(), ec);
+  if (ec) {
+    why = "source: client: cannot open the upstream socket: " + ec.message();
+    return false;
+  }
+  const int on = 1;
+  const int rc = client.is_v6() ? ::setsockopt(s.native_handle(), SOL_IPV6, IPV6_TRANSPARENT, &on, sizeof on)
+                                : ::setsockopt(s.native_handle(), SOL_IP, IP_TRANSPARENT, &on, sizeof on);
+  if (rc != 0) {
+    why = std::string("source: client: IP_TRANSPARENT refused (needs CAP_NET_ADMIN): ") + std::strerror(errno);
+    return false;
+  }
+  s.bind(tcp::endpoint(client, 0), ec);
+  if (ec) {
+    why = "source: client: cannot bind to the client address " + client.to_string() + ": " + ec.message();
+    return false;
+  }
+  return true;
 }
 
 void RelaySession::on_connected(const error_code& ec) {
@@ -297,6 +390,7 @@ void RelaySession::close(Termination reason) {
   timer_.cancel(ignored);
   client_.close();
   upstream_.close();
+  own_port_.reset();
   observer_->on_close(reason);
   unlink();
 }

@@ -4,6 +4,7 @@
 #include "config/config.hpp"
 #include "daemon/asio.hpp"
 #include "daemon/relay/listener_runtime.hpp"
+#include "daemon/relay/own_ports.hpp"
 #include "daemon/relay/pump.hpp"
 #include "daemon/relay/session_observer.hpp"
 #include "daemon/relay/stream.hpp"
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -50,7 +52,11 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   void wait_proxy_header();
   void on_proxy_readable(const error_code& ec);
   void connect_upstream();  // after the deny and flag checks: dial, or TLS first
+  void resolve_target();  // target_, or no_target_ saying why there is none
   void dial_upstream();
+  // Before the connect; false with why (and ec for a failed open) if it cannot be done.
+  bool bind_to_client(std::string& why, error_code& ec);  // source: client
+  bool bind_own_port(std::string& why, error_code& ec);   // original-destination: see own_ports.hpp
   void on_connected(const error_code& ec);
   std::string proxy_header() const;  // "" unless proxy_protocol_out is set
   // The client gets a 421: there is no upstream to relay to.
@@ -86,6 +92,9 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   tcp::endpoint client_endpoint_;  // the real client: from the socket, or from a PROXY header
   tcp::endpoint local_endpoint_;   // what the client connected to
   std::unique_ptr<SessionObserver> observer_;
+  std::optional<tcp::endpoint> target_;  // the upstream: fixed, or the original destination
+  std::string no_target_;                // why there is no target_, for the log and the transcript
+  OwnPort own_port_;                      // original-destination: our upstream socket's port
   std::shared_ptr<const TlsContexts> tls_;  // set when this listener terminates TLS
   std::string held_;  // client bytes after STARTTLS, until the reply: at most one read
   std::string proxy_buf_;  // a PROXY header that has arrived in part, at most kMaxProxyHeader
