@@ -33,7 +33,7 @@ ALERT_FIELDS = ["ts", "type", "severity", "ip", "listener", "lcid", "count", "th
 DETECTORS = ["auth_bruteforce", "auth_unadvertised", "password_spray", "distributed_bruteforce", "connection_ratio",
              "bad_commands", "pregreet", "smuggling", "starttls_injection", "compromised_account",
              "auth_success_after_failures", "user_many_ips", "recipient_enumeration", "relay_probe", "vrfy_expn",
-             "non_smtp", "early_pipelining"]
+             "non_smtp", "early_pipelining", "outbound_rejections"]
 CRITICAL = {"auth_success_after_failures", "smuggling", "starttls_injection"}
 CHECK_FAIL2BAN = REPO_ROOT / "scripts" / "check-fail2ban.sh"
 FAIL2BAN_FILTER = REPO_ROOT / "config" / "fail2ban" / "filter.d" / "smtp-sensor.conf"

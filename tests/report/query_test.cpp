@@ -68,7 +68,11 @@ TEST_CASE("errors name the option and what would be accepted") {
         "unknown time zone 'Mars/Olympus' for tz=: use UTC or an IANA name such as Europe/Berlin");
   CHECK(error_of("from=2025-01-01&to=2026-03-01&step=hour&tz=UTC") == "range too long: 425 days; --step hour takes at most 400 days");
   CHECK(error_of("stpe=hour") ==
-        "unknown parameter 'stpe': use from, to, step, mode, domain, sort, order, top, tz, format, csv_raw, bom");
+        "unknown parameter 'stpe': use from, to, step, mode, domain, direction, listener, sort, order, top, tz, format, "
+        "csv_raw, bom");
+  CHECK(error_of("direction=outbound&tz=UTC") == "unknown direction 'outbound' for direction=: use both, in, out");
+  CHECK(error_of("direction=up&tz=UTC", Syntax::cli) == "unknown direction 'up' for --direction: use both, in, out");
+  CHECK(error_of("listener=" + std::string(300, 'x') + "&tz=UTC") == "listener name too long for listener=: at most 255 bytes");
   CHECK(error_of("from=2026%2") == "bad %-escape in the query string");
 }
 
