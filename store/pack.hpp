@@ -1,7 +1,8 @@
 // Packed roll-ups (schema v4; per direction and listener since v7): the per-key totals
 // of one closed UTC unit (hour, day, ISO week, month) of one kind (domain, user or ip),
-// stored as a single blob sorted by key. A report reads a unit's keys in one row instead of one row per key: SQLite
-// costs ~0.2 us per row stepped, and a year of day x ip is 4 million of them.
+// stored as a single blob sorted by key. A report reads a unit's keys in one row instead
+// of one row per key: SQLite costs ~0.2 us per row stepped, and a year of day x ip is 4
+// million of them.
 #pragma once
 
 #include "store/session_record.hpp"
