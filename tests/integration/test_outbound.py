@@ -153,3 +153,12 @@ def test_outbound_sessions_semantics_detector_and_report(sensor_factory, sink_fa
     assert status == 400 and "unknown direction 'sideways'" in json.loads(body)["error"], body
     r = run_cli(["report", "-c", str(sensor.config_path), "--direction", "sideways"])
     assert r.returncode == 2 and "unknown direction 'sideways' for --direction: use both, in, out" in r.stderr, r
+
+    # /sessions/history says which direction each session went, and whose it was.
+    status, _, body = get(sensor, "/sessions/history?listener=rej")
+    assert status == 200, body
+    hist = json.loads(body)
+    assert len(hist) == 6 and {h["direction"] for h in hist} == {"out"}, hist
+    assert sorted(h["user"] for h in hist) == ["carol@local.example"] * 2 + ["mallory@local.example"] * 4
+    status, _, body = get(sensor, "/sessions/history?listener=mx")
+    assert [h["direction"] for h in json.loads(body)] == ["in"], body
