@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 
 using namespace smtp;
 using namespace smtp::daemon;
@@ -192,4 +193,27 @@ TEST_CASE("outbound_rejections: fires on one sender's refusals, names the sender
   CHECK(rig.alerts("recipient_enumeration") == 0);
   // Each 5xx to RCPT is a termination in the row, as inbound.
   CHECK(rig.outputs.rows.back().permanent_failures == 1);
+}
+
+TEST_CASE("compromised_account on an outbound listener: counted per sender, names the local client, flags no IP") {
+  config::Config cfg;
+  cfg.detectors.compromised_account.window = std::chrono::seconds(2);
+  cfg.detectors.compromised_account.threshold = 3;  // min_messages
+  cfg.detectors.compromised_account.ratio = 2;      // factor
+  OutRig rig(config::UserFrom::automatic, cfg);
+  auto one = [&](std::uint64_t lcid, std::string_view sender) {
+    auto s = rig.open(lcid);
+    deliver(*s, sender);
+    s->on_close(Termination::server_close);
+  };
+  one(30, "erin@local.example");  // the first window: a baseline of one message
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));  // the next window, with 1.8 s of it left
+  for (std::uint64_t i = 0; i < 2; ++i) one(31 + i, "frank@local.example");  // another sender, under min_messages
+  for (std::uint64_t i = 0; i < 3; ++i) one(40 + i, "erin@local.example");  // 3 > 2 x 1: a jump
+  REQUIRE(rig.alerts("compromised_account") == 1);
+  const auto& a = rig.outputs.alerts.back();
+  CHECK(a.type == "compromised_account");
+  CHECK(a.users == std::vector<std::string>{"erin@local.example"});
+  CHECK(a.ips == std::vector<std::string>{"127.0.0.5"});
+  CHECK(rig.sensor->flags().size() == 0);
 }
