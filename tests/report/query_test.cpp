@@ -107,7 +107,15 @@ TEST_CASE("command-line options") {
   CHECK_FALSE(q.descending);
   CHECK(*q.top == 5);
   CHECK(q.format == Format::csv);
+  CHECK(q.direction == Direction::both);  // the default: both directions, every listener
+  CHECK_FALSE(q.listener);
   CHECK(parse_query(parse_arguments({"--tz", "UTC"}).input, Syntax::cli, Format::table).format == Format::table);
+  const auto out = parse_query(parse_arguments({"--direction", "out", "--listener", "out25", "--tz", "UTC"}).input, Syntax::cli,
+                               Format::table);
+  CHECK(out.direction == Direction::out);
+  CHECK(*out.listener == "out25");
+  CHECK(query("direction=in&listener=&tz=UTC").direction == Direction::in);
+  CHECK_FALSE(query("direction=in&listener=&tz=UTC").listener);  // empty counts as absent, as every parameter
   CHECK_THROWS_WITH_AS(parse_arguments({"--form", "2026-01-01"}), "unknown option '--form' (see smtp-sensor report --help)",
                        QueryError);
   CHECK_THROWS_WITH_AS(parse_arguments({"--from"}), "--from needs a value", QueryError);
