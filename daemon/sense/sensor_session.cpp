@@ -139,14 +139,17 @@ void SensorSession::on_reply(const proto::Reply& r, const proto::Command* paired
   // Outbound, a refused recipient is the remote server's verdict on our user's mail
   // (outbound_rejections), not a local client probing us.
   if (facts_.outbound) {
-    if (r.permanent_failure() && r.stage != proto::Stage::mail) detectors_.rejection(facts_.user(settings_.user_from, facts_.mail_from));
+    if (r.permanent_failure() && r.stage != proto::Stage::mail)
+      detectors_.rejection(facts_.user(settings_.user_from, facts_.mail_from));
   } else if (paired && paired->verb == proto::Verb::rcpt && r.klass() == 5) {
     detectors_.rcpt_reply(r);
   }
   if (paired && r.klass() == 2) {
     if (paired->verb == proto::Verb::mail) {
-      facts_.mail_from = lower(paired->mail.address.substr(0, 255));
-      if (facts_.sender.empty()) facts_.sender = facts_.mail_from;
+      if (facts_.outbound) {  // only an outbound session's user is its sender: inbound MX traffic copies nothing
+        facts_.mail_from = lower(paired->mail.address.substr(0, 255));
+        if (facts_.sender.empty()) facts_.sender = facts_.mail_from;
+      }
       if (facts_.sender_domain.empty()) facts_.sender_domain = lower(paired->mail.domain);
     }
     if (paired->verb == proto::Verb::rcpt) {
