@@ -2,15 +2,17 @@
 // through the daemon's own write path (SessionStore: batched rows plus roll-ups in the
 // same transactions), and prints the write rate. Not a test: it prints figures.
 //
-//   bench/report_store_gen OUT.db [sessions] [domains] [users] [ips] [days]
-//   defaults: 10,000,000 sessions, 5,000 domains, 50,000 users, 200,000 IPs, 365 days
+//   bench/report_store_gen OUT.db [sessions] [domains] [users] [ips] [days] [outbound%]
+//   defaults: 10,000,000 sessions, 5,000 domains, 50,000 users, 200,000 IPs, 365 days, 0%
 //
 // OUT.db must not exist yet (write it under /tmp: 10 M sessions take a few GB). The
 // sessions end now and are spread evenly over the days, in time order as the daemon
 // writes them. Skew: domains, users and IPs are drawn with a Zipf-like law (rank k has
 // weight ~1/k), so the busiest domain gets ~11% of the inbound sessions and the long
 // tail a handful a year. 45% of sessions are authenticated submissions (user, the
-// user's domain, the user's own IP); the rest are inbound MX sessions.
+// user's domain, the user's own IP); the rest are inbound MX sessions. With outbound% >
+// 0, that share of the sessions becomes the MTA's deliveries through an outbound listener
+// "out" (SPEC 14): from one local client, user the sender, ip the remote server.
 #include "store/session_store.hpp"
 
 #include <chrono>
@@ -52,13 +54,13 @@ double cpu_seconds(int who = RUSAGE_SELF) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s OUT.db [sessions] [domains] [users] [ips] [days]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s OUT.db [sessions] [domains] [users] [ips] [days] [outbound%%]\n", argv[0]);
     return 2;
   }
   const std::string out = argv[1];
   auto arg = [&](int i, std::uint64_t def) { return argc > i ? std::strtoull(argv[i], nullptr, 10) : def; };
   const std::uint64_t sessions = arg(2, 10'000'000), domains = arg(3, 5'000), users = arg(4, 50'000),
-                      ips = arg(5, 200'000), days = arg(6, 365);
+                      ips = arg(5, 200'000), days = arg(6, 365), outbound_pct = arg(7, 0);
   if (std::filesystem::exists(out)) {
     std::fprintf(stderr, "%s exists: give a new path\n", out.c_str());
     return 2;
@@ -70,7 +72,7 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(42);
   std::uniform_int_distribution<int> pct(0, 99);
   std::vector<std::string> domain_names(domains);
-  for (std::uint64_t d = 0; d < domains; ++d) domain_names[d] = "d" + std::to_string(d) + ".example";
+  for (std::uint64_t d = 0; d < domains; ++d) domain_names[d] = std::string("d").append(std::to_string(d)).append(".example");
 
   constexpr std::size_t kQueue = 1 << 18;
   constexpr std::uint64_t kAhead = 100'000;  // stay this far ahead of the writer, never drop
@@ -104,6 +106,20 @@ int main(int argc, char** argv) {
       r.blocked = pct(rng) < 7;
       r.messages = r.blocked ? 0 : static_cast<std::uint32_t>(rng() % 4);
       if (r.blocked) r.termination = "blocked";
+    }
+    // Drawn only when asked for, so that the default store is the same as before.
+    if (outbound_pct > 0 && static_cast<std::uint64_t>(pct(rng)) < outbound_pct) {
+      const std::uint64_t u = zipf(rng, users);
+      r.outbound = true;
+      r.listener = "out";
+      r.client_ip = "10.0.0.25";
+      // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) about "u" + to_string(u).
+      r.user = std::string("u").append(std::to_string(u)).append("@").append(domain_names[u % domains]);
+      r.domain = domain_names[u % domains];
+      r.auth_user.clear();
+      r.auth_result.clear();
+      r.upstream = ip_text(zipf(rng, ips));
+      r.upstream += ":25";
     }
     r.recipients = r.messages + static_cast<std::uint32_t>(rng() % 2);
     r.commands = 3 + 4 * r.messages;

@@ -37,7 +37,8 @@
   X(relay_probe, "attempts", "", true, true, flag, 1h, 3, 0, warning, ip)                                           \
   X(vrfy_expn, "count", "", true, true, flag, 10min, 5, 0, warning, ip)                                             \
   X(non_smtp, "", "", false, true, flag, 0s, 0, 0, warning, session)                                                \
-  X(early_pipelining, "", "", false, true, flag, 0s, 0, 0, warning, session)
+  X(early_pipelining, "", "", false, true, flag, 0s, 0, 0, warning, session)                                       \
+  X(outbound_rejections, "rejections", "", true, true, flag, 1h, 20, 0, warning, user)
 
 namespace smtp::config {
 

@@ -26,15 +26,17 @@ inline constexpr std::array<std::string_view, 8> kTerminationNames{
 #undef X
 };
 
-// Why a connection counted as blocked.
-#define SMTP_SENSOR_BLOCK_REASONS(X) X(deny) X(flagged) X(upstream_refused) X(proxy_protocol) X(max_connections)
+// Why a connection counted as blocked. upstream_refused: an inbound listener's upstream
+// refused at the greeting; remote_refused: on an outbound listener, the remote server
+// refused us (SPEC 14: a 554 or 421 greeting, or a 5xx to EHLO or MAIL naming a block list).
+#define SMTP_SENSOR_BLOCK_REASONS(X) X(deny) X(flagged) X(upstream_refused) X(proxy_protocol) X(max_connections) X(remote_refused)
 
 enum class BlockReason : std::uint8_t {
 #define X(name) name,
   SMTP_SENSOR_BLOCK_REASONS(X)
 #undef X
 };
-inline constexpr std::array<std::string_view, 5> kBlockReasonNames{
+inline constexpr std::array<std::string_view, 6> kBlockReasonNames{
 #define X(name) #name,
     SMTP_SENSOR_BLOCK_REASONS(X)
 #undef X

@@ -254,6 +254,22 @@ void Engine::probe(DetectorId id, const IpBytes& ip, std::uint32_t now_s, Findin
   });
 }
 
+void Engine::rejection(const IpBytes& ip, std::string_view sender, std::uint32_t now_s, Findings& out) {
+  const auto& d = config().outbound_rejections;
+  if (!d.enabled || sender.empty()) return;
+  const auto w = window_seconds(d);
+  users_.with(sender, [&](UserState& u) {
+    u.rejections.add(now_s, w);
+    const auto n = u.rejections.count(now_s, w);
+    alert_or_repeat(DetectorId::outbound_rejections, d, n, u.quiet(DetectorId::outbound_rejections), now_s, out,
+                    [&](Finding& f) {
+                      f.detail = std::to_string(n) + " messages of this sender refused by remote servers";
+                      f.users.emplace_back(sender.substr(0, UserSample::kMaxName));
+                      f.ips.push_back(ip);  // the local client that sent them
+                    });
+  });
+}
+
 void Engine::anomaly(DetectorId id, std::string_view detail, Findings& out) {
   const auto counts = config::info(id).counts;
   if (counts != config::Counts::occurrence && counts != config::Counts::session) return;

@@ -54,6 +54,10 @@ class Engine {
   // once-per-session ones (non_smtp, early_pipelining): one is enough. Any other id is
   // ignored; detector_for() maps a protocol anomaly to its id.
   void anomaly(DetectorId id, std::string_view detail, Findings& out);
+  // outbound_rejections (SPEC 14): a remote server refused (5xx after MAIL) mail of
+  // `sender`, sent by the local client `ip`. Keyed by the sender; the alert names the
+  // sender and carries the client in `ips`, and never flags the client.
+  void rejection(const IpBytes& ip, std::string_view sender, std::uint32_t now_s, Findings& out);
 
   std::size_t tracked_ips() const { return ips_.size(); }
   std::size_t tracked_users() const { return users_.size(); }
@@ -85,6 +89,7 @@ class Engine {
     std::array<std::uint32_t, config::quiet_slots(config::Counts::user)> quiet_until{};
     std::uint32_t& quiet(DetectorId id) { return quiet_until[config::quiet_slot(id)]; }
     IpSet<10> failing_ips;  // distributed_bruteforce: kept whole for the alert's "ips"
+    SlidingWindow rejections;  // outbound_rejections: remote refusals of this sender's mail
     IpSet<0> login_ips;     // user_many_ips: clients with a successful login, on the heap, so that the users AUTH failures track do not carry it
     // compromised_account: messages in the current fixed window, and an exponentially
     // weighted baseline of the previous windows.

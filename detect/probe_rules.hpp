@@ -58,4 +58,17 @@ inline RcptRefusal classify_rcpt_refusal(std::uint16_t code, std::string_view en
   return RcptRefusal::none;
 }
 
+// The words that make a remote server's 5xx to EHLO or MAIL a block-list refusal on an
+// outbound listener (SPEC 14): it refuses us, the sending host, not one message. Matched
+// case-insensitively anywhere in the reply's text ("listed" covers "blacklisted" and
+// "listed at zen.spamhaus.org").
+inline constexpr std::array<std::string_view, 11> kBlockListWords{"spamhaus",  "spamcop",    "barracuda", "blocked",
+                                                                  "blacklist", "blocklist",  "block list", "denylist",
+                                                                  "listed",    "rbl",        "dnsbl"};
+
+inline bool names_block_list(std::string_view text) {
+  return std::any_of(kBlockListWords.begin(), kBlockListWords.end(),
+                     [&](std::string_view w) { return probe_detail::icontains(text, w); });
+}
+
 }  // namespace smtp::detect

@@ -4,10 +4,14 @@ namespace smtp::report {
 
 const std::string_view kReportUsage = R"(usage: smtp-sensor report [-c FILE | --store PATH] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
          [--step hour|day|week|month|quarter] [--mode trend|domain|user|ip] [--domain D]
+         [--direction in|out|both] [--listener NAME]
          [--sort COLUMN] [--asc|--desc] [--top N] [--format table|csv|json] [--tz ZONE]
          [--csv-raw] [--bom]
   Defaults: the last 7 days up to today, --step day, --mode trend, --format table,
-  --tz the server's local zone, --store the store.path of -c FILE.
+  --tz the server's local zone, --store the store.path of -c FILE, both directions.
+  --direction in: the sessions of inbound listeners ("SMTP In"); out: of outbound ones
+  ("SMTP Out"), where --mode user is the sender and --mode ip the remote server.
+  --listener NAME: one listener's sessions.
   CSV: a cell starting with = + - @ tab or CR (a formula to a spreadsheet) gets a
   leading ' so that it opens as text; --csv-raw keeps every cell as stored. --bom
   starts the output with a UTF-8 byte order mark (for Excel on Windows).
@@ -34,6 +38,8 @@ Arguments parse_arguments(const std::vector<std::string_view>& args) {
     else if (arg == "--step") slot = &a.input.step;
     else if (arg == "--mode") slot = &a.input.mode;
     else if (arg == "--domain") slot = &a.input.domain;
+    else if (arg == "--direction") slot = &a.input.direction;
+    else if (arg == "--listener") slot = &a.input.listener;
     else if (arg == "--sort") slot = &a.input.sort;
     else if (arg == "--top") slot = &a.input.top;
     else if (arg == "--format") slot = &a.input.format;

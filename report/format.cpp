@@ -153,6 +153,9 @@ void json_head(std::string& out, const Query& q) {
   out += ",\"domain\":";
   if (q.domain) text::append_json_string(out, *q.domain);
   else out += "null";
+  out += ",\"direction\":\"" + std::string(to_string(q.direction)) + "\",\"listener\":";
+  if (q.listener) text::append_json_string(out, *q.listener);
+  else out += "null";
   out += ",\"sort\":";
   text::append_json_string(out, to_string(q.sort, q.mode));
   out += q.descending ? ",\"order\":\"desc\"" : ",\"order\":\"asc\"";

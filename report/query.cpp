@@ -15,6 +15,9 @@ namespace {
 constexpr std::array kSteps{"hour", "day", "week", "month", "quarter"};
 constexpr std::array kModes{"trend", "domain", "user", "ip"};
 constexpr std::array kFormats{"table", "csv", "json"};
+constexpr std::array kDirections{"both", "in", "out"};
+// A listener's name, as the config gives it, is short; a longer one names none.
+constexpr std::size_t kMaxListenerName = 255;
 constexpr std::array kCounterNames{"new_connections", "blocked_connections", "bad_commands",           "terminations",
                                    "bandwidth_bytes", "messages",            "connections_per_message"};
 // Hour steps are cut into at most this many days (9,600 periods); other steps into ten years.
@@ -66,6 +69,7 @@ bool has(const std::optional<std::string>& v) { return v && !v->empty(); }
 
 std::string_view to_string(Step step) { return kSteps[static_cast<std::size_t>(step)]; }
 std::string_view to_string(Mode mode) { return kModes[static_cast<std::size_t>(mode)]; }
+std::string_view to_string(Direction direction) { return kDirections[static_cast<std::size_t>(direction)]; }
 
 std::string_view key_name(Mode mode) { return mode == Mode::trend ? std::string_view{} : to_string(mode); }
 
@@ -89,6 +93,13 @@ Query parse_query(const QueryInput& in, Syntax syntax, Format default_format) {
   if (has(in.step)) q.step = static_cast<Step>(pick(kSteps, *in.step, syntax, "step"));
   if (has(in.mode)) q.mode = static_cast<Mode>(pick(kModes, *in.mode, syntax, "mode"));
   if (has(in.domain)) q.domain = *in.domain;
+  if (has(in.direction)) q.direction = static_cast<Direction>(pick(kDirections, *in.direction, syntax, "direction"));
+  if (has(in.listener)) {
+    if (in.listener->size() > kMaxListenerName)
+      throw QueryError(fmt::format("listener name too long for {}: at most {} bytes", option(syntax, "listener"),
+                                   kMaxListenerName));
+    q.listener = *in.listener;
+  }
 
   q.zone = has(in.tz) ? *in.tz : local_zone_name();
   const auto* zone = find_zone(q.zone);
@@ -186,8 +197,12 @@ QueryInput parse_url_query(std::string_view query) {
     else if (name == "tz") slot = &in.tz;
     else if (name == "csv_raw") slot = &in.csv_raw;
     else if (name == "bom") slot = &in.bom;
+    else if (name == "direction") slot = &in.direction;
+    else if (name == "listener") slot = &in.listener;
     else throw QueryError(fmt::format(
-        "unknown parameter '{}': use from, to, step, mode, domain, sort, order, top, tz, format, csv_raw, bom", name));
+        "unknown parameter '{}': use from, to, step, mode, domain, direction, listener, sort, order, top, tz, format, "
+        "csv_raw, bom",
+        name));
     *slot = std::move(value);
   }
   return in;

@@ -16,6 +16,8 @@ namespace smtp::report {
 enum class Step { hour, day, week, month, quarter };
 enum class Mode { trend, domain, user, ip };
 enum class Format { table, csv, json };
+// SPEC 14: the sessions of inbound listeners ("SMTP In"), of outbound ones ("SMTP Out"), or both.
+enum class Direction { both, in, out };
 enum class Column {
   period,
   key,
@@ -39,7 +41,7 @@ struct StoreUnavailable : std::runtime_error {
 
 // The parameters as given, unchecked; an absent or empty value takes the default.
 struct QueryInput {
-  std::optional<std::string> from, to, step, mode, domain, sort, order, top, format, tz;
+  std::optional<std::string> from, to, step, mode, domain, sort, order, top, format, tz, direction, listener;
   // CSV only: "1" keeps cells as stored (csv_raw), starts the text with a UTF-8 BOM (bom).
   std::optional<std::string> csv_raw, bom;
 };
@@ -52,6 +54,8 @@ struct Query {
   Step step = Step::day;
   Mode mode = Mode::trend;
   std::optional<std::string> domain;
+  Direction direction = Direction::both;
+  std::optional<std::string> listener;  // one listener's sessions (by name)
   Column sort = Column::period;
   bool descending = false;
   std::optional<std::size_t> top;
@@ -77,6 +81,7 @@ std::vector<std::string> column_names(Mode mode);
 
 std::string_view to_string(Step step);
 std::string_view to_string(Mode mode);
+std::string_view to_string(Direction direction);
 std::string_view to_string(Column column, Mode mode);
 
 }  // namespace smtp::report

@@ -24,9 +24,13 @@ namespace {
 
 using store::Level;
 
-// The first schema with roll-up tables, and the first with packed key roll-ups.
+// The first schema with roll-up tables. Key packs are read from kScopedSchema (v7) on:
+// v4 to v6 packs are per unit only, and a store the daemon has not upgraded yet is read
+// from its rows.
 constexpr int kRollupSchema = 3;
-constexpr int kPackSchema = 4;
+constexpr int kPackSchema = store::kScopedSchema;
+
+bool filtered(const Query& q) { return q.direction != Direction::both || q.listener.has_value(); }
 
 struct Statement {
   Statement(sqlite3* db, const std::string& sql) {
@@ -59,8 +63,9 @@ struct Source {
 
 Source source(const Query& q, int schema) {
   Source s;
-  if (q.mode == Mode::trend && !q.domain) {
-    if (schema >= kPackSchema) s.chain = {Level::hour, Level::quarter_hour};
+  if (q.mode == Mode::trend && !q.domain && !filtered(q)) {
+    // The whole server's trend (quarter hours since v4).
+    if (schema >= 4) s.chain = {Level::hour, Level::quarter_hour};
     else if (schema >= kRollupSchema) s.chain = {Level::hour};
     return s;
   }
@@ -69,6 +74,7 @@ Source source(const Query& q, int schema) {
   switch (q.mode) {
     case Mode::user: s.kind = store::PackKind::user; break;
     case Mode::ip: s.kind = q.domain ? store::PackKind::ip_domain : store::PackKind::ip; break;
+    case Mode::trend: s.kind = q.domain ? store::PackKind::domain : store::PackKind::total; break;
     default: s.kind = store::PackKind::domain;
   }
   switch (q.step) {
@@ -104,9 +110,10 @@ inline bool key_less(std::string_view a, std::string_view b) {
 
 // One sorted source of (key, counters) for a period: a pack, or session rows summed.
 struct Run {
-  // The run's own statement: the blob of its row stays valid (no copy) until the
-  // statement is stepped again, in a later period.
-  std::unique_ptr<Statement> pack;
+  // A unit may have several packs that match (one per listener and direction), all
+  // read by one statement, so each run keeps a copy of its blob; the buffer is reused
+  // from period to period.
+  std::string blob;
   bool packed = false;                                      // reads a pack, else rows
   std::vector<std::pair<std::string, store::Counts>> rows;  // summed session rows, sorted
   store::PackReader reader{std::string_view{}};
@@ -120,14 +127,35 @@ struct Run {
 // period in key order; emits a row per key with sessions (every period in trend mode).
 class Scanner {
  public:
-  Scanner(sqlite3* db, const Query& q, const Source& src, ReportStats& stats)
+  Scanner(sqlite3* db, const Query& q, const Source& src, bool v7_columns, ReportStats& stats)
       : q_(q), src_(src), stats_(stats),
         trend_(db, "SELECT new_connections, blocked_connections, bad_commands, terminations, bandwidth_bytes, messages "
                    "FROM rollup_trend WHERE level = ?1 AND start = ?2"),
-        db_(db),
-        rows_(db, std::string(store::kSessionKeysSelect) + " WHERE start_ms >= ?1 AND start_ms < ?2" +
-                      (q.domain ? " AND domain = ?3" : "")) {
+        rows_(db, rows_sql(q, v7_columns)) {
     if (q.domain) sqlite3_bind_text(rows_.st, 3, q.domain->data(), static_cast<int>(q.domain->size()), SQLITE_STATIC);
+    if (q.listener) sqlite3_bind_text(rows_.st, 4, q.listener->data(), static_cast<int>(q.listener->size()), SQLITE_STATIC);
+    if (src.packs) {
+      // Every scope's pack of the unit that the query's direction and listener take.
+      pack_ = std::make_unique<Statement>(
+          db, "SELECT data FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start = ?3 AND (?4 < 0 OR direction = ?4) "
+              "AND (?5 IS NULL OR listener = ?5)");
+      sqlite3_bind_int(pack_->st, 1, static_cast<int>(src.kind));
+      sqlite3_bind_int(pack_->st, 4, q.direction == Direction::both ? -1 : q.direction == Direction::out ? 1 : 0);
+      if (q.listener)
+        sqlite3_bind_text(pack_->st, 5, q.listener->data(), static_cast<int>(q.listener->size()), SQLITE_STATIC);
+    }
+  }
+
+  static std::string rows_sql(const Query& q, bool v7_columns) {
+    std::string sql = store::session_keys_select(v7_columns) + " WHERE start_ms >= ?1 AND start_ms < ?2";
+    if (q.domain) sql += " AND domain = ?3";
+    if (q.listener) sql += " AND listener = ?4";
+    if (q.direction != Direction::both) {
+      // Rows written before v7 are inbound.
+      if (v7_columns) sql += q.direction == Direction::out ? " AND direction = 1" : " AND direction = 0";
+      else if (q.direction == Direction::out) sql += " AND 0";
+    }
+    return sql;
   }
 
   bool period(std::uint32_t p, const Plan::Reads& reads, const RowSink& sink) {
@@ -226,19 +254,16 @@ class Scanner {
   }
 
   void open_pack(const Plan::Unit& u) {
-    auto& r = next_run(u.sign);
-    r.packed = true;
-    if (!r.pack) {
-      r.pack = std::make_unique<Statement>(db_, "SELECT data FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start = ?3");
-      sqlite3_bind_int(r.pack->st, 1, static_cast<int>(src_.kind));
-    }
-    sqlite3_stmt* st = r.pack->st;
-    sqlite3_reset(st);
+    sqlite3_stmt* st = pack_->st;
     sqlite3_bind_int(st, 2, static_cast<int>(u.level));
     sqlite3_bind_int64(st, 3, u.start);
-    if (sqlite3_step(st) == SQLITE_ROW)
-      r.reader = store::PackReader(std::string_view(static_cast<const char*>(sqlite3_column_blob(st, 0)),
-                                                    static_cast<std::size_t>(sqlite3_column_bytes(st, 0))));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      auto& r = next_run(u.sign);
+      r.packed = true;
+      r.blob.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)), static_cast<std::size_t>(sqlite3_column_bytes(st, 0)));
+      r.reader = store::PackReader(r.blob);
+    }
+    sqlite3_reset(st);
   }
 
   void open_rows(const Plan::Span& s) {
@@ -293,8 +318,8 @@ class Scanner {
   const Source& src_;
   ReportStats& stats_;
   Statement trend_;
-  sqlite3* db_;
   Statement rows_;
+  std::unique_ptr<Statement> pack_;
   std::deque<Run> runs_;  // a deque: the heap holds pointers into it
   std::size_t used_ = 0;  // runs_ in use for the current period
   std::vector<Run*> heap_;
@@ -393,15 +418,14 @@ void scan_report(sqlite3* db, const Query& q, const std::vector<Period>& periods
   try {
     std::set<std::pair<Level, std::int64_t>> packed;
     if (src.packs) {
-      Statement st(db, "SELECT level, start FROM rollup_pack WHERE kind = ?1");
-      sqlite3_bind_int(st.st, 1, static_cast<int>(src.kind));
+      Statement st(db, "SELECT level, start FROM rollup_packed");
       while (sqlite3_step(st.st) == SQLITE_ROW)
         packed.insert({static_cast<Level>(sqlite3_column_int(st.st, 0)), sqlite3_column_int64(st.st, 1)});
     }
     Plan plan(src.chain, [&](Level level, std::int64_t start) { return !src.packs || packed.count({level, start}) > 0; });
     for (std::uint32_t p = 0; p < periods.size(); ++p) plan.add(periods[p].begin_ms, periods[p].end_ms, {p, 1});
     const auto reads = plan.per_period(periods.size());
-    Scanner scanner(db, q, src, stats);
+    Scanner scanner(db, q, src, store::has_v7_columns(db), stats);
     const bool reverse = q.sort == Column::period && q.descending;
     for (std::uint32_t i = 0; i < periods.size(); ++i) {
       const std::uint32_t p = reverse ? static_cast<std::uint32_t>(periods.size()) - 1 - i : i;

@@ -24,7 +24,8 @@ std::vector<SessionRecord> query_history(sqlite3* db, const HistoryQuery& q, std
   std::string sql =
       "SELECT lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, auth_user, auth_result, "
       "domain, messages, recipients, commands, bad_commands, permanent_failures, termination, blocked, bytes_in, "
-      "bytes_out, tls_version, tls_cipher, transcript_file, transcript_offset FROM sessions WHERE start_ms >= ?1 AND start_ms < ?2";
+      "bytes_out, tls_version, tls_cipher, transcript_file, transcript_offset, direction, user_name FROM sessions "
+      "WHERE start_ms >= ?1 AND start_ms < ?2";
   if (!q.ip.empty()) sql += " AND client_ip = ?3";
   if (!q.user.empty()) sql += " AND auth_user = ?4";
   if (!q.domain.empty()) sql += " AND domain = ?5";
@@ -76,6 +77,8 @@ std::vector<SessionRecord> query_history(sqlite3* db, const HistoryQuery& q, std
     r.tls_cipher = str();
     r.transcript_file = static_cast<std::uint64_t>(num());
     r.transcript_offset = static_cast<std::uint64_t>(num());
+    r.outbound = num() != 0;
+    r.user = str();
     rows.push_back(std::move(r));
   }
   sqlite3_progress_handler(db, 0, nullptr, nullptr);

@@ -2,6 +2,8 @@
 
 #include "store/schema.hpp"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <queue>
 #include <tuple>
@@ -48,11 +50,43 @@ Counts session_counts(bool blocked, std::int64_t bad_commands, std::string_view 
   return {1, blocked ? 1 : 0, bad_commands, (termination != "quit" ? 1 : 0) + permanent_failures, bytes, messages};
 }
 
+std::string session_keys_select(bool v7_columns) {
+  return std::string("SELECT domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, "
+                     "permanent_failures, bytes_in + bytes_out, messages, listener, upstream, ") +
+         (v7_columns ? "direction, user_name" : "0, ''") + " FROM sessions";
+}
+
+bool has_v7_columns(sqlite3* db) {
+  const auto st = prepare(db, "SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'direction'");
+  return st && sqlite3_step(st.get()) == SQLITE_ROW;
+}
+
+std::string_view host_of(std::string_view s) {
+  if (s.starts_with('[')) {
+    const auto close = s.find(']');
+    return close == std::string_view::npos ? std::string_view{} : s.substr(1, close - 1);
+  }
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || s.find(':') != colon) return {};
+  return s.substr(0, colon);
+}
+
 SessionKeys read_session_keys(sqlite3_stmt* st) {
-  return {column_text(st, 0), column_text(st, 2) == "success" ? column_text(st, 1) : std::string_view{},
-          column_text(st, 3),
-          session_counts(sqlite3_column_int64(st, 4) != 0, sqlite3_column_int64(st, 5), column_text(st, 6),
-                         sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8), sqlite3_column_int64(st, 9))};
+  const bool outbound = sqlite3_column_int(st, 12) != 0;
+  SessionKeys k;
+  k.domain = column_text(st, 0);
+  k.outbound = outbound;
+  k.listener = column_text(st, 10);
+  if (outbound) {
+    k.user = column_text(st, 13);
+    k.ip = host_of(column_text(st, 11));
+  } else {
+    k.user = column_text(st, 2) == "success" ? column_text(st, 1) : std::string_view{};
+    k.ip = column_text(st, 3);
+  }
+  k.counts = session_counts(sqlite3_column_int64(st, 4) != 0, sqlite3_column_int64(st, 5), column_text(st, 6),
+                            sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8), sqlite3_column_int64(st, 9));
+  return k;
 }
 
 void encode(std::string& blob, const PackEntry& e) {

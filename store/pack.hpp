@@ -1,7 +1,8 @@
-// Packed roll-ups (schema v4): the per-key totals of one closed UTC unit (hour, day,
-// ISO week, month) of one kind (domain, user or ip), stored as a single blob sorted by
-// key. A report reads a unit's keys in one row instead of one row per key: SQLite
-// costs ~0.2 us per row stepped, and a year of day x ip is 4 million of them.
+// Packed roll-ups (schema v4; per direction and listener since v7): the per-key totals
+// of one closed UTC unit (hour, day, ISO week, month) of one kind (domain, user or ip),
+// stored as a single blob sorted by key. A report reads a unit's keys in one row instead
+// of one row per key: SQLite costs ~0.2 us per row stepped, and a year of day x ip is 4
+// million of them.
 #pragma once
 
 #include "store/session_record.hpp"
@@ -14,15 +15,19 @@
 #include <string_view>
 #include <vector>
 
+struct sqlite3;
 struct sqlite3_stmt;
 
 namespace smtp::store {
 
 // Stored in rollup_pack.kind: never renumber. IPs are packed twice: alone, and split
 // by domain for a drill-down; one IP talks to many domains (an MX takes mail for all
-// of them), so the split packs hold ~3.5 times as many entries.
-enum class PackKind : int { domain = 0, user = 1, ip = 2, ip_domain = 3 };
-inline constexpr PackKind kPackKinds[] = {PackKind::domain, PackKind::user, PackKind::ip, PackKind::ip_domain};
+// of them), so the split packs hold ~3.5 times as many entries. total (schema v7) is
+// one entry, key "", summing every session of the pack's scope: the trend of one
+// direction or listener (the whole server's trend is rollup_trend).
+enum class PackKind : int { domain = 0, user = 1, ip = 2, ip_domain = 3, total = 4 };
+inline constexpr PackKind kPackKinds[] = {PackKind::domain, PackKind::user, PackKind::ip, PackKind::ip_domain,
+                                          PackKind::total};
 inline constexpr std::size_t kPackKindCount = std::size(kPackKinds);
 
 // The report's counters (SPEC section 8) in column order: new_connections,
@@ -37,17 +42,26 @@ inline Counts session_counts(const SessionRecord& r) {
                         static_cast<std::int64_t>(r.bytes_in + r.bytes_out), r.messages);
 }
 
-// The session columns the roll-ups sum, for "<kSessionKeysSelect> WHERE ...", and one
-// such row read: the report's keys (user only when its AUTH succeeded; "" when the
-// session has none) and the session's counters.
-inline constexpr const char* kSessionKeysSelect =
-    "SELECT domain, auth_user, auth_result, client_ip, blocked, bad_commands, termination, permanent_failures, "
-    "bytes_in + bytes_out, messages FROM sessions";
+// The session columns the roll-ups sum, for "<session_keys_select(schema)> WHERE ...",
+// and one such row read: the report's keys ("" when the session has none) and the
+// session's counters. The user is, inbound, the AUTH user once AUTH succeeded; outbound,
+// user_name (SPEC 14). The IP is, inbound, the client's; outbound, the remote server's
+// (the upstream's address, without its port). Without the v7 columns (direction,
+// user_name: a store older than kScopedSchema) every row reads as inbound.
+std::string session_keys_select(bool v7_columns);
+// Whether the store's sessions table has the v7 columns.
+bool has_v7_columns(sqlite3* db);
 struct SessionKeys {
   std::string_view domain, user, ip;  // views into the statement's row
+  bool outbound = false;
+  std::string_view listener;
   Counts counts{};
 };
 SessionKeys read_session_keys(sqlite3_stmt* st);
+
+// "192.0.2.1" of "192.0.2.1:25", "2001:db8::1" of "[2001:db8::1]:25"; "" when s is
+// not an address with a port.
+std::string_view host_of(std::string_view host_port);
 
 // One key of a unit. key is the report's key (domain, user or IP); domain is the
 // session's domain, kept for user and ip_domain so that a drill-down can filter on it

@@ -7,6 +7,7 @@
 
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -28,6 +29,11 @@ struct PairHash {
   }
 };
 
+// Every kind, so that a statement over all kinds walks rollup_pack's primary key
+// (kind, level, start, ...) rather than the whole table.
+#define SMTP_SENSOR_ALL_KINDS "kind IN (0, 1, 2, 3, 4)"
+static_assert(kPackKindCount == 5 && static_cast<int>(PackKind::total) == 4);
+
 constexpr Level kLevels[] = {Level::quarter_hour, Level::hour, Level::day, Level::week, Level::month};
 constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::min();
 
@@ -44,7 +50,7 @@ Level child_of(Level level) {
 
 Packer::Packer(sqlite3* db, std::size_t max_merge_bytes)
     : db_(db), max_merge_bytes_(max_merge_bytes), newest_ms_(query_int(db, "SELECT max(start_ms) FROM sessions", kNone)) {
-  const auto st = prepare(db, "SELECT DISTINCT level, start FROM rollup_pack");
+  const auto st = prepare(db, "SELECT level, start FROM rollup_packed");
   while (st && sqlite3_step(st.get()) == SQLITE_ROW)
     packed_.insert({static_cast<Level>(sqlite3_column_int(st.get(), 0)), sqlite3_column_int64(st.get(), 1)});
 }
@@ -57,10 +63,13 @@ void Packer::touch(std::int64_t start_ms) {
     if (auto it = scan_from_.find(level); it != scan_from_.end() && unit.second < it->second) it->second = unit.second;
     too_big_.erase(unit);  // its size changes: worth another look
     if (packed_.erase(unit) == 0) continue;
-    const auto st = prepare(db_, "DELETE FROM rollup_pack WHERE level = ?1 AND start = ?2");
-    sqlite3_bind_int(st.get(), 1, static_cast<int>(level));
-    sqlite3_bind_int64(st.get(), 2, unit.second);
-    sqlite3_step(st.get());
+    for (const char* sql : {"DELETE FROM rollup_pack WHERE " SMTP_SENSOR_ALL_KINDS " AND level = ?1 AND start = ?2",
+                            "DELETE FROM rollup_packed WHERE level = ?1 AND start = ?2"}) {
+      const auto st = prepare(db_, sql);
+      sqlite3_bind_int(st.get(), 1, static_cast<int>(level));
+      sqlite3_bind_int64(st.get(), 2, unit.second);
+      sqlite3_step(st.get());
+    }
     if (level == Level::week || level == Level::month) not_before_[unit] = Clock::now() + kRemergeDelay;
   }
 }
@@ -122,83 +131,116 @@ bool Packer::run(Clock::time_point deadline) {
 }
 
 bool Packer::pack_rows(std::int64_t start) {
-  const auto st = prepare(db_, (std::string(kSessionKeysSelect) + " WHERE start_ms >= ?1 AND start_ms < ?2").c_str());
+  const auto st = prepare(db_, (session_keys_select(true) + " WHERE start_ms >= ?1 AND start_ms < ?2").c_str());
   if (!st) return false;
   sqlite3_bind_int64(st.get(), 1, start * 1000);
   sqlite3_bind_int64(st.get(), 2, next_unit(Level::quarter_hour, start) * 1000);
-  // Summed per key as the rows come, so memory follows the distinct keys of the quarter
-  // hour, not its sessions (at 20,000 sessions/s a quarter hour holds 18 million).
-  std::unordered_map<std::pair<std::string, std::string>, Counts, PairHash> sums[kPackKindCount];
-  auto add = [&](PackKind kind, std::string_view key, std::string_view domain, const Counts& c) {
-    auto& to = sums[static_cast<std::size_t>(kind)][{std::string(key), std::string(domain)}];
-    for (std::size_t i = 0; i < to.size(); ++i) to[i] += c[i];
-  };
+  // Summed per scope and key as the rows come, so memory follows the distinct keys of
+  // the quarter hour, not its sessions (at 20,000 sessions/s a quarter hour holds 18
+  // million).
+  using Sums = std::array<std::unordered_map<std::pair<std::string, std::string>, Counts, PairHash>, kPackKindCount>;
+  std::map<Scope, Sums> scopes;
+  Scope scope;
   while (sqlite3_step(st.get()) == SQLITE_ROW) {
     const SessionKeys k = read_session_keys(st.get());
-    if (!k.domain.empty()) add(PackKind::domain, k.domain, {}, k.counts);
-    if (!k.user.empty()) add(PackKind::user, k.user, k.domain, k.counts);
+    scope.first = k.outbound ? 1 : 0;
+    scope.second.assign(k.listener);
+    Sums& sums = scopes[scope];
+    auto add = [&](PackKind kind, std::string_view key, std::string_view domain) {
+      auto& to = sums[static_cast<std::size_t>(kind)][{std::string(key), std::string(domain)}];
+      for (std::size_t i = 0; i < to.size(); ++i) to[i] += k.counts[i];
+    };
+    add(PackKind::total, {}, {});
+    if (!k.domain.empty()) add(PackKind::domain, k.domain, {});
+    if (!k.user.empty()) add(PackKind::user, k.user, k.domain);
     if (!k.ip.empty()) {
-      add(PackKind::ip, k.ip, {}, k.counts);
-      add(PackKind::ip_domain, k.ip, k.domain, k.counts);
+      add(PackKind::ip, k.ip, {});
+      add(PackKind::ip_domain, k.ip, k.domain);
     }
   }
-  std::string blobs[kPackKindCount];
-  for (std::size_t k = 0; k < kPackKindCount; ++k) {
-    std::vector<OwnedEntry> entries;
-    entries.reserve(sums[k].size());
-    for (auto& [key, c] : sums[k]) entries.push_back({key.first, key.second, c});
-    sums[k].clear();
-    blobs[k] = encode_sorted(std::move(entries));
+  ScopeBlobs blobs;
+  for (auto& [scope, sums] : scopes) {
+    auto& out = blobs[scope];
+    for (std::size_t kind = 0; kind < kPackKindCount; ++kind) {
+      std::vector<OwnedEntry> entries;
+      entries.reserve(sums[kind].size());
+      for (auto& [key, c] : sums[kind]) entries.push_back({key.first, key.second, c});
+      sums[kind].clear();
+      out[kind] = encode_sorted(std::move(entries));
+    }
   }
   return store(Level::quarter_hour, start, blobs);
 }
 
 bool Packer::pack_parent(Level level, std::int64_t start) {
   // length() of a blob reads its record header only, not its pages.
-  const auto size = prepare(db_, "SELECT sum(length(data)) FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start >= ?3 AND start < ?4");
-  const auto st = prepare(db_, "SELECT data FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start >= ?3 AND start < ?4");
+  const auto size = prepare(db_, "SELECT sum(length(data)) FROM rollup_pack WHERE " SMTP_SENSOR_ALL_KINDS
+                                 " AND level = ?1 AND start >= ?2 AND start < ?3");
+  const auto st = prepare(db_,
+                          "SELECT direction, listener, data FROM rollup_pack WHERE kind = ?4 AND level = ?1 AND start >= ?2 "
+                          "AND start < ?3 ORDER BY direction, listener");
   if (!size || !st) return false;
-  std::uint64_t bytes = 0;
   for (sqlite3_stmt* q : {size.get(), st.get()}) {
-    sqlite3_bind_int(q, 2, static_cast<int>(child_of(level)));
-    sqlite3_bind_int64(q, 3, start);
-    sqlite3_bind_int64(q, 4, next_unit(level, start));
+    sqlite3_bind_int(q, 1, static_cast<int>(child_of(level)));
+    sqlite3_bind_int64(q, 2, start);
+    sqlite3_bind_int64(q, 3, next_unit(level, start));
   }
-  for (const PackKind kind : kPackKinds) {
-    sqlite3_bind_int(size.get(), 1, static_cast<int>(kind));
-    if (sqlite3_step(size.get()) == SQLITE_ROW) bytes += static_cast<std::uint64_t>(sqlite3_column_int64(size.get(), 0));
-    sqlite3_reset(size.get());
-  }
+  const std::uint64_t bytes =
+      sqlite3_step(size.get()) == SQLITE_ROW ? static_cast<std::uint64_t>(sqlite3_column_int64(size.get(), 0)) : 0;
   if (bytes > max_merge_bytes_) {
     too_big_.insert({level, start});
     return false;
   }
-  std::string blobs[kPackKindCount];
+  ScopeBlobs blobs;
   for (const PackKind kind : kPackKinds) {
-    sqlite3_bind_int(st.get(), 1, static_cast<int>(kind));
+    sqlite3_bind_int(st.get(), 4, static_cast<int>(kind));
+    // The children come grouped by scope: each group is merged when the next begins.
+    std::optional<Scope> scope;
     std::vector<std::string> children;
-    while (sqlite3_step(st.get()) == SQLITE_ROW)
-      children.emplace_back(static_cast<const char*>(sqlite3_column_blob(st.get(), 0)),
-                            static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 0)));
+    auto flush = [&] {
+      if (scope) blobs[*scope][static_cast<std::size_t>(kind)] = merge_packs(children);
+      children.clear();
+    };
+    while (sqlite3_step(st.get()) == SQLITE_ROW) {
+      Scope s{sqlite3_column_int(st.get(), 0), std::string(column_text(st.get(), 1))};
+      if (scope != s) {
+        flush();
+        scope = std::move(s);
+      }
+      children.emplace_back(static_cast<const char*>(sqlite3_column_blob(st.get(), 2)),
+                            static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 2)));
+    }
+    flush();
     sqlite3_reset(st.get());
-    blobs[static_cast<int>(kind)] = merge_packs(children);
   }
   return store(level, start, blobs);
 }
 
-bool Packer::store(Level level, std::int64_t start, const std::string (&blobs)[kPackKindCount]) {
-  const auto st = prepare(db_, "INSERT OR REPLACE INTO rollup_pack (kind, level, start, data) VALUES (?1, ?2, ?3, ?4)");
-  if (!st) return false;
+bool Packer::store(Level level, std::int64_t start, const ScopeBlobs& blobs) {
+  const auto st = prepare(db_,
+                          "INSERT OR REPLACE INTO rollup_pack (kind, level, start, direction, listener, data) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  const auto mark = prepare(db_, "INSERT OR REPLACE INTO rollup_packed (level, start) VALUES (?1, ?2)");
+  if (!st || !mark) return false;
   bool ok = sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) == SQLITE_OK;
-  for (const PackKind kind : kPackKinds) {
-    const auto& b = blobs[static_cast<int>(kind)];
-    sqlite3_bind_int(st.get(), 1, static_cast<int>(kind));
-    sqlite3_bind_int(st.get(), 2, static_cast<int>(level));
-    sqlite3_bind_int64(st.get(), 3, start);
-    sqlite3_bind_blob(st.get(), 4, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
-    ok = ok && sqlite3_step(st.get()) == SQLITE_DONE;
-    sqlite3_reset(st.get());
-  }
+  // An empty blob is left out: a packed unit (rollup_packed) without a scope's row has
+  // no sessions of that scope.
+  for (const auto& [scope, kinds] : blobs)
+    for (const PackKind kind : kPackKinds) {
+      const auto& b = kinds[static_cast<std::size_t>(kind)];
+      if (b.empty()) continue;
+      sqlite3_bind_int(st.get(), 1, static_cast<int>(kind));
+      sqlite3_bind_int(st.get(), 2, static_cast<int>(level));
+      sqlite3_bind_int64(st.get(), 3, start);
+      sqlite3_bind_int(st.get(), 4, scope.first);
+      sqlite3_bind_text(st.get(), 5, scope.second.data(), static_cast<int>(scope.second.size()), SQLITE_STATIC);
+      sqlite3_bind_blob(st.get(), 6, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
+      ok = ok && sqlite3_step(st.get()) == SQLITE_DONE;
+      sqlite3_reset(st.get());
+    }
+  sqlite3_bind_int(mark.get(), 1, static_cast<int>(level));
+  sqlite3_bind_int64(mark.get(), 2, start);
+  ok = ok && sqlite3_step(mark.get()) == SQLITE_DONE;
   ok = sqlite3_exec(db_, ok ? "COMMIT" : "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK && ok;
   if (ok) {
     packed_.insert({level, start});

@@ -4,7 +4,8 @@
 // after its end. A session that arrives later for a packed unit (a long session is
 // written when it ends) deletes that unit's packs in the transaction that writes it,
 // so a report never reads a pack that misses a row; the unit is packed again later,
-// and until then the report reads its finer units instead.
+// and until then the report reads its finer units instead. Since schema v7 each unit
+// has a pack per scope, (direction, listener), and rollup_packed lists the units packed.
 #pragma once
 
 #include "store/pack.hpp"
@@ -14,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <array>
 #include <map>
 #include <set>
 #include <string>
@@ -48,11 +50,13 @@ class Packer {
 
  private:
   using Unit = std::pair<Level, std::int64_t>;
+  using Scope = std::pair<int, std::string>;  // direction (0 inbound, 1 outbound), listener
+  using ScopeBlobs = std::map<Scope, std::array<std::string, kPackKindCount>>;
   bool due(Level level, std::int64_t start, std::int64_t horizon) const;
   bool children_packed(Level level, std::int64_t start) const;
   bool pack_rows(std::int64_t start);
   bool pack_parent(Level level, std::int64_t start);
-  bool store(Level level, std::int64_t start, const std::string (&blobs)[kPackKindCount]);
+  bool store(Level level, std::int64_t start, const ScopeBlobs& blobs);
 
   sqlite3* db_;
   std::set<Unit> packed_;

@@ -46,16 +46,23 @@ void prune_rollups(sqlite3* db, std::int64_t cutoff) {
       sqlite3_step(st.get());
       sqlite3_reset(st.get());
     }
-  const auto st = prepare(db, "DELETE FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start < ?3");
-  if (!st) return;
-  for (const PackKind kind : kPackKinds)
-    for (const Level level : {Level::quarter_hour, Level::hour, Level::day, Level::week, Level::month}) {
-      sqlite3_bind_int(st.get(), 1, static_cast<int>(kind));
-      sqlite3_bind_int(st.get(), 2, static_cast<int>(level));
-      sqlite3_bind_int64(st.get(), 3, unit_start(level, cutoff));
+  // Per kind, so that each DELETE walks the primary key (kind, level, start, ...).
+  const auto st = prepare(db, "DELETE FROM rollup_pack WHERE kind = ?3 AND level = ?1 AND start < ?2");
+  const auto mark = prepare(db, "DELETE FROM rollup_packed WHERE level = ?1 AND start < ?2");
+  if (!st || !mark) return;
+  for (const Level level : {Level::quarter_hour, Level::hour, Level::day, Level::week, Level::month}) {
+    for (const PackKind kind : kPackKinds) {
+      sqlite3_bind_int(st.get(), 3, static_cast<int>(kind));
+      sqlite3_bind_int(st.get(), 1, static_cast<int>(level));
+      sqlite3_bind_int64(st.get(), 2, unit_start(level, cutoff));
       sqlite3_step(st.get());
       sqlite3_reset(st.get());
     }
+    sqlite3_bind_int(mark.get(), 1, static_cast<int>(level));
+    sqlite3_bind_int64(mark.get(), 2, unit_start(level, cutoff));
+    sqlite3_step(mark.get());
+    sqlite3_reset(mark.get());
+  }
 }
 
 }  // namespace smtp::store

@@ -104,6 +104,21 @@ constexpr const char* kMigrations[] = {
        CREATE INDEX sessions_ip_start ON sessions(client_ip, start_ms);
        CREATE INDEX sessions_user_start ON sessions(auth_user, start_ms);
        CREATE INDEX sessions_domain_start ON sessions(domain, start_ms);)",
+    // 7: both directions (SPEC 14). Each session's listener direction (0 inbound, 1
+    // outbound; rows written before read as inbound) and its user as the report counts it
+    // (user_name: outbound the envelope sender unless AUTH succeeded, by user_from). The
+    // packs are kept per scope, (direction, listener), so that a report for one direction
+    // or one listener merges only the packs that match; which units are packed moves to
+    // rollup_packed, since an empty unit has no scope. The old packs summed every listener
+    // together and cannot be split: they are dropped, and the writer packs the history
+    // again in the background (reports read rows meanwhile).
+    R"(ALTER TABLE sessions ADD COLUMN direction INTEGER NOT NULL DEFAULT 0;
+       ALTER TABLE sessions ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
+       DROP TABLE rollup_pack;
+       CREATE TABLE rollup_pack (kind INTEGER NOT NULL, level INTEGER NOT NULL, start INTEGER NOT NULL,
+         direction INTEGER NOT NULL, listener TEXT NOT NULL, data BLOB NOT NULL,
+         PRIMARY KEY (kind, level, start, direction, listener));
+       CREATE TABLE rollup_packed (level INTEGER NOT NULL, start INTEGER NOT NULL, PRIMARY KEY (level, start)) WITHOUT ROWID;)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

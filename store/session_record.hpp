@@ -21,6 +21,11 @@ struct SessionRecord {
   std::string auth_user;
   std::string auth_result;  // "", success, failure, unadvertised, aborted
   std::string domain;
+  // SPEC 14 (schema v7): the listener's direction, and the session's user as the report
+  // counts it (inbound the AUTH user once AUTH succeeded; outbound by user_from, the
+  // envelope sender unless AUTH succeeded). Rows written before v7 read as inbound.
+  bool outbound = false;
+  std::string user;
   std::uint32_t messages = 0;
   std::uint32_t recipients = 0;
   std::uint32_t commands = 0;

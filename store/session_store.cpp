@@ -98,8 +98,8 @@ void SessionStore::write_batch(std::deque<SessionRecord>& batch) {
   static constexpr const char* kInsert =
       "INSERT INTO sessions (lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, auth_user, "
       "auth_result, domain, messages, recipients, commands, bad_commands, permanent_failures, termination, blocked, "
-      "bytes_in, bytes_out, tls_version, tls_cipher, transcript_file, transcript_offset) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      "bytes_in, bytes_out, tls_version, tls_cipher, transcript_file, transcript_offset, direction, user_name) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_, kInsert, -1, &st, nullptr) != SQLITE_OK) {
     dropped_.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -136,6 +136,8 @@ void SessionStore::write_batch(std::deque<SessionRecord>& batch) {
     text(r.tls_cipher);
     num(static_cast<std::int64_t>(r.transcript_file));
     num(static_cast<std::int64_t>(r.transcript_offset));
+    num(r.outbound ? 1 : 0);
+    text(r.user);
     if (sqlite3_step(st) == SQLITE_DONE) {
       written_.fetch_add(1, std::memory_order_relaxed);
       trend_.add(r);

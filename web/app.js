@@ -18,7 +18,9 @@ const LABELS = {
   connections_per_message: "Connections per message",
 };
 const KEY_COLUMNS = new Set(["period", "key", "domain", "user", "ip"]);
-const FIELDS = ["from", "to", "step", "mode", "domain", "top", "tz"];
+const FIELDS = ["direction", "from", "to", "step", "mode", "domain", "top", "tz"];
+// The page's heading per direction, as SmarterMail names its two reports (SPEC 14).
+const TITLES = { in: "SMTP In Sessions", out: "SMTP Out Sessions", both: "SMTP Sessions" };
 // A year by hour and user can be a million rows: more than a browser can lay out, and more
 // than anyone reads on screen. The CSV always has them all.
 const MAX_RENDERED_ROWS = 2000;
@@ -86,6 +88,9 @@ function params(extra = {}) {
   const q = readForm();
   const p = new URLSearchParams();
   for (const f of FIELDS) if (q[f] !== "") p.set(f, q[f]);
+  // The header's listener filter narrows the report too (and the investigation below).
+  const listener = $("listener").value.trim();
+  if (listener) p.set("listener", listener);
   p.set("sort", state.sort);
   p.set("order", state.order);
   for (const [k, v] of Object.entries(extra)) {
@@ -334,6 +339,9 @@ async function loadChart() {
 
 // A new sort only re-reads the table; anything else re-reads the chart too.
 function run({ chart = true } = {}) {
+  const title = TITLES[readForm().direction] || TITLES.both;
+  $("title").textContent = `smtp-sensor: ${title}`;
+  document.title = `smtp-sensor: ${title}`;
   history.replaceState(null, "", `?${params()}${location.hash}`);
   // The download starts with a UTF-8 BOM (bom=1), so Excel on Windows reads "jürgen" right.
   $("csv").href = `/report?${params({ format: "csv", bom: "1" })}`;
@@ -345,7 +353,8 @@ function init() {
   const url = new URLSearchParams(location.search);
   const tz = url.get("tz") || browserZone();
   const to = url.get("to") || todayIn(tz);
-  const defaults = { from: addDays(to, -6), to, step: "day", mode: "trend", domain: "", top: "", tz };
+  const defaults = { direction: "both", from: addDays(to, -6), to, step: "day", mode: "trend", domain: "", top: "", tz };
+  if (url.get("listener")) $("listener").value = url.get("listener");
   for (const f of FIELDS) form.elements[f].value = url.get(f) ?? defaults[f];
   if (url.get("sort")) state.sort = url.get("sort");
   state.order = url.get("order") || defaultOrder(state.sort);
@@ -364,6 +373,7 @@ function init() {
     }
     run();
   });
+  $("listener").addEventListener("change", () => run());
   run();
   initInvestigate();
 }

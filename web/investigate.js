@@ -123,10 +123,16 @@ async function showPeriod(box, period) {
   const q = pageQuery();
   const r = periodRange(period, q.get("step") || "day", q.get("from"), q.get("to"));
   const tz = q.get("tz") || "";
-  box.append(node("h3", `Top client IPs, ${period}`));
+  // The walk is by client IP: the sessions of inbound listeners. On "SMTP Out sessions"
+  // the report's ip is the remote server (SPEC 14), listed without a walk into sessions,
+  // which are kept by client.
+  const out = q.get("direction") === "out";
+  box.append(node("h3", `${out ? "Top remote servers" : "Top client IPs"}, ${period}`));
   const report = await fetchJson(`/report?${new URLSearchParams({
     from: r.reportFrom, to: r.reportTo, step: r.step, mode: "ip", sort: "new_connections", order: "desc", top: "50", tz,
+    direction: out ? "out" : "in",
     ...(q.get("domain") ? { domain: q.get("domain") } : {}),
+    ...(listener() ? { listener: listener() } : {}),
   })}`);
   const col = (name) => report.columns.indexOf(name);
   const rows = report.rows.filter((row) => String(row[col("period")]) === period);
@@ -140,7 +146,8 @@ async function showPeriod(box, period) {
     ...(listener() ? { listener: listener() } : {}),
   })}`);
   box.append(table([
-    { label: "IP", value: (row) => link(row[col("ip")], hashOf({ period, ip: row[col("ip")] }), `${row[col("ip")]}: its sessions`) },
+    { label: "IP", value: (row) => (out ? String(row[col("ip")])
+      : link(row[col("ip")], hashOf({ period, ip: row[col("ip")] }), `${row[col("ip")]}: its sessions`)) },
     { label: "Connections", num: true, value: (row) => row[col("new_connections")] },
     { label: "Messages", num: true, value: (row) => row[col("messages")] },
     { label: "Bad commands", num: true, value: (row) => row[col("bad_commands")] },

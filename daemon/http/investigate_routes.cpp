@@ -167,7 +167,10 @@ void append_row(std::string& out, const store::SessionRecord& r) {
          ",\"messages\":" + std::to_string(r.messages) + ",\"recipients\":" + std::to_string(r.recipients) +
          ",\"commands\":" + std::to_string(r.commands) + ",\"bad_commands\":" + std::to_string(r.bad_commands) +
          ",\"blocked\":" + (r.blocked ? "true" : "false") + ",\"bytes_in\":" + std::to_string(r.bytes_in) +
-         ",\"bytes_out\":" + std::to_string(r.bytes_out) + ",\"transcript\":" + (r.transcript_file ? "true" : "false") + "}";
+         ",\"bytes_out\":" + std::to_string(r.bytes_out) + ",\"transcript\":" + (r.transcript_file ? "true" : "false") +
+         ",\"direction\":" + (r.outbound ? "\"out\"" : "\"in\"") + ",\"user\":";
+  append_json_string(out, r.user);
+  out += '}';
 }
 
 std::string param(const std::map<std::string, std::string>& p, const char* k) {

@@ -2,6 +2,7 @@
 
 #include "daemon/address.hpp"
 #include "daemon/sense/session_record.hpp"
+#include "detect/probe_rules.hpp"
 
 #include <fmt/format.h>
 
@@ -19,6 +20,15 @@ SensorSession::SensorSession(ListenerSense& listener, const config::Config& conf
                proto::Options{config.transcripts.enabled && config.transcripts.message_data, terminating()}) {
   facts_.lcid = lcid;
   facts_.listener = settings_.name;
+  facts_.outbound = settings_.direction == config::Direction::outbound;
+}
+
+// A refusal of the whole session: a 554 or 421 greeting; on an outbound listener also a
+// 5xx to EHLO or MAIL that names a block list (the remote server refuses this host).
+bool SensorSession::refuses_session(const proto::Reply& r) const {
+  if (r.greeting) return r.code == 554 || r.code == 421;
+  return facts_.outbound && r.klass() == 5 && (r.stage == proto::Stage::helo || r.stage == proto::Stage::mail) &&
+         detect::names_block_list(r.text);
 }
 
 void SensorSession::begin(const tcp::endpoint& client, std::string_view upstream) {
@@ -122,10 +132,26 @@ void SensorSession::on_reply(const proto::Reply& r, const proto::Command* paired
     detectors_.bad_command();
   }
   if (r.permanent_failure()) ++facts_.permanent_failures;
-  if (r.greeting && (r.code == 554 || r.code == 421)) facts_.blocked = true;
-  if (paired && paired->verb == proto::Verb::rcpt && r.klass() == 5) detectors_.rcpt_reply(r);
+  if (!facts_.blocked && refuses_session(r)) {
+    facts_.blocked = true;
+    counters_.blocked(facts_.outbound ? BlockReason::remote_refused : BlockReason::upstream_refused);
+  }
+  // Outbound, a refused recipient is the remote server's verdict on our user's mail
+  // (outbound_rejections), not a local client probing us.
+  if (facts_.outbound) {
+    if (r.permanent_failure() && r.stage != proto::Stage::mail)
+      detectors_.rejection(facts_.user(settings_.user_from, facts_.mail_from));
+  } else if (paired && paired->verb == proto::Verb::rcpt && r.klass() == 5) {
+    detectors_.rcpt_reply(r);
+  }
   if (paired && r.klass() == 2) {
-    if (paired->verb == proto::Verb::mail && facts_.sender_domain.empty()) facts_.sender_domain = lower(paired->mail.domain);
+    if (paired->verb == proto::Verb::mail) {
+      if (facts_.outbound) {  // only an outbound session's user is its sender: inbound MX traffic copies nothing
+        facts_.mail_from = lower(paired->mail.address.substr(0, 255));
+        if (facts_.sender.empty()) facts_.sender = facts_.mail_from;
+      }
+      if (facts_.sender_domain.empty()) facts_.sender_domain = lower(paired->mail.domain);
+    }
     if (paired->verb == proto::Verb::rcpt) {
       ++facts_.recipients;
       if (facts_.recipient_domain.empty()) facts_.recipient_domain = lower(paired->mail.domain);
@@ -140,7 +166,7 @@ void SensorSession::on_message(const proto::MessageInfo& m) {
   ++facts_.messages;
   counters_.message();
   if (facts_.sender_domain.empty()) facts_.sender_domain = lower(m.sender_domain);
-  detectors_.message();
+  detectors_.message(facts_.user(settings_.user_from, facts_.mail_from));
   detectors_.raise();
 }
 
@@ -200,7 +226,7 @@ Termination SensorSession::on_close(Termination reason) {
     const auto domain = facts_.domain(settings_.domain_from);
     if (!domain.empty()) counters_.domain(domain, facts_.messages, facts_.bytes_in + facts_.bytes_out);
     if (auto& out = listener_.sensor().outputs(); out.storing())
-      out.store(make_record(facts_, domain, reason, std::chrono::system_clock::now()));
+      out.store(make_record(facts_, domain, facts_.user(settings_.user_from), reason, std::chrono::system_clock::now()));
   }
   counters_.closed(reason, std::chrono::steady_clock::now() - opened_);
   return reason;

@@ -54,6 +54,7 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
  private:
   bool terminating() const { return settings_.tls.mode == config::TlsMode::terminate; }
   void begin(const tcp::endpoint& client, std::string_view upstream);  // who the session's rows name
+  bool refuses_session(const proto::Reply& r) const;
 
   ListenerSense& listener_;
   const config::Config& config_;  // the RelaySession that owns us holds it

@@ -23,7 +23,6 @@ void SessionCounters::reply(const proto::Reply& r) {
     if (const auto stage = failure_stage_index(r.stage)) m_.permanent_failures[*stage]->Increment();
     m_.count(Termination::permanent_failure);
   }
-  if (r.greeting && (r.code == 554 || r.code == 421)) m_.count(BlockReason::upstream_refused);
 }
 
 void SessionCounters::auth(const proto::AuthAttempt& a) {

@@ -23,7 +23,7 @@ class SessionCounters {
   void bytes(Dir dir, std::size_t n) { (dir == Dir::client_to_server ? m_.bytes_in : m_.bytes_out)->Increment(static_cast<double>(n)); }
   void command(const proto::Command& c);
   void bad_command() { m_.bad_commands->Increment(); }
-  void reply(const proto::Reply& r);  // its class, a permanent failure, a refusal at the greeting
+  void reply(const proto::Reply& r);  // its class, a permanent failure
   void message() { m_.messages->Increment(); }
   void auth(const proto::AuthAttempt& a);
   void anomaly(proto::Anomaly kind) { m_.anomalies[static_cast<std::size_t>(kind)]->Increment(); }

@@ -24,10 +24,14 @@ void SessionDetectors::bad_command() {
   sensor_.detectors().bad_command(facts_.client_ip, now_s(), findings_);
 }
 
-void SessionDetectors::message() {
+void SessionDetectors::message(std::string_view user) {
   if (!watched_) return;
-  const std::string_view user = facts_.authenticated ? std::string_view(facts_.auth_user) : std::string_view{};
   sensor_.detectors().message(facts_.client_ip, user, now_s(), findings_);
+}
+
+void SessionDetectors::rejection(std::string_view sender) {
+  if (!watched_) return;
+  sensor_.detectors().rejection(facts_.client_ip, sender, now_s(), findings_);
 }
 
 void SessionDetectors::auth(const proto::AuthAttempt& a) {
@@ -106,7 +110,8 @@ Alert make_alert(detect::Finding& f, const SessionFacts& facts, const std::strin
 
 // The detectors that count clients per user: one alert per account while it stays quiet
 // (not one per client). distributed_bruteforce flags (or blocks) every client it counted;
-// user_many_ips never flags an IP.
+// user_many_ips and outbound_rejections never flag an IP, nor does compromised_account on
+// an outbound listener, where the client is the local MTA (SPEC 14: flagged by user).
 void SessionDetectors::raise_for_user(detect::Finding& f, bool flag_ips) {
   const auto ttl = config_.flag.ttl;
   const bool block = f.action == config::Action::block;
@@ -131,8 +136,14 @@ void SessionDetectors::raise_for_user(detect::Finding& f, bool flag_ips) {
 
 void SessionDetectors::raise() {
   for (auto& f : findings_) {
-    if (f.id == detect::DetectorId::user_many_ips || f.id == detect::DetectorId::distributed_bruteforce) {
+    if (f.id == detect::DetectorId::user_many_ips || f.id == detect::DetectorId::distributed_bruteforce ||
+        f.id == detect::DetectorId::outbound_rejections) {
       raise_for_user(f, f.id == detect::DetectorId::distributed_bruteforce);
+      continue;
+    }
+    if (f.id == detect::DetectorId::compromised_account && facts_.outbound) {
+      if (f.described) f.ips.push_back(facts_.client_ip);  // the alert names the local client too
+      raise_for_user(f, false);
       continue;
     }
     const bool block = f.action == config::Action::block;

@@ -25,7 +25,11 @@ class SessionDetectors {
   // dispatcher wants the alert's transcript line to appear.
   void connection();
   void bad_command();
-  void message();
+  // A delivered message of `user` (the session's user: the AUTH user, or outbound the
+  // sender; "" for none): compromised_account counts it.
+  void message(std::string_view user);
+  // Outbound: a remote server refused mail of `sender` after MAIL (outbound_rejections).
+  void rejection(std::string_view sender);
   void auth(const proto::AuthAttempt& a);
   void anomaly(proto::Anomaly kind, std::string_view detail);
   // A client command: vrfy_expn, non_smtp, and early_pipelining when `pending` earlier

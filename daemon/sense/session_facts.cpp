@@ -48,10 +48,23 @@ std::string SessionFacts::domain(config::DomainFrom from) const {
     case config::DomainFrom::auth: return auth_domain;
     case config::DomainFrom::automatic: break;
   }
+  // Outbound, the local domain that sends (SPEC 14).
+  if (outbound) return sender_domain;
   // Submission (authenticated, or on 587/465) counts for the sender's side; inbound
   // MX traffic counts for the domain it delivers to.
   if (authenticated || submission_port) return !auth_domain.empty() ? auth_domain : sender_domain;
   return !recipient_domain.empty() ? recipient_domain : sender_domain;
+}
+
+std::string_view SessionFacts::user(config::UserFrom from, std::string_view envelope_sender) const {
+  const std::string_view auth = authenticated ? std::string_view(auth_user) : std::string_view{};
+  if (!outbound) return auth;
+  switch (from) {
+    case config::UserFrom::auth: return auth;
+    case config::UserFrom::sender: return envelope_sender;
+    case config::UserFrom::automatic: break;
+  }
+  return !auth.empty() ? auth : envelope_sender;
 }
 
 }  // namespace smtp::daemon

@@ -30,6 +30,8 @@ struct SessionFacts {
   std::string auth_user;
   std::string_view auth_result;
   std::string sender_domain;
+  std::string sender;     // the first accepted MAIL FROM's address (the outbound session's user)
+  std::string mail_from;  // the current transaction's, for outbound_rejections
   std::string recipient_domain;  // the first accepted recipient's
   std::string_view state = "greeting";
   std::uint64_t bytes_in = 0;
@@ -44,12 +46,19 @@ struct SessionFacts {
   bool opaque = false;  // implicit TLS passed through: bytes are counted, never decoded
   std::string tls_version;  // when the sensor terminated TLS with the client
   std::string tls_cipher;
-  bool blocked = false;  // the upstream refused the session at the greeting
+  bool blocked = false;  // the upstream (or, outbound, the remote server) refused the session
+  bool outbound = false;  // an outbound listener's session (SPEC 14): the MTA delivering its users' mail
   bool authenticated = false;
   bool submission_port = false;
 
   // The domain the session counts for (SPEC section 4, domain_from).
   std::string domain(config::DomainFrom from) const;
+  // The session's user (SPEC 14): inbound, the AUTH user once AUTH succeeded; outbound,
+  // by user_from: auto the AUTH user if AUTH succeeded, else the envelope sender (the
+  // first accepted MAIL FROM); auth only the AUTH user; sender always the envelope sender.
+  // `sender` is which envelope sender: the session's, or the current transaction's.
+  std::string_view user(config::UserFrom from, std::string_view envelope_sender) const;
+  std::string_view user(config::UserFrom from) const { return user(from, sender); }
 };
 
 std::string ip_text(const tcp::endpoint& ep);        // "192.0.2.1", IPv4-mapped shown as IPv4

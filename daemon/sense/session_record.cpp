@@ -13,7 +13,7 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
-store::SessionRecord make_record(const SessionFacts& f, std::string domain, Termination reason,
+store::SessionRecord make_record(const SessionFacts& f, std::string domain, std::string_view user, Termination reason,
                                  std::chrono::system_clock::time_point ended) {
   store::SessionRecord r;
   r.lcid = f.lcid;
@@ -30,6 +30,8 @@ store::SessionRecord make_record(const SessionFacts& f, std::string domain, Term
   r.auth_user = f.auth_user;
   r.auth_result = f.auth_result;
   r.domain = std::move(domain);
+  r.outbound = f.outbound;
+  r.user = user;
   r.messages = f.messages;
   r.recipients = f.recipients;
   r.commands = f.commands;

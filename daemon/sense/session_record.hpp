@@ -10,7 +10,7 @@
 
 namespace smtp::daemon {
 
-store::SessionRecord make_record(const SessionFacts& f, std::string domain, Termination reason,
+store::SessionRecord make_record(const SessionFacts& f, std::string domain, std::string_view user, Termination reason,
                                  std::chrono::system_clock::time_point ended);
 
 // One JSON object for GET /sessions.

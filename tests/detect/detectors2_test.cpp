@@ -275,3 +275,45 @@ TEST_CASE("RCPT refusals: unknown users and relay denials") {
   CHECK(classify_rcpt_refusal(552, "5.2.2", "552 5.2.2 mailbox full") == RcptRefusal::none);
   CHECK(classify_rcpt_refusal(554, "5.7.1", "554 5.7.1 Rejected by policy") == RcptRefusal::none);
 }
+
+TEST_CASE("outbound_rejections: counted per sender in the window, the local client listed, quiet repeats") {
+  config::Detectors cfg;  // rejections 20, window 1h
+  CHECK(cfg.outbound_rejections.threshold == 20);
+  CHECK(cfg.outbound_rejections.window == 1h);
+  cfg.outbound_rejections.threshold = 5;
+  Engine e(cfg);
+  Findings out;
+  for (int i = 0; i < 4; ++i) e.rejection(v4(25), "bulk@local.example", 1000 + i, out);
+  for (int i = 0; i < 10; ++i) e.rejection(v4(25), "other" + std::to_string(i) + "@local.example", 1000, out);
+  e.rejection(v4(25), "", 1000, out);  // no sender: nothing to key by
+  CHECK(count_type(out, "outbound_rejections") == 0);
+  e.rejection(v4(25), "bulk@local.example", 1010, out);
+  const Finding* f = last_of(out, "outbound_rejections");
+  REQUIRE(f);
+  CHECK(f->described);
+  CHECK(f->count == 5);
+  CHECK(f->users == std::vector<std::string>{"bulk@local.example"});
+  CHECK(f->ips == std::vector<IpBytes>{v4(25)});
+  out.clear();
+  e.rejection(v4(25), "bulk@local.example", 1011, out);
+  REQUIRE(out.size() == 1);
+  CHECK_FALSE(out.back().described);  // the alert is out: a quiet repeat
+  out.clear();
+  // The window slides: four refusals spread over more than an hour never reach five.
+  for (int i = 0; i < 8; ++i) e.rejection(v4(25), "slow@local.example", 10000 + i * 1200, out);
+  CHECK(count_type(out, "outbound_rejections") == 0);
+  // Disabled, it counts nothing.
+  cfg.outbound_rejections.enabled = false;
+  e.reconfigure(cfg);
+  for (int i = 0; i < 10; ++i) e.rejection(v4(25), "x@local.example", 20000, out);
+  CHECK(out.empty());
+}
+
+TEST_CASE("block-list words: a remote refusal of the sending host") {
+  CHECK(names_block_list("Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"));
+  CHECK(names_block_list("Your IP is BLACKLISTED"));
+  CHECK(names_block_list("listed at b.barracudacentral.org"));
+  CHECK(names_block_list("rejected by DNSBL"));
+  CHECK_FALSE(names_block_list("Message size exceeds fixed limit"));
+  CHECK_FALSE(names_block_list("Sender address rejected: Domain not found"));
+}

@@ -33,7 +33,7 @@ ALERT_FIELDS = ["ts", "type", "severity", "ip", "listener", "lcid", "count", "th
 DETECTORS = ["auth_bruteforce", "auth_unadvertised", "password_spray", "distributed_bruteforce", "connection_ratio",
              "bad_commands", "pregreet", "smuggling", "starttls_injection", "compromised_account",
              "auth_success_after_failures", "user_many_ips", "recipient_enumeration", "relay_probe", "vrfy_expn",
-             "non_smtp", "early_pipelining"]
+             "non_smtp", "early_pipelining", "outbound_rejections"]
 CRITICAL = {"auth_success_after_failures", "smuggling", "starttls_injection"}
 CHECK_FAIL2BAN = REPO_ROOT / "scripts" / "check-fail2ban.sh"
 FAIL2BAN_FILTER = REPO_ROOT / "config" / "fail2ban" / "filter.d" / "smtp-sensor.conf"
@@ -199,12 +199,15 @@ def test_fail2ban_filter_matches_spec_example_and_rejects_other_lines(tmp_path):
     v6 = SPEC_EXAMPLE.replace('"114.99.26.246"', '"2001:db8::25"').replace('"auth_unadvertised"', '"smuggling"')
     prefix = SPEC_EXAMPLE.replace('"114.99.26.246"', '"2001:db8:1:2::/64"').replace('"auth_unadvertised"', '"vrfy_expn"')
     many = SPEC_EXAMPLE.replace('"114.99.26.246"', '"198.51.100.9"').replace('"auth_unadvertised"', '"user_many_ips"')
-    good.write_text(SPEC_EXAMPLE + "\n" + v6 + "\n" + prefix + "\n" + many + "\n")
+    rejected = SPEC_EXAMPLE.replace('"114.99.26.246"', '"198.51.100.10"').replace('"auth_unadvertised"',
+                                                                                 '"outbound_rejections"')
+    good.write_text(SPEC_EXAMPLE + "\n" + v6 + "\n" + prefix + "\n" + many + "\n" + rejected + "\n")
     r = run_check_fail2ban(good)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "114.99.26.246" in r.stdout and "2001:db8::25" in r.stdout, r.stdout
     assert "2001:db8:1:2::/64" in r.stdout, r.stdout  # the prefix is banned as a subnet
     assert "198.51.100.9" not in r.stdout, r.stdout  # user_many_ips never bans a client
+    assert "198.51.100.10" not in r.stdout, r.stdout  # nor outbound_rejections the local MTA
     bad = tmp_path / "mixed.jsonl"
     bad.write_text(SPEC_EXAMPLE + "\n" + "2026-11-23 07:36:54,439 - [  36556595] C --> helo fxdce\n")
     r = run_check_fail2ban(bad)

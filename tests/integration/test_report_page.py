@@ -80,10 +80,25 @@ def relay(port: int) -> int:
     return sessions
 
 
+# The local MTA's deliveries through the outbound listener "out" (SPEC 14): domain ->
+# sessions of one message each, counted for the sender's domain.
+OUT_PLAN = {"local.example": 2, "other-local.example": 1}
+
+
+def relay_out(port: int) -> int:
+    for domain, sessions in OUT_PLAN.items():
+        for n in range(sessions):
+            with smtplib.SMTP("127.0.0.1", port, local_hostname="mail.local.test", timeout=30 * SLOW,
+                              source_address=("127.0.0.26", 0)) as s:
+                s.sendmail(f"user{n}@{domain}", ["someone@remote.test"], b"Subject: out\r\n\r\nbody\r\n")
+    return sum(OUT_PLAN.values())
+
+
 def expectation() -> dict:
     return {
         "domains": {d: {"new_connections": len(p), "messages": sum(m for _, m, _ in p)} for d, p in PLAN.items()},
         "users": {d: sorted({u for _, _, u in p if u}) for d, p in PLAN.items() if any(u for _, _, u in p)},
+        "outbound": {d: {"new_connections": n, "messages": n} for d, n in OUT_PLAN.items()},
     }
 
 
@@ -117,8 +132,11 @@ def test_page_is_served_from_the_binary_with_a_strict_policy(sensor_factory, sin
 def test_report_page_in_chromium(sensor_factory, sink_factory):
     need_browser()
     sink = sink_factory()
-    sensor = sensor_factory(sink.addr, listener={"domain_from": "sender"}, config={"store": {"enabled": True}})
-    sessions = relay(sensor.port)
+    # smtp-sink plays the remote MX of the outbound listener too.
+    sensor = sensor_factory(listeners=[{"name": "smtp", "upstream": sink.addr, "domain_from": "sender"},
+                                       {"name": "out", "upstream": sink.addr, "direction": "outbound"}],
+                            config={"store": {"enabled": True}})
+    sessions = relay(sensor.listen_addr("smtp")[1]) + relay_out(sensor.listen_addr("out")[1])
     wait_store_rows(sensor, sessions, timeout=10)
     # The endpoint the page reads must see them too before the browser starts.
     status, body = sensor.http_get("/report?mode=domain")

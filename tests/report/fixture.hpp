@@ -16,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,10 @@ struct Session {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
 };
+
+// SPEC 14: what makes a session an outbound listener's (its user is user_name, its ip
+// the upstream's) or another listener's; applied to the i-th session's record.
+using Tweak = std::function<void(std::size_t i, SessionRecord& r)>;
 
 inline SessionRecord record(const Session& s, std::uint64_t lcid) {
   SessionRecord r;
@@ -74,12 +79,16 @@ struct TestStore {
   std::string path = (dir / "sessions.db").string();
   static inline int counter = 0;
 
-  explicit TestStore(const std::vector<Session>& sessions) {
+  explicit TestStore(const std::vector<Session>& sessions, const Tweak& tweak = {}) {
     std::filesystem::create_directories(dir);
     // Retention far beyond the test dates, so nothing is pruned whatever today is.
     smtp::store::SessionStore store(path, std::chrono::hours(24 * 365 * 100), sessions.size() + 16);
     std::uint64_t lcid = 1;
-    for (const auto& s : sessions) store.submit(record(s, lcid++));
+    for (const auto& s : sessions) {
+      auto r = record(s, lcid++);
+      if (tweak) tweak(lcid - 2, r);
+      store.submit(std::move(r));
+    }
     store.flush();
     REQUIRE(store.written() == sessions.size());
   }

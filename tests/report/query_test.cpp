@@ -68,7 +68,11 @@ TEST_CASE("errors name the option and what would be accepted") {
         "unknown time zone 'Mars/Olympus' for tz=: use UTC or an IANA name such as Europe/Berlin");
   CHECK(error_of("from=2025-01-01&to=2026-03-01&step=hour&tz=UTC") == "range too long: 425 days; --step hour takes at most 400 days");
   CHECK(error_of("stpe=hour") ==
-        "unknown parameter 'stpe': use from, to, step, mode, domain, sort, order, top, tz, format, csv_raw, bom");
+        "unknown parameter 'stpe': use from, to, step, mode, domain, direction, listener, sort, order, top, tz, format, "
+        "csv_raw, bom");
+  CHECK(error_of("direction=outbound&tz=UTC") == "unknown direction 'outbound' for direction=: use both, in, out");
+  CHECK(error_of("direction=up&tz=UTC", Syntax::cli) == "unknown direction 'up' for --direction: use both, in, out");
+  CHECK(error_of("listener=" + std::string(300, 'x') + "&tz=UTC") == "listener name too long for listener=: at most 255 bytes");
   CHECK(error_of("from=2026%2") == "bad %-escape in the query string");
 }
 
@@ -103,7 +107,15 @@ TEST_CASE("command-line options") {
   CHECK_FALSE(q.descending);
   CHECK(*q.top == 5);
   CHECK(q.format == Format::csv);
+  CHECK(q.direction == Direction::both);  // the default: both directions, every listener
+  CHECK_FALSE(q.listener);
   CHECK(parse_query(parse_arguments({"--tz", "UTC"}).input, Syntax::cli, Format::table).format == Format::table);
+  const auto out = parse_query(parse_arguments({"--direction", "out", "--listener", "out25", "--tz", "UTC"}).input, Syntax::cli,
+                               Format::table);
+  CHECK(out.direction == Direction::out);
+  CHECK(*out.listener == "out25");
+  CHECK(query("direction=in&listener=&tz=UTC").direction == Direction::in);
+  CHECK_FALSE(query("direction=in&listener=&tz=UTC").listener);  // empty counts as absent, as every parameter
   CHECK_THROWS_WITH_AS(parse_arguments({"--form", "2026-01-01"}), "unknown option '--form' (see smtp-sensor report --help)",
                        QueryError);
   CHECK_THROWS_WITH_AS(parse_arguments({"--from"}), "--from needs a value", QueryError);

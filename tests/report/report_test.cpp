@@ -152,7 +152,7 @@ TEST_CASE("JSON and table output") {
   TestStore s(known_sessions());
   const auto json = render_json(run_report(s.path, query("from=2026-11-23&to=2026-11-25&tz=UTC&mode=user&sort=messages")));
   CHECK(json.rfind("{\"from\":\"2026-11-23\",\"to\":\"2026-11-25\",\"step\":\"day\",\"mode\":\"user\",\"tz\":\"UTC\","
-                   "\"domain\":null,\"sort\":\"messages\",\"order\":\"desc\",\"columns\":[\"period\",\"user\",",
+                   "\"domain\":null,\"direction\":\"both\",\"listener\":null,\"sort\":\"messages\",\"order\":\"desc\",\"columns\":[\"period\",\"user\",",
                    0) == 0);
   CHECK(json.find("[\"2026-11-24\",\"o\\\"neil,x@c.example\",1,0,0,0,1000,2,0.5]") != std::string::npos);
   CHECK(json.find("[\"2026-11-23\",\"alice@a.example\",1,0,0,0,3100,3,0.33]") != std::string::npos);
@@ -290,4 +290,49 @@ TEST_CASE("CSV: a formula-like cell opens as text (OWASP), csv_raw keeps it, bom
   CHECK(streamed(q + "&bom=1") == "\xef\xbb\xbf" + safe);
   CHECK(streamed(q + "&bom=1&csv_raw=1") == "\xef\xbb\xbf" + raw);
   CHECK(streamed(q + "&bom=0") == safe);
+}
+
+TEST_CASE("SMTP In and SMTP Out: --direction and --listener pick the sessions, packs and rows agree") {
+  auto sessions = known_sessions();
+  // G, H: the MTA's deliveries through an outbound listener; the user is the sender, the
+  // ip the remote server, the domain the sender's. H was refused at the greeting.
+  sessions.push_back({utc(2026, 11, 24, 10), "a.example", "", "", "127.0.0.1", 2, 0, "quit", 1, false, 900, 100});
+  sessions.push_back({utc(2026, 11, 24, 11), "a.example", "", "", "127.0.0.1", 0, 0, "blocked", 0, true, 10, 90});
+  TestStore s(sessions, [](std::size_t i, SessionRecord& r) {
+    if (i == 2) r.listener = "submission";  // C stays inbound, on another listener
+    if (i < 6) return;
+    r.outbound = true;
+    r.listener = "out";
+    r.user = "carol@a.example";
+    r.upstream = i == 6 ? "198.51.100.7:25" : "[2001:db8::25]:25";
+  });
+  const auto rows = s.rows_only_copy();
+  const std::string range = "from=2026-11-23&to=2026-11-25&tz=UTC";
+  CHECK(both(s, rows, range + "&direction=out") ==
+        kHeader +
+            "2026-11-23,0,0,0,0,0,0,\r\n"
+            "2026-11-24,2,1,0,2,1100,2,1.00\r\n"
+            "2026-11-25,0,0,0,0,0,0,\r\n");
+  CHECK(both(s, rows, range + "&direction=out&mode=user&step=month&from=2026-11-01&to=2026-11-30") ==
+        keyed_header("user") + "2026-11,carol@a.example,2,1,0,2,1100,2,1.00\r\n");
+  CHECK(both(s, rows, range + "&direction=out&mode=ip") ==
+        keyed_header("ip") +
+            "2026-11-24,198.51.100.7,1,0,0,1,1000,2,0.50\r\n"
+            "2026-11-24,2001:db8::25,1,1,0,1,100,0,\r\n");
+  CHECK(both(s, rows, range + "&direction=out&mode=domain") == keyed_header("domain") + "2026-11-24,a.example,2,1,0,2,1100,2,1.00\r\n");
+  // Inbound leaves them out; both (the default) has them all.
+  const auto in_users = both(s, rows, range + "&direction=in&mode=user");
+  CHECK(in_users.find("carol") == std::string::npos);
+  CHECK(in_users.find("alice@a.example") != std::string::npos);
+  CHECK(both(s, rows, range + "&mode=user").find("carol@a.example") != std::string::npos);
+  CHECK(both(s, rows, range + "&direction=in") ==
+        kHeader +
+            "2026-11-23,2,0,2,2,4124,4,0.50\r\n"
+            "2026-11-24,2,1,0,1,1050,2,1.00\r\n"
+            "2026-11-25,2,0,5,1,250,0,\r\n");
+  // One listener.
+  CHECK(both(s, rows, range + "&listener=submission&mode=ip") == keyed_header("ip") + "2026-11-24,192.0.2.1,1,1,0,1,50,0,\r\n");
+  CHECK(both(s, rows, range + "&listener=out&direction=in&mode=ip") == keyed_header("ip"));
+  CHECK(both(s, rows, range + "&listener=nosuch") ==
+        kHeader + "2026-11-23,0,0,0,0,0,0,\r\n2026-11-24,0,0,0,0,0,0,\r\n2026-11-25,0,0,0,0,0,0,\r\n");
 }

@@ -160,20 +160,30 @@ TEST_CASE("a version 1 store upgrades in place and keeps its rows") {
   sqlite3_close(db);
 }
 
-// The sum of one counter over a pack, or -1 if the unit has no pack.
+// The sum of one counter over a unit's packs of one kind (every scope, or the one
+// named: "in:smtp", "out:out"), or -1 if the unit is not packed.
 static std::int64_t pack_sum(sqlite3* db, PackKind kind, Level level, std::int64_t at_ms, std::string_view key = {},
-                      std::size_t counter = 0) {
+                      std::size_t counter = 0, std::string_view scope = {}) {
   sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT data FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start = ?3", -1, &st,
-                             nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT 1 FROM rollup_packed WHERE level = ?1 AND start = ?2", -1, &st, nullptr) == SQLITE_OK);
+  sqlite3_bind_int(st, 1, static_cast<int>(level));
+  sqlite3_bind_int64(st, 2, unit_start(level, at_ms / 1000));
+  const bool packed = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  if (!packed) return -1;
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "SELECT direction, listener, data FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start = ?3",
+                             -1, &st, nullptr) == SQLITE_OK);
   sqlite3_bind_int(st, 1, static_cast<int>(kind));
   sqlite3_bind_int(st, 2, static_cast<int>(level));
   sqlite3_bind_int64(st, 3, unit_start(level, at_ms / 1000));
-  std::int64_t sum = -1;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    sum = 0;
-    PackReader r(std::string_view(static_cast<const char*>(sqlite3_column_blob(st, 0)),
-                                  static_cast<std::size_t>(sqlite3_column_bytes(st, 0))));
+  std::int64_t sum = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const std::string name = std::string(sqlite3_column_int(st, 0) ? "out:" : "in:") +
+                             reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+    if (!scope.empty() && name != scope) continue;
+    PackReader r(std::string_view(static_cast<const char*>(sqlite3_column_blob(st, 2)),
+                                  static_cast<std::size_t>(sqlite3_column_bytes(st, 2))));
     PackEntry e;
     while (r.next(e))
       if (key.empty() || e.key == key) sum += e.counts[counter];
@@ -254,7 +264,7 @@ TEST_CASE("the migration progress hook runs only when there is a migration to ru
   CHECK(calls == 1);  // already current: nothing to say
   sqlite3* db = open_store(path);
   // What v6 added goes too (v5 recreates its flags table if missing), so the file is what a v2 release left.
-  exec(db, "DROP TABLE rollup_trend; DROP TABLE rollup_pack; DROP INDEX sessions_ip_start; DROP INDEX sessions_user_start; DROP INDEX sessions_domain_start; "
+  exec(db, "DROP TABLE rollup_trend; DROP TABLE rollup_pack; DROP TABLE rollup_packed; ALTER TABLE sessions DROP COLUMN direction; ALTER TABLE sessions DROP COLUMN user_name; DROP INDEX sessions_ip_start; DROP INDEX sessions_user_start; DROP INDEX sessions_domain_start; "
                              "ALTER TABLE sessions DROP COLUMN transcript_file; ALTER TABLE sessions DROP COLUMN transcript_offset; PRAGMA user_version = 2");
   sqlite3_close(db);
   db = open_store(path, false, [&] { ++calls; });
@@ -275,7 +285,7 @@ TEST_CASE("a unit whose children's packs are too big to merge is left to its chi
   }
   sqlite3* db = open_store(path);
   REQUIRE(pack_sum(db, PackKind::ip, Level::day, old_ms) == 1);
-  exec(db, "DELETE FROM rollup_pack WHERE level = 1");
+  exec(db, "DELETE FROM rollup_pack WHERE level = 1; DELETE FROM rollup_packed WHERE level = 1");
   {
     // 20 bytes: an hour holding one session already packs more than that.
     Packer small(db, 20);
@@ -287,4 +297,47 @@ TEST_CASE("a unit whose children's packs are too big to merge is left to its chi
   CHECK_FALSE(normal.run(Packer::Clock::now() + 10s));
   CHECK(pack_sum(db, PackKind::ip, Level::day, old_ms) == 1);
   sqlite3_close(db);
+}
+
+TEST_CASE("v7: each session's direction and user are stored, and packs are kept per direction and listener") {
+  TempDir dir;
+  const auto path = (dir.path / "sessions.db").string();
+  const auto old_ms = now_ms() - 3 * 24 * 3600 * 1000LL;
+  {
+    SessionStore store(path, 400 * 24h, 100);
+    store.submit(record(1, old_ms));  // inbound, listener smtp, AUTH alice@example.com
+    auto out = record(2, old_ms + 1000);
+    out.listener = "out";
+    out.outbound = true;
+    out.user = "bob@local.example";  // the envelope sender
+    out.domain = "local.example";
+    out.upstream = "[2001:db8::25]:25";
+    out.auth_result = "";
+    store.submit(out);
+    store.submit(record(3, now_ms()));  // the newest session: the old units are over and packed
+    store.flush();
+  }
+  sqlite3* db = open_store(path, true);
+  CHECK(schema_version(db) == 7);
+  CHECK(query_int(db, "SELECT direction FROM sessions WHERE lcid = 2") == 1);
+  CHECK(query_int(db, "SELECT direction FROM sessions WHERE lcid = 1") == 0);
+  CHECK(query_int(db, "SELECT count(*) FROM sessions WHERE user_name = 'bob@local.example'") == 1);
+  // Every kind, per scope: the outbound session's user is its sender, its ip the remote server.
+  CHECK(pack_sum(db, PackKind::total, Level::day, old_ms) == 2);
+  CHECK(pack_sum(db, PackKind::total, Level::day, old_ms, {}, 0, "in:smtp") == 1);
+  CHECK(pack_sum(db, PackKind::total, Level::day, old_ms, {}, 0, "out:out") == 1);
+  CHECK(pack_sum(db, PackKind::user, Level::day, old_ms, "bob@local.example", 0, "out:out") == 1);
+  CHECK(pack_sum(db, PackKind::user, Level::day, old_ms, "alice@example.com", 0, "in:smtp") == 1);
+  CHECK(pack_sum(db, PackKind::ip, Level::day, old_ms, "2001:db8::25", 0, "out:out") == 1);
+  CHECK(pack_sum(db, PackKind::ip, Level::day, old_ms, "192.0.2.7", 0, "out:out") == 0);  // not the local client
+  CHECK(pack_sum(db, PackKind::ip, Level::hour, old_ms, "192.0.2.7", 0, "in:smtp") == 1);
+  CHECK(pack_sum(db, PackKind::domain, Level::day, old_ms, "local.example") == 1);
+  sqlite3_close(db);
+}
+
+TEST_CASE("host_of: the address of an upstream") {
+  CHECK(host_of("198.51.100.25:25") == "198.51.100.25");
+  CHECK(host_of("[2001:db8::25]:25") == "2001:db8::25");
+  CHECK(host_of("original-destination") == "");
+  CHECK(host_of("") == "");
 }

@@ -6,7 +6,11 @@
 //
 // REPORT_PAGE_EXPECT (JSON) says what the daemon was sent:
 //   {"domains": {"a.example": {"new_connections": 1, "messages": 2}, ...},
-//    "users": {"c.example": ["carol@c.example"]}}      (optional: drill-down check)
+//    "users": {"c.example": ["carol@c.example"]},     (optional: drill-down check)
+//    "outbound": {"local.example": {...}, ...}}         (optional: sessions of an outbound
+//                                                       listener named "out"; "domains" are then
+//                                                       the inbound ones, and the switch
+//                                                       "SMTP In / Out sessions" is checked)
 // Run by tests/integration/test_report_page.py; exits non-zero with a reason on failure.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
@@ -121,6 +125,11 @@ try {
   await page.fill("#to", today);
   await page.selectOption("#step", "day");
   await page.selectOption("#mode", "domain");
+  if (expected.outbound) {
+    assert.equal(await page.isChecked("input[name=direction][value=both]"), true, "both directions by default");
+    await page.check("input[name=direction][value=in]");
+    await page.waitForFunction(() => /SMTP In Sessions/.test(document.querySelector("h1").textContent));
+  }
   await page.click("button[type=submit]");
   await page.waitForSelector("#report th[data-column='domain']");
   const domains = Object.keys(expected.domains);
@@ -221,6 +230,38 @@ try {
   await page.fill("#tz", zone);
   await page.click("button[type=submit]");
   await page.waitForSelector("#error", { state: "hidden" });
+
+  if (expected.outbound) {
+    step("the switch: SMTP Out sessions, both, and one listener");
+    const domainTotals = async (want) => {
+      await page.waitForFunction((keys) => {
+        const seen = [...document.querySelectorAll("#report tbody tr td:nth-child(2)")].map((td) => td.textContent);
+        return document.querySelector("#report th[data-column='domain']") && seen.length > 0 &&
+          [...new Set(seen)].sort().join() === keys.join();
+      }, Object.keys(want).sort());
+      assert.deepEqual(totalsByDomain(await readTable(page)), want);
+    };
+    await page.fill("#domain", "");
+    await page.fill("#from", yesterday);
+    await page.fill("#to", today);
+    await page.selectOption("#step", "day");
+    await page.selectOption("#mode", "domain");
+    await page.check("input[name=direction][value=out]");
+    await domainTotals(expected.outbound);
+    assert.equal((await page.textContent("h1")).trim(), "smtp-sensor: SMTP Out Sessions");
+    assert.match(page.url(), /[?&]direction=out(&|$)/, "the switch is kept in the address bar");
+    await page.screenshot({ path: path.join(artefactDir, "report-page-out.png"), fullPage: true });
+    await page.check("input[name=direction][value=both]");
+    await domainTotals({ ...expected.domains, ...expected.outbound });
+    assert.equal((await page.textContent("h1")).trim(), "smtp-sensor: SMTP Sessions");
+    await page.fill("#listener", "out");
+    await page.dispatchEvent("#listener", "change");
+    await domainTotals(expected.outbound);
+    assert.match(page.url(), /[?&]listener=out(&|$)/);
+    await page.fill("#listener", "");
+    await page.dispatchEvent("#listener", "change");
+    await domainTotals({ ...expected.domains, ...expected.outbound });
+  }
 
   assert.deepEqual(problems, [], "no script errors, blocked loads or remote requests");
   console.log(JSON.stringify({ ok: true, screenshot: shot, csv: csvPath, rows: rows.length }));
