@@ -13,7 +13,7 @@ namespace smtp::report {
 namespace {
 
 constexpr std::array kSteps{"hour", "day", "week", "month", "quarter"};
-constexpr std::array kModes{"trend", "domain", "user", "ip"};
+constexpr std::array kModes{"trend", "domain", "user", "ip", "sensor"};
 constexpr std::array kFormats{"table", "csv", "json"};
 constexpr std::array kCounterNames{"new_connections", "blocked_connections", "bad_commands",           "terminations",
                                    "bandwidth_bytes", "messages",            "connections_per_message"};
@@ -89,6 +89,12 @@ Query parse_query(const QueryInput& in, Syntax syntax, Format default_format) {
   if (has(in.step)) q.step = static_cast<Step>(pick(kSteps, *in.step, syntax, "step"));
   if (has(in.mode)) q.mode = static_cast<Mode>(pick(kModes, *in.mode, syntax, "mode"));
   if (has(in.domain)) q.domain = *in.domain;
+  q.fleet = has(in.fleet) && *in.fleet != "0";
+  q.sensors = in.sensors;
+  if (!q.fleet && !q.sensors.empty())
+    throw QueryError(fmt::format("{} is for the fleet report: add {}", option(syntax, "sensor"), option(syntax, "fleet")));
+  if (!q.fleet && q.mode == Mode::sensor)
+    throw QueryError(fmt::format("{} sensor is for the fleet report: add {}", option(syntax, "mode"), option(syntax, "fleet")));
 
   q.zone = has(in.tz) ? *in.tz : local_zone_name();
   const auto* zone = find_zone(q.zone);
@@ -186,8 +192,13 @@ QueryInput parse_url_query(std::string_view query) {
     else if (name == "tz") slot = &in.tz;
     else if (name == "csv_raw") slot = &in.csv_raw;
     else if (name == "bom") slot = &in.bom;
-    else throw QueryError(fmt::format(
-        "unknown parameter '{}': use from, to, step, mode, domain, sort, order, top, tz, format, csv_raw, bom", name));
+    else if (name == "fleet") slot = &in.fleet;
+    else if (name == "sensor") {
+      if (!value.empty()) in.sensors.push_back(std::move(value));
+      continue;
+    } else throw QueryError(fmt::format(
+        "unknown parameter '{}': use from, to, step, mode, domain, sort, order, top, tz, format, csv_raw, bom, fleet, sensor",
+        name));
     *slot = std::move(value);
   }
   return in;

@@ -104,6 +104,11 @@ constexpr const char* kMigrations[] = {
        CREATE INDEX sessions_ip_start ON sessions(client_ip, start_ms);
        CREATE INDEX sessions_user_start ON sessions(auth_user, start_ms);
        CREATE INDEX sessions_domain_start ON sessions(domain, start_ms);)",
+    // 7 (SPEC 10; renumbered at merge): how far the fleet shipper got, as the rowid of the
+    // last session the fleet database committed. Rows above it are shipped, in rowid
+    // order, after an outage or a restart; one row, created at 0 so history ships too.
+    R"(CREATE TABLE fleet_shipped (id INTEGER PRIMARY KEY CHECK (id = 0), last_rowid INTEGER NOT NULL);
+       INSERT INTO fleet_shipped VALUES (0, 0);)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

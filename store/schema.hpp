@@ -20,7 +20,7 @@ using MigrationProgress = std::function<void()>;
 sqlite3* open_store(const std::string& path, bool read_only = false, const MigrationProgress& progress = {});
 
 int schema_version(sqlite3* db);
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 // Runs one statement with no results; throws std::runtime_error on failure.
 void exec(sqlite3* db, const char* sql);

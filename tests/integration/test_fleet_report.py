@@ -1,0 +1,121 @@
+"""SPEC 10, the fleet report: three real sensors ship their sessions into a real
+PostgreSQL (pg_util.py); `smtp-sensor report --fleet` counts every sensor's sessions by
+sensor, IP, domain and user, agrees with the sum of the local reports, narrows to
+--sensor, and GET /report?fleet=1 answers the same."""
+import datetime
+import json
+import time
+
+from harness import SLOW, run_cli
+from scripted_server import Script
+from sensor_util import sensor_config, wait_sessions_idle, wait_store_rows
+from test_report import by_key, get, relay_sessions
+
+MODES = ["trend", "domain", "user", "ip"]
+
+
+def wait_fleet_rows(pg, n, timeout=30.0):
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        have = int(pg.scalar("SELECT count(*) FROM sessions"))
+        if have >= n:
+            return have
+        assert time.monotonic() < deadline, f"fleet database has {have} sessions, expected {n}"
+        time.sleep(0.2)
+
+
+def report_json(*args):
+    r = run_cli(["report", "--tz", "UTC", "--format", "json", *args])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_fleet_report_sums_the_sensors(pg_server, sensor_factory, sink_factory, upstream_factory):
+    sink = sink_factory()
+    up = upstream_factory(Script(users={"alice@a.example": "pw"}))
+    import pg_util
+    assert run_cli(["fleet", "init", "--url", pg_server.url()]).returncode == 0
+    pg_util.create_roles(pg_server)
+    # Sensors write as the writer role, reports read as the reader (docs/OPERATIONS.md).
+    url = pg_server.url(user="smtp_sensor_writer")
+    reader = pg_server.url(user="smtp_sensor_reader")
+    sensors = []
+    for i, name in enumerate(["mx1", "mx2", "mx3"]):
+        s = sensor_factory(listeners=[{"name": "mx", "upstream": sink.addr, "max_connections": 100},
+                                      {"name": "sub", "upstream": up.addr, "max_connections": 100}],
+                           config=sensor_config(sensor={"name": name}, fleet={"url": url}))
+        # Unequal loads, so a report that mixed sensors up would show it.
+        for _ in range(i + 1):
+            relay_sessions(s, s.listen_addr("sub")[1], s.listen_addr("mx")[1])
+        sensors.append((name, s))
+    total = 0
+    for i, (name, s) in enumerate(sensors):
+        wait_sessions_idle(s, 10)
+        total += len(wait_store_rows(s, 5 * (i + 1)))
+    assert total == 30
+    assert wait_fleet_rows(pg_server, total) == total
+    assert pg_server.psql("SELECT sensor, count(*) FROM sessions GROUP BY 1 ORDER BY 1") == \
+        [["mx1", "5"], ["mx2", "10"], ["mx3", "15"]]
+
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    rng = ["--from", (today - datetime.timedelta(days=1)).isoformat(), "--to", (today + datetime.timedelta(days=1)).isoformat()]
+    local_trend = {}
+    for mode in MODES:
+        keyed = mode != "trend"
+        summed = {}
+        for name, s in sensors:
+            doc = report_json("-c", str(s.config_path), "--mode", mode, *rng)
+            got = by_key(doc["rows"], keyed)
+            if mode == "trend":
+                local_trend[name] = got[""]
+            for k, v in got.items():
+                acc = summed.setdefault(k, [0] * 6)
+                for j in range(6):
+                    acc[j] += v[j]
+        fleet = report_json("--fleet", "--fleet-url", reader, "--mode", mode, *rng)
+        assert fleet["mode"] == mode
+        assert by_key(fleet["rows"], keyed) == summed, (mode, fleet["rows"], summed)
+        assert summed, mode
+    # The counts by key are what was sent: three sensors, 1 + 2 + 3 rounds of relay_sessions.
+    ip = by_key(report_json("--fleet", "--fleet-url", reader, "--mode", "ip", *rng)["rows"], True)
+    assert {k: (v[0], v[5]) for k, v in ip.items()} == {"127.0.0.2": (18, 12), "127.0.0.3": (12, 12)}
+    user = by_key(report_json("--fleet", "--fleet-url", reader, "--mode", "user", *rng)["rows"], True)
+    assert {k: (v[0], v[5]) for k, v in user.items()} == {"alice@a.example": (12, 12)}
+
+    # Mode sensor: one key per sensor, equal to that sensor's own trend.
+    doc = report_json("--fleet", "--fleet-url", reader, "--mode", "sensor", *rng)
+    assert doc["columns"][:2] == ["period", "sensor"]
+    assert by_key(doc["rows"], True) == local_trend
+
+    # --sensor narrows the fleet; -c FILE's fleet.url is the default URL.
+    _, s2 = sensors[1]
+    for mode in MODES:
+        keyed = mode != "trend"
+        one = report_json("-c", str(s2.config_path), "--fleet", "--sensor", "mx2", "--mode", mode, *rng)
+        local = report_json("-c", str(s2.config_path), "--mode", mode, *rng)
+        assert by_key(one["rows"], keyed) == by_key(local["rows"], keyed), mode
+    two = report_json("--fleet", "--fleet-url", reader, "--sensor", "mx1", "--sensor", "mx3", "--mode", "sensor", *rng)
+    assert set(by_key(two["rows"], True)) == {"mx1", "mx3"}
+
+    # GET /report?fleet=1 on any sensor: the same document as the command line; the page
+    # learns from X-Fleet that it may offer the switch.
+    _, s1 = sensors[0]
+    frm, to = rng[1], rng[3]
+    status, headers, body = get(s1, f"/report?from={frm}&to={to}&mode=sensor&tz=UTC&fleet=1")
+    assert status == 200, body
+    assert headers.get("X-Fleet") == "1"
+    assert body == json.dumps(doc, separators=(",", ":")) + "\n" or json.loads(body) == doc
+    status, _, body = get(s1, f"/report?from={frm}&to={to}&mode=ip&tz=UTC&fleet=1&sensor=mx3")
+    assert status == 200, body
+    assert by_key(json.loads(body)["rows"], True) == \
+        by_key(report_json("-c", str(sensors[2][1].config_path), "--mode", "ip", *rng)["rows"], True)
+    # Mode sensor without the fleet is a query error, not an empty report.
+    status, _, body = get(s1, f"/report?from={frm}&to={to}&mode=sensor")
+    assert status == 400 and "fleet" in body
+
+
+def test_report_mode_sensor_needs_fleet(tmp_path):
+    r = run_cli(["report", "--store", str(tmp_path / "none.db"), "--mode", "sensor"])
+    assert r.returncode == 2 and "--fleet" in r.stderr
+    r = run_cli(["report", "--store", str(tmp_path / "none.db"), "--sensor", "mx1"])
+    assert r.returncode == 2 and "--fleet" in r.stderr
