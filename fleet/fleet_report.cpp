@@ -19,7 +19,10 @@ constexpr const char* kLocalTable =
     "auth_result TEXT NOT NULL, client_ip TEXT NOT NULL, blocked INTEGER NOT NULL, bad_commands INTEGER NOT NULL, "
     "termination TEXT NOT NULL, permanent_failures INTEGER NOT NULL, bytes_in INTEGER NOT NULL, "
     "bytes_out INTEGER NOT NULL, messages INTEGER NOT NULL);"
-    // Version 2: the report then reads every period from the rows (no roll-up tables).
+    // The report prepares its trend statement up front; at version 2 it reads no unit.
+    "CREATE TABLE rollup_trend (level INTEGER, start INTEGER, new_connections INTEGER, blocked_connections INTEGER, "
+    "bad_commands INTEGER, terminations INTEGER, bandwidth_bytes INTEGER, messages INTEGER);"
+    // Version 2: the report then reads every period from the rows (no roll-ups in use).
     "PRAGMA user_version = 2;";
 
 std::string quote_literal(PGconn* c, std::string_view s) {
