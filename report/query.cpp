@@ -94,7 +94,8 @@ Query parse_query(const QueryInput& in, Syntax syntax, Format default_format) {
   if (!q.fleet && !q.sensors.empty())
     throw QueryError(fmt::format("{} is for the fleet report: add {}", option(syntax, "sensor"), option(syntax, "fleet")));
   if (!q.fleet && q.mode == Mode::sensor)
-    throw QueryError(fmt::format("{} sensor is for the fleet report: add {}", option(syntax, "mode"), option(syntax, "fleet")));
+    throw QueryError(fmt::format("{}{}sensor is for the fleet report: add {}", option(syntax, "mode"),
+                                 syntax == Syntax::cli ? " " : "", option(syntax, "fleet")));
 
   q.zone = has(in.tz) ? *in.tz : local_zone_name();
   const auto* zone = find_zone(q.zone);

@@ -107,8 +107,8 @@ constexpr const char* kMigrations[] = {
     // 7 (SPEC 10; renumbered at merge): how far the fleet shipper got, as the rowid of the
     // last session the fleet database committed. Rows above it are shipped, in rowid
     // order, after an outage or a restart; one row, created at 0 so history ships too.
-    R"(CREATE TABLE fleet_shipped (id INTEGER PRIMARY KEY CHECK (id = 0), last_rowid INTEGER NOT NULL);
-       INSERT INTO fleet_shipped VALUES (0, 0);)",
+    R"(CREATE TABLE IF NOT EXISTS fleet_shipped (id INTEGER PRIMARY KEY CHECK (id = 0), last_rowid INTEGER NOT NULL);
+       INSERT OR IGNORE INTO fleet_shipped VALUES (0, 0);)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
