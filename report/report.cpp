@@ -255,8 +255,8 @@ class Scanner {
         case Mode::domain: key = k.domain; break;
         case Mode::user: key = k.user; break;
         case Mode::ip: key = k.ip; break;
-        // The fleet report's rows carry the sensor's name in the domain column
-        // (fleet/fleet_report.cpp); a local store never gets this mode.
+        // Only the fleet report asks for it (parse_query), and it reads packs whose keys
+        // are sensor names (fleet/fleet_report.cpp); rows would carry them as domains.
         case Mode::sensor: key = k.domain; break;
       }
       if (q_.mode != Mode::trend && key.empty()) continue;

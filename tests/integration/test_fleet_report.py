@@ -24,8 +24,19 @@ def wait_fleet_rows(pg, n, timeout=30.0):
         time.sleep(0.2)
 
 
-def report_json(*args):
-    r = run_cli(["report", "--tz", "UTC", "--format", "json", *args])
+def by_period_key(rows, keyed):
+    """{(period, key): counters} of a report's rows."""
+    out = {}
+    for r in rows:
+        counts = r[2:8] if keyed else r[1:7]
+        acc = out.setdefault((r[0], r[1] if keyed else ""), [0] * 6)
+        for i, v in enumerate(counts):
+            acc[i] += int(v)
+    return out
+
+
+def report_json(*args, tz="UTC"):
+    r = run_cli(["report", "--tz", tz, "--format", "json", *args])
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -81,6 +92,24 @@ def test_fleet_report_sums_the_sensors(pg_server, sensor_factory, sink_factory, 
     assert {k: (v[0], v[5]) for k, v in ip.items()} == {"127.0.0.2": (18, 12), "127.0.0.3": (12, 12)}
     user = by_key(report_json("--fleet", "--fleet-url", reader, "--mode", "user", *rng)["rows"], True)
     assert {k: (v[0], v[5]) for k, v in user.items()} == {"alice@a.example": (12, 12)}
+
+    # Period by period, in zones whose days start at :30 and at -5 h, by hour and week, with
+    # a domain drill-down: each (period, key) is the sum of the sensors' own reports.
+    for tz in ("Asia/Kolkata", "America/New_York"):
+        for step in ("hour", "week"):
+            for mode, extra in [(m, []) for m in MODES] + [("ip", ["--domain", "b.example"]),
+                                                            ("user", ["--domain", "a.example"])]:
+                keyed = mode != "trend"
+                args = ["--step", step, "--mode", mode, *extra, *rng]
+                summed = {}
+                for _, s in sensors:
+                    for k, v in by_period_key(report_json("-c", str(s.config_path), *args, tz=tz)["rows"], keyed).items():
+                        acc = summed.setdefault(k, [0] * 6)
+                        for j in range(6):
+                            acc[j] += v[j]
+                fleet = by_period_key(report_json("--fleet", "--fleet-url", reader, *args, tz=tz)["rows"], keyed)
+                assert fleet == summed, (tz, step, mode, extra)
+                assert any(v[0] for v in fleet.values()), (tz, step, mode, extra)
 
     # Mode sensor: one key per sensor, equal to that sensor's own trend.
     doc = report_json("--fleet", "--fleet-url", reader, "--mode", "sensor", *rng)
