@@ -9,11 +9,15 @@
 namespace smtp::fleet {
 namespace {
 
-// Rows go to a temporary table first: COPY cannot skip the rows a previous run already
-// shipped (a crash between the remote commit and the local mark), INSERT ... ON CONFLICT can.
+// A batch is copied straight into sessions. Only when that meets a row a previous run
+// already shipped (a crash between the remote commit and the local mark: COPY cannot skip
+// it) does the batch go through a temporary table and INSERT ... ON CONFLICT DO NOTHING,
+// which writes every row twice.
 constexpr const char* kCreateStage =
     "CREATE TEMP TABLE IF NOT EXISTS fleet_stage (LIKE sessions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
+const std::string kCopyDirect = std::string("COPY sessions (") + kSessionColumns + ") FROM STDIN";
 const std::string kCopy = std::string("COPY fleet_stage (") + kSessionColumns + ") FROM STDIN";
+constexpr const char* kUniqueViolation = "23505";
 const std::string kInsert = std::string("INSERT INTO sessions (") + kSessionColumns + ") SELECT " + kSessionColumns +
                             " FROM fleet_stage ON CONFLICT (sensor, lcid) DO NOTHING";
 constexpr auto kBacklogEvery = std::chrono::seconds(1);
@@ -140,12 +144,26 @@ void Shipper::run() {
     payload.clear();
     for (const auto& r : rows) append_copy_row(payload, options_.sensor, r.record);
     try {
-      db_->exec_script("BEGIN");
-      db_->exec(kCopy.c_str());
-      db_->put_copy_data(payload);
-      db_->end_copy();
-      db_->exec(kInsert.c_str());
-      db_->exec_script("COMMIT");
+      bool shipped = false;
+      try {
+        db_->exec_script("BEGIN");
+        db_->exec(kCopyDirect.c_str());
+        db_->put_copy_data(payload);
+        db_->end_copy();
+        db_->exec_script("COMMIT");
+        shipped = true;
+      } catch (const PgError& e) {
+        if (e.sqlstate != kUniqueViolation) throw;
+        db_->exec_script("ROLLBACK");
+      }
+      if (!shipped) {
+        db_->exec_script("BEGIN");
+        db_->exec(kCopy.c_str());
+        db_->put_copy_data(payload);
+        db_->end_copy();
+        db_->exec(kInsert.c_str());
+        db_->exec_script("COMMIT");
+      }
     } catch (const std::exception& e) {
       db_.reset();
       failed(ShipOp::ship, e.what());

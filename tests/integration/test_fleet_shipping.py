@@ -5,12 +5,13 @@ metrics, and after it returns every session arrives once; a restarted sensor shi
 nothing twice. A wrong password or an unreachable URL: the sensor starts, serves, logs
 the reason (never the password) and retries."""
 import smtplib
+import sqlite3
 import time
 
 import pytest
 
 from harness import SLOW, SmtpSink, free_port, sha
-from sensor_util import sensor_config, store_rows, wait_store_rows
+from sensor_util import sensor_config, store_path, store_rows, wait_store_rows
 
 
 def send(sensor, n, tag, sink=None):
@@ -97,6 +98,19 @@ def test_outage_and_restart_ship_every_session_once(pg_server, sensor_factory, s
     first = store_rows(sensor, "lcid = ?", (int(row[0]),))[0]
     assert row[1:] == [first["client_ip"], first["domain"], str(first["messages"]), str(first["bytes_in"]),
                        str(first["bytes_out"]), first["termination"]]
+
+    # A crash between the fleet's commit and the local mark: the batch goes again, and the
+    # rows already there are skipped, not doubled.
+    sensor.stop()
+    db = sqlite3.connect(store_path(sensor))
+    db.execute("UPDATE fleet_shipped SET last_rowid = 0")
+    db.commit()
+    db.close()
+    sensor.start()
+    sensor.wait_metric("smtp_sensor_fleet_shipped_total", lambda v: v == 55, timeout=30)
+    sensor.wait_metric("smtp_sensor_fleet_backlog_sessions", lambda v: v == 0, timeout=10)
+    assert int(pg_server.scalar("SELECT count(*) FROM sessions")) == 55
+    assert fleet_lcids(pg_server, "mx1") == sorted(r["lcid"] for r in store_rows(sensor))
 
 
 @pytest.mark.parametrize("case", ["wrong-password", "unreachable"])
