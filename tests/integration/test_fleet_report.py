@@ -148,3 +148,14 @@ def test_report_mode_sensor_needs_fleet(tmp_path):
     assert r.returncode == 2 and "--fleet" in r.stderr
     r = run_cli(["report", "--store", str(tmp_path / "none.db"), "--sensor", "mx1"])
     assert r.returncode == 2 and "--fleet" in r.stderr
+
+
+def test_lone_sensor_offers_no_fleet(sensor_factory, sink_factory):
+    sensor = sensor_factory(sink_factory().addr, config=sensor_config())
+    status, headers, _ = get(sensor, "/report?tz=UTC")
+    assert status == 200 and "X-Fleet" not in headers
+    status, headers, body = get(sensor, "/report?tz=UTC&fleet=1")
+    assert status == 503 and "fleet.url is empty" in body
+    # The page holds the switch, hidden until /report says there is a fleet.
+    status, _, page = get(sensor, "/")
+    assert status == 200 and 'id="fleet"' in page and 'class="field fleet-only" hidden' in page
