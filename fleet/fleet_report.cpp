@@ -19,7 +19,8 @@ namespace {
 
 // An in-memory store as the report reads it at schema version 4: packs and the trend's
 // roll-ups, with an empty sessions table (every period of every zone is made of whole
-// quarter hours, so no report of it reads session rows).
+// quarter hours, so no report of it reads session rows; a unit with no pack has no
+// sessions, and its finer units and rows read as empty).
 constexpr const char* kLocalTables =
     "CREATE TABLE sessions (start_ms INTEGER NOT NULL, domain TEXT NOT NULL, auth_user TEXT NOT NULL, "
     "auth_result TEXT NOT NULL, client_ip TEXT NOT NULL, blocked INTEGER NOT NULL, bad_commands INTEGER NOT NULL, "
@@ -128,22 +129,36 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
   store::exec(raw, kLocalTables);
   store::exec(raw, "BEGIN");
   std::uint64_t groups = 0;
-  const std::string quarter = "start_ms / 900000";
+  // The coarsest unit every period edge falls on: UTC days (a UTC report by day or
+  // coarser), hours (whole-hour zones), else quarter hours. Fewer, larger groups come back
+  // from PostgreSQL; the report reads the units as it reads the local store's.
+  auto all_on = [&](std::int64_t unit_ms) {
+    return std::all_of(periods.begin(), periods.end(),
+                       [&](const report::Period& p) { return p.begin_ms % unit_ms == 0 && p.end_ms % unit_ms == 0; });
+  };
+  store::Level level = store::Level::quarter_hour;
+  std::int64_t unit_s = store::kQuarterHour;
+  if (all_on(store::kDay * 1000)) level = store::Level::day, unit_s = store::kDay;
+  else if (all_on(store::kHour * 1000)) level = store::Level::hour, unit_s = store::kHour;
+  if (q.mode == Mode::trend && !q.domain && level == store::Level::day) level = store::Level::hour, unit_s = store::kHour;
+  const std::string bucket = "start_ms / " + std::to_string(unit_s * 1000);
   if (q.mode == Mode::trend && !q.domain) {
-    // The whole fleet per quarter hour and per hour, as the writer keeps rollup_trend.
+    // The whole fleet per quarter hour and per hour (both from quarter hours, or hours
+    // only when every edge is on one), as the writer keeps rollup_trend.
     auto ins = store::prepare(raw, "INSERT INTO rollup_trend VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO UPDATE SET "
                                    "new_connections = new_connections + ?3, blocked_connections = blocked_connections + ?4, "
                                    "bad_commands = bad_commands + ?5, terminations = terminations + ?6, "
                                    "bandwidth_bytes = bandwidth_bytes + ?7, messages = messages + ?8");
     if (!ins) throw std::runtime_error(sqlite3_errmsg(raw));
-    groups = copy_out(db, "SELECT " + quarter + ", " + kSums + where + " GROUP BY 1", [&](std::vector<std::string>& f) {
+    groups = copy_out(db, "SELECT " + bucket + ", " + kSums + where + " GROUP BY 1", [&](std::vector<std::string>& f) {
       if (f.size() != 7) throw std::runtime_error("fleet report: unexpected row from the fleet database");
-      const std::int64_t qs = std::strtoll(f[0].c_str(), nullptr, 10) * store::kQuarterHour;
+      const std::int64_t qs = std::strtoll(f[0].c_str(), nullptr, 10) * unit_s;
       const auto c = counts_at(f, 1);
-      const std::pair<store::Level, std::int64_t> units[] = {{store::Level::quarter_hour, qs},
-                                                             {store::Level::hour, qs - qs % store::kHour}};
-      for (const auto& [level, start] : units) {
-        sqlite3_bind_int(ins.get(), 1, static_cast<int>(level));
+      const std::pair<store::Level, std::int64_t> units[] = {{store::Level::hour, qs - qs % store::kHour},
+                                                             {store::Level::quarter_hour, qs}};
+      for (const auto& [lv, start] : units) {
+        if (lv == store::Level::quarter_hour && level != store::Level::quarter_hour) break;
+        sqlite3_bind_int(ins.get(), 1, static_cast<int>(lv));
         sqlite3_bind_int64(ins.get(), 2, start);
         for (int i = 0; i < 6; ++i) sqlite3_bind_int64(ins.get(), 3 + i, c[static_cast<std::size_t>(i)]);
         if (sqlite3_step(ins.get()) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(raw));
@@ -151,7 +166,7 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
       }
     });
   } else {
-    // One pack kind, per quarter hour, as store/packer.cpp builds them from rows: the
+    // One pack kind, per unit, as store/packer.cpp builds them from rows: the
     // key and (for user and ip_domain) the session's domain, with what the packer leaves
     // out (empty keys, users whose AUTH failed) left out here.
     store::PackKind kind = store::PackKind::domain;
@@ -177,13 +192,13 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
       const std::string blob = store::encode_sorted(std::move(entries));
       entries.clear();
       sqlite3_bind_int(ins.get(), 1, static_cast<int>(kind));
-      sqlite3_bind_int(ins.get(), 2, static_cast<int>(store::Level::quarter_hour));
-      sqlite3_bind_int64(ins.get(), 3, unit * store::kQuarterHour);
+      sqlite3_bind_int(ins.get(), 2, static_cast<int>(level));
+      sqlite3_bind_int64(ins.get(), 3, unit * unit_s);
       sqlite3_bind_blob(ins.get(), 4, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
       if (sqlite3_step(ins.get()) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(raw));
       sqlite3_reset(ins.get());
     };
-    const std::string select = "SELECT " + quarter + ", " + key + ", " + domain + ", " + kSums + where + filter +
+    const std::string select = "SELECT " + bucket + ", " + key + ", " + domain + ", " + kSums + where + filter +
                                " GROUP BY 1, 2, 3 ORDER BY 1";
     groups = copy_out(db, select, [&](std::vector<std::string>& f) {
       if (f.size() != 9) throw std::runtime_error("fleet report: unexpected row from the fleet database");

@@ -159,3 +159,59 @@ def test_lone_sensor_offers_no_fleet(sensor_factory, sink_factory):
     # The page holds the switch, hidden until /report says there is a fleet.
     status, _, page = get(sensor, "/")
     assert status == 200 and 'id="fleet"' in page and 'class="field fleet-only" hidden' in page
+
+
+def test_fleet_report_equals_local_over_weeks_of_sessions(pg_server, sensor_factory, sink_factory, tmp_path):
+    """Sessions spread over 40 days (written into a stopped sensor's store, then shipped by
+    it) report the same through the fleet as through the local rows, period by period, in
+    zones on whole days, whole hours and half hours, for every step and mode."""
+    import random
+    import shutil
+    import sqlite3
+    rng = random.Random(2026)
+    sensor = sensor_factory(sink_factory().addr, config=sensor_config(sensor={"name": "mx7"}, fleet={"url": pg_server.url()}))
+    sensor.stop()
+    path = sensor.config["store"]["path"]
+    now_ms = int(time.time() * 1000)
+    rows = []
+    for i in range(3000):
+        start = now_ms - rng.randrange(40 * 86_400_000)
+        ok = rng.random() < 0.8
+        rows.append((10_000_000 + i, start, start + 500, "smtp", f"198.51.100.{rng.randrange(8)}", 40000, "u", "h", 0,
+                     f"user{rng.randrange(5)}@d{rng.randrange(3)}.example" if rng.random() < 0.5 else "",
+                     "success" if ok else "failure", f"d{rng.randrange(4)}.example" if rng.random() < 0.9 else "",
+                     rng.randrange(3), 1, 5, rng.randrange(2), rng.randrange(2),
+                     "quit" if rng.random() < 0.8 else "client_abort", int(rng.random() < 0.1),
+                     rng.randrange(100_000), rng.randrange(5000)))
+    db = sqlite3.connect(path)
+    db.executemany("INSERT INTO sessions (lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, "
+                   "auth_user, auth_result, domain, messages, recipients, commands, bad_commands, permanent_failures, "
+                   "termination, blocked, bytes_in, bytes_out) VALUES (" + ",".join("?" * 21) + ")", rows)
+    db.commit()
+    db.close()
+    sensor.start()
+    assert wait_fleet_rows(pg_server, 3000, timeout=60) == 3000
+    sensor.stop()
+    # The local report over the rows alone (a store that claims schema 2 reads no roll-up).
+    rows_only = str(tmp_path / "rows-only.db")
+    shutil.copy(path, rows_only)
+    db = sqlite3.connect(rows_only)
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    rng_args = ["--from", (today - datetime.timedelta(days=41)).isoformat(), "--to", today.isoformat()]
+    checked = 0
+    for tz in ("UTC", "Europe/Berlin", "Asia/Kolkata"):
+        for step in ("hour", "day", "week", "month"):
+            for mode, extra in [(m, []) for m in MODES] + [("ip", ["--domain", "d1.example"]),
+                                                            ("trend", ["--domain", "d2.example"])]:
+                keyed = mode != "trend"
+                args = ["--step", step, "--mode", mode, *extra, *rng_args]
+                local = report_json("--store", rows_only, *args, tz=tz)
+                fleet = report_json("--fleet", "--fleet-url", pg_server.url(), "--sensor", "mx7", *args, tz=tz)
+                assert by_period_key(fleet["rows"], keyed) == by_period_key(local["rows"], keyed), (tz, step, mode, extra)
+                assert fleet["rows"] == local["rows"], (tz, step, mode, extra)
+                checked += 1
+    assert checked == 3 * 4 * 6
