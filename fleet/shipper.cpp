@@ -21,6 +21,9 @@ constexpr const char* kUniqueViolation = "23505";
 const std::string kInsert = std::string("INSERT INTO sessions (") + kSessionColumns + ") SELECT " + kSessionColumns +
                             " FROM fleet_stage ON CONFLICT (sensor, lcid) DO NOTHING";
 constexpr auto kBacklogEvery = std::chrono::seconds(1);
+// An idle shipper asks the database whether it is still there this often, so
+// smtp_sensor_fleet_up falls to 0 when it goes away even while no session ends.
+constexpr auto kPingEvery = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -101,6 +104,7 @@ bool Shipper::connect() {
 void Shipper::run() {
   std::unique_ptr<store::ShipSource> source;
   auto next_backlog = std::chrono::steady_clock::time_point{};
+  auto next_ping = std::chrono::steady_clock::now() + kPingEvery;
   std::string payload;
   for (;;) {
     {
@@ -138,6 +142,16 @@ void Shipper::run() {
     }
     if (rows.empty()) {
       backlog_.store(0, std::memory_order_relaxed);
+      if (std::chrono::steady_clock::now() >= next_ping) {
+        next_ping = std::chrono::steady_clock::now() + kPingEvery;
+        try {
+          db_->exec_script("SELECT 1");
+        } catch (const std::exception& e) {
+          db_.reset();
+          failed(ShipOp::connect, e.what());
+          continue;
+        }
+      }
       sleep_for(options_.idle_poll);
       continue;
     }

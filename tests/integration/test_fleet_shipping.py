@@ -60,8 +60,10 @@ def test_outage_and_restart_ship_every_session_once(pg_server, sensor_factory, s
     wait_fleet(pg_server, "mx1", 20)
     sensor.wait_metric("smtp_sensor_fleet_up", lambda v: v == 1)
 
-    # The database goes away under traffic: mail still flows, the backlog grows.
+    # The database goes away: an idle sensor notices within seconds; then under traffic
+    # mail still flows and the backlog grows.
     pg_server.stop()
+    sensor.wait_metric("smtp_sensor_fleet_up", lambda v: v == 0, timeout=20)
     sent = send(sensor, 30, "b", sink)
     assert len(sent) == 30
     wait_store_rows(sensor, 50)
