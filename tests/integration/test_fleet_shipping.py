@@ -158,3 +158,30 @@ def test_sensor_serves_without_the_fleet_and_retries(tmp_path, sensor_factory, s
     finally:
         if server:
             server.cleanup()
+
+
+def test_old_or_newer_schema_is_logged_and_retried(pg_server, sensor_factory, sink_factory):
+    """The sensor's writer role may not run DDL: a schema a migration behind, or one newer
+    than the binary, is a log line and a retry, and sessions wait in the local store until
+    the owner has run `fleet init` (here: put the version right)."""
+    import pg_util
+    from harness import run_cli
+    assert run_cli(["fleet", "init", "--url", pg_server.url()]).returncode == 0
+    pg_util.create_roles(pg_server)
+    pg_server.psql("UPDATE schema_version SET version = 0")
+    sink = sink_factory()
+    sensor = sensor_factory(sink.addr, config=sensor_config(
+        sensor={"name": "mx5"}, fleet={"url": pg_server.url(user="smtp_sensor_writer")}))
+    send(sensor, 2, "e", sink)
+    sensor.wait_metric("smtp_sensor_fleet_errors_total", lambda v: v >= 1, labels={"op": "schema"}, timeout=20)
+    sensor.wait_metric("smtp_sensor_fleet_backlog_sessions", lambda v: v == 2, timeout=10)
+    assert "may not upgrade it" in sensor.stderr_text() and "fleet init" in sensor.stderr_text()
+    pg_server.psql("UPDATE schema_version SET version = 99")
+    deadline = time.monotonic() + 40 * SLOW
+    while "newer than this smtp-sensor" not in sensor.stderr_text():
+        assert time.monotonic() < deadline, sensor.stderr_text()
+        time.sleep(0.2)
+    assert sensor.metric("smtp_sensor_fleet_up") == 0
+    pg_server.psql("UPDATE schema_version SET version = 1")
+    sensor.wait_metric("smtp_sensor_fleet_up", lambda v: v == 1, timeout=40)
+    assert wait_fleet(pg_server, "mx5", 2) == sorted(r["lcid"] for r in store_rows(sensor))
