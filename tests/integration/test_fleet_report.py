@@ -215,3 +215,28 @@ def test_fleet_report_equals_local_over_weeks_of_sessions(pg_server, sensor_fact
                 assert fleet["rows"] == local["rows"], (tz, step, mode, extra)
                 checked += 1
     assert checked == 3 * 4 * 6
+
+
+def test_fleet_page_in_chromium(pg_server, sensor_factory, sink_factory, upstream_factory):
+    from test_report_page import WEB_TESTS, need_browser
+    need_browser()
+    sink = sink_factory()
+    up = upstream_factory(Script(users={"alice@a.example": "pw"}))
+    url = pg_server.url()
+    assert run_cli(["fleet", "init", "--url", url]).returncode == 0
+    sensors = []
+    for i, name in enumerate(["mx1", "mx2"]):
+        s = sensor_factory(listeners=[{"name": "mx", "upstream": sink.addr, "max_connections": 100},
+                                      {"name": "sub", "upstream": up.addr, "max_connections": 100}],
+                           config=sensor_config(sensor={"name": name}, fleet={"url": url}))
+        for _ in range(i + 1):
+            relay_sessions(s, s.listen_addr("sub")[1], s.listen_addr("mx")[1])
+        sensors.append(s)
+    assert wait_fleet_rows(pg_server, 15) == 15
+    import os
+    import subprocess
+    env = dict(os.environ, FLEET_PAGE_EXPECT=json.dumps({"mx1": 5, "mx2": 10}),
+               REPORT_PAGE_TIMEOUT_MS=str(int(30000 * SLOW)), PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
+    proc = subprocess.run(["node", str(WEB_TESTS / "fleet_page.mjs"), f"http://127.0.0.1:{sensors[0].http_port}"],
+                          cwd=WEB_TESTS, env=env, capture_output=True, text=True, timeout=300 * SLOW)
+    assert proc.returncode == 0, f"fleet_page.mjs failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
