@@ -221,10 +221,7 @@ void write_fleet_report(const ConnectInfo& info, const report::Query& query, con
                         const std::function<void(std::string_view)>& write, FleetReportStats* stats) {
   Connection db(info);
   auto mem = load_fleet_sessions(db, query, sensors, stats);
-  report::Query scan = query;
-  // Sensor mode applied --domain in the database; the domain column now names sensors.
-  if (query.mode == report::Mode::sensor) scan.domain.reset();
-  report::write_report(mem.get(), scan, write);
+  report::write_report(mem.get(), query, write);
 }
 
 }  // namespace smtp::fleet

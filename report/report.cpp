@@ -276,7 +276,10 @@ class Scanner {
       store::PackEntry e;
       while (r.reader.next(e)) {
         ++stats_.rollup_rows;
-        if (q_.domain && (src_.kind == store::PackKind::domain ? e.key : e.domain) != *q_.domain) continue;
+        // In sensor mode the keys are sensors, and the fleet applied --domain already.
+        if (q_.domain && q_.mode != Mode::sensor &&
+            (src_.kind == store::PackKind::domain ? e.key : e.domain) != *q_.domain)
+          continue;
         r.key = q_.mode == Mode::trend ? std::string_view{} : e.key;
         r.counts = e.counts;
         return true;

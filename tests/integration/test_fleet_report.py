@@ -114,7 +114,14 @@ def test_fleet_report_sums_the_sensors(pg_server, sensor_factory, sink_factory, 
     # Mode sensor: one key per sensor, equal to that sensor's own trend.
     doc = report_json("--fleet", "--fleet-url", reader, "--mode", "sensor", *rng)
     assert doc["columns"][:2] == ["period", "sensor"]
+    assert doc["fleet"] is True and doc["sensors"] == []
     assert by_key(doc["rows"], True) == local_trend
+    # ... and with a domain drill-down, each sensor's trend of that domain.
+    doc_d = report_json("--fleet", "--fleet-url", reader, "--mode", "sensor", "--domain", "b.example", *rng)
+    assert doc_d["domain"] == "b.example"
+    assert by_key(doc_d["rows"], True) == {
+        name: by_key(report_json("-c", str(s.config_path), "--domain", "b.example", *rng)["rows"], False)[""]
+        for name, s in sensors}
 
     # --sensor narrows the fleet; -c FILE's fleet.url is the default URL.
     _, s2 = sensors[1]
@@ -125,6 +132,7 @@ def test_fleet_report_sums_the_sensors(pg_server, sensor_factory, sink_factory, 
         assert by_key(one["rows"], keyed) == by_key(local["rows"], keyed), mode
     two = report_json("--fleet", "--fleet-url", reader, "--sensor", "mx1", "--sensor", "mx3", "--mode", "sensor", *rng)
     assert set(by_key(two["rows"], True)) == {"mx1", "mx3"}
+    assert two["sensors"] == ["mx1", "mx3"]
 
     # GET /report?fleet=1 on any sensor: the same document as the command line; the page
     # learns from X-Fleet that it may offer the switch.
