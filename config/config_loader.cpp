@@ -4,6 +4,7 @@
 #include "config/units.hpp"
 
 #include <arpa/inet.h>
+#include <libpq-fe.h>
 #include <netdb.h>
 #include <yaml-cpp/yaml.h>
 
@@ -391,6 +392,26 @@ void read_section(Reader& r, const YAML::Node& n, Config& c) {
   });
 }
 
+// fleet: the flat keys, then the URL as libpq itself parses it (PQconninfoParse), so a
+// typo is reported at its line and column here rather than as a retry loop at run time.
+void read_fleet(Reader& r, const YAML::Node& n, Config& c) {
+  read_section<sections::fleet>(r, n, c);
+  if (!n.IsMap()) return;
+  if (const auto url = n["url"]; url && !c.fleet.url.empty()) {
+    char* err = nullptr;
+    if (PQconninfoOption* opts = PQconninfoParse(c.fleet.url.c_str(), &err)) {
+      PQconninfoFree(opts);
+    } else {
+      std::string why = err ? err : "not a libpq connection URI";
+      PQfreemem(err);
+      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+      r.error(url.Mark(), "fleet.url: " + why);
+    }
+  }
+  if (const auto pw = n["password_file"]; pw && !c.fleet.password_file.empty() && !std::ifstream(c.fleet.password_file))
+    r.error(pw.Mark(), "fleet.password_file: cannot read '" + c.fleet.password_file + "'");
+}
+
 // http: the flat keys from the table, tls as a nested table, basic_auth as user: bcrypt hash.
 void read_http(Reader& r, const YAML::Node& n, Config& c) {
   std::vector<std::string_view> keys;
@@ -465,7 +486,7 @@ constexpr TopKey kTopLevel[] = {
     {sections::addresses.name, read_section<sections::addresses>},
     {sections::flag.name, read_section<sections::flag>},
     {sections::sensor.name, read_section<sections::sensor>},
-    {sections::fleet.name, read_section<sections::fleet>},
+    {sections::fleet.name, read_fleet},
 };
 
 Config read_root(Reader& r, const YAML::Node& root) {

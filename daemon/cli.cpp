@@ -2,6 +2,7 @@
 
 #include "config/config_loader.hpp"
 #include "daemon/control/control_protocol.hpp"
+#include "daemon/fleet_command.hpp"
 #include "daemon/http/http_server.hpp"
 #include "daemon/server.hpp"
 #include "daemon/relay/tls_context.hpp"
@@ -43,6 +44,8 @@ constexpr std::string_view kUsage = R"(usage:
   smtp-sensor flags remove IP|CIDR [-c FILE]
                                      change them over control.socket (default
                                      /run/smtp-sensor/control.sock; -c FILE reads it)
+  smtp-sensor fleet init [--url URI | -c FILE]
+                                     create or upgrade the fleet database's schema
   smtp-sensor --version | --help
   (run and check-config take --help too)
 
@@ -189,6 +192,8 @@ int report_command(const std::vector<std::string_view>& args) {
   }
   try {
     auto a = report::parse_arguments(args);
+    if (!a.fleet_url.empty()) a.input.fleet.emplace(1, '1');
+    if (a.input.fleet) return fleet_report_command(a);
     if (a.store.empty() && !a.config.empty()) {
       try {
         a.store = config::load_config_file(a.config).store.path;
@@ -310,6 +315,7 @@ int run_cli(int argc, char** argv) {
   }
   if (args[0] == "report") return report_command({args.begin() + 1, args.end()});
   if (args[0] == "flags") return flags_command({args.begin() + 1, args.end()});
+  if (args[0] == "fleet") return fleet_command({args.begin() + 1, args.end()});
   std::string_view command = "run";
   std::size_t i = 0;
   if (args[0] == "run" || args[0] == "check-config") command = args[i++];

@@ -55,6 +55,7 @@ Server::Server(config::Config config)
       config_(std::make_shared<const config::Config>(std::move(config))) {
   const auto& cfg = *config_;
   outputs_ = std::make_unique<SinkOutputs>(cfg, metrics_);
+  fleet_ = std::make_unique<FleetLink>(cfg, metrics_);
   sensor_ = std::make_unique<Sensor>(cfg, metrics_, *outputs_);
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
@@ -111,7 +112,8 @@ Server::Server(config::Config config)
                 [this] {
                   const auto cfg = this->config();
                   return cfg->store.enabled ? cfg->store.path : std::string();
-                }},
+                },
+                fleet_->report_function()},
                &flag_pool_);
     // SPEC 13: history, transcripts and alerts, read on the report pool as well.
     add_investigate_routes(*http_, report_pool_,
@@ -252,6 +254,7 @@ void Server::reload() {
     reload_tls(fresh);
     reload_http(fresh);
     sensor_->reconfigure(fresh);
+    fleet_->reload(fresh);
     {
       std::lock_guard lock(config_mutex_);
       config_ = std::make_shared<const config::Config>(std::move(fresh));

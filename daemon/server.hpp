@@ -4,6 +4,7 @@
 #include "config/config.hpp"
 #include "daemon/asio.hpp"
 #include "daemon/control/control_server.hpp"
+#include "daemon/fleet_link.hpp"
 #include "daemon/http/basic_auth.hpp"
 #include "daemon/http/http_server.hpp"
 #include "daemon/relay/listener_runtime.hpp"
@@ -67,6 +68,7 @@ class Server {
   asio::steady_timer flush_timer_;
   Metrics metrics_;
   std::unique_ptr<SinkOutputs> outputs_;
+  std::unique_ptr<FleetLink> fleet_;  // after outputs_: the shipper stops before the store closes
   std::unique_ptr<Sensor> sensor_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Listening>> listeners_;

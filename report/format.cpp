@@ -67,8 +67,8 @@ std::string human_bytes(std::int64_t bytes) {
 }
 
 std::string csv_filename(const Query& q) {
-  return fmt::format("smtp-sensor-report-{}-{}-{}-{}.csv", date_text(q.from), date_text(q.to), to_string(q.step),
-                     to_string(q.mode));
+  return fmt::format("smtp-sensor-report-{}{}-{}-{}-{}.csv", q.fleet ? "fleet-" : "", date_text(q.from),
+                     date_text(q.to), to_string(q.step), to_string(q.mode));
 }
 
 namespace {
@@ -160,6 +160,15 @@ void json_head(std::string& out, const Query& q) {
   text::append_json_string(out, to_string(q.sort, q.mode));
   out += q.descending ? ",\"order\":\"desc\"" : ",\"order\":\"asc\"";
   if (q.top) fmt::format_to(std::back_inserter(out), ",\"top\":{}", *q.top);
+  if (q.fleet) {
+    // SPEC 10: whose sessions these are; [] is every sensor of the fleet.
+    out += ",\"fleet\":true,\"sensors\":[";
+    for (std::size_t i = 0; i < q.sensors.size(); ++i) {
+      if (i) out += ',';
+      text::append_json_string(out, q.sensors[i]);
+    }
+    out += ']';
+  }
   out += ",\"columns\":[";
   const auto names = column_names(q.mode);
   for (std::size_t i = 0; i < names.size(); ++i) {

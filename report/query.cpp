@@ -13,7 +13,7 @@ namespace smtp::report {
 namespace {
 
 constexpr std::array kSteps{"hour", "day", "week", "month", "quarter"};
-constexpr std::array kModes{"trend", "domain", "user", "ip"};
+constexpr std::array kModes{"trend", "domain", "user", "ip", "sensor"};
 constexpr std::array kFormats{"table", "csv", "json"};
 constexpr std::array kDirections{"both", "in", "out"};
 // A listener's name, as the config gives it, is short; a longer one names none.
@@ -100,6 +100,13 @@ Query parse_query(const QueryInput& in, Syntax syntax, Format default_format) {
                                    kMaxListenerName));
     q.listener = *in.listener;
   }
+  q.fleet = has(in.fleet) && *in.fleet != "0";
+  q.sensors = in.sensors;
+  if (!q.fleet && !q.sensors.empty())
+    throw QueryError(fmt::format("{} is for the fleet report: add {}", option(syntax, "sensor"), option(syntax, "fleet")));
+  if (!q.fleet && q.mode == Mode::sensor)
+    throw QueryError(fmt::format("{}{}sensor is for the fleet report: add {}", option(syntax, "mode"),
+                                 syntax == Syntax::cli ? " " : "", option(syntax, "fleet")));
 
   q.zone = has(in.tz) ? *in.tz : local_zone_name();
   const auto* zone = find_zone(q.zone);
@@ -199,9 +206,13 @@ QueryInput parse_url_query(std::string_view query) {
     else if (name == "bom") slot = &in.bom;
     else if (name == "direction") slot = &in.direction;
     else if (name == "listener") slot = &in.listener;
-    else throw QueryError(fmt::format(
+    else if (name == "fleet") slot = &in.fleet;
+    else if (name == "sensor") {
+      if (!value.empty()) in.sensors.push_back(std::move(value));
+      continue;
+    } else throw QueryError(fmt::format(
         "unknown parameter '{}': use from, to, step, mode, domain, direction, listener, sort, order, top, tz, format, "
-        "csv_raw, bom",
+        "csv_raw, bom, fleet, sensor",
         name));
     *slot = std::move(value);
   }

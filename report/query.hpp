@@ -14,7 +14,8 @@
 namespace smtp::report {
 
 enum class Step { hour, day, week, month, quarter };
-enum class Mode { trend, domain, user, ip };
+// sensor: one row per sensor and period, for the fleet report only (SPEC 10).
+enum class Mode { trend, domain, user, ip, sensor };
 enum class Format { table, csv, json };
 // SPEC 14: the sessions of inbound listeners ("SMTP In"), of outbound ones ("SMTP Out"), or both.
 enum class Direction { both, in, out };
@@ -44,6 +45,9 @@ struct QueryInput {
   std::optional<std::string> from, to, step, mode, domain, sort, order, top, format, tz, direction, listener;
   // CSV only: "1" keeps cells as stored (csv_raw), starts the text with a UTF-8 BOM (bom).
   std::optional<std::string> csv_raw, bom;
+  // SPEC 10: "1" reads the fleet database; sensors narrows it (repeatable).
+  std::optional<std::string> fleet;
+  std::vector<std::string> sensors;
 };
 
 // Only changes how error messages name the options ("--from" or "from=").
@@ -65,6 +69,10 @@ struct Query {
   // it gets a leading ' (OWASP, CSV injection) unless csv_raw. bom: a UTF-8 BOM first.
   bool csv_raw = false;
   bool bom = false;
+  // SPEC 10: the whole fleet's sessions (the fleet database) instead of this sensor's,
+  // narrowed to these sensors when any are named. Mode sensor needs fleet.
+  bool fleet = false;
+  std::vector<std::string> sensors;
 };
 
 // Checks input and fills defaults: to = today in the zone, from = to - 6 days, step

@@ -280,6 +280,9 @@ class Scanner {
         case Mode::domain: key = k.domain; break;
         case Mode::user: key = k.user; break;
         case Mode::ip: key = k.ip; break;
+        // Only the fleet report asks for it (parse_query), and it reads packs whose keys
+        // are sensor names (fleet/fleet_report.cpp); rows would carry them as domains.
+        case Mode::sensor: key = k.domain; break;
       }
       if (q_.mode != Mode::trend && key.empty()) continue;
       const auto& c = k.counts;
@@ -298,7 +301,10 @@ class Scanner {
       store::PackEntry e;
       while (r.reader.next(e)) {
         ++stats_.rollup_rows;
-        if (q_.domain && (src_.kind == store::PackKind::domain ? e.key : e.domain) != *q_.domain) continue;
+        // In sensor mode the keys are sensors, and the fleet applied --domain already.
+        if (q_.domain && q_.mode != Mode::sensor &&
+            (src_.kind == store::PackKind::domain ? e.key : e.domain) != *q_.domain)
+          continue;
         r.key = q_.mode == Mode::trend ? std::string_view{} : e.key;
         r.counts = e.counts;
         return true;

@@ -14,6 +14,7 @@ packages=(
   libssl-dev libsqlite3-dev libsystemd-dev libhowardhinnant-date-dev libcrypt-dev
   postfix swaks haproxy python3-aiosmtpd python3-pytest python3-yaml curl openssl sqlite3
   prometheus dpkg-dev fakeroot binutils systemd fail2ban
+  libpq-dev postgresql         # the fleet database (SPEC 10): libpq, and a server for the tests
   pandoc lintian man-db        # man pages (pandoc); the .deb check (lintian, man -l)
   iptables nftables iproute2 conntrack   # the interception tests' namespaces and rules
 )

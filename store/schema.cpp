@@ -119,6 +119,11 @@ constexpr const char* kMigrations[] = {
          direction INTEGER NOT NULL, listener TEXT NOT NULL, data BLOB NOT NULL,
          PRIMARY KEY (kind, level, start, direction, listener));
        CREATE TABLE rollup_packed (level INTEGER NOT NULL, start INTEGER NOT NULL, PRIMARY KEY (level, start)) WITHOUT ROWID;)",
+    // 8 (SPEC 10): how far the fleet shipper got, as the rowid of the
+    // last session the fleet database committed. Rows above it are shipped, in rowid
+    // order, after an outage or a restart; one row, created at 0 so history ships too.
+    R"(CREATE TABLE IF NOT EXISTS fleet_shipped (id INTEGER PRIMARY KEY CHECK (id = 0), last_rowid INTEGER NOT NULL);
+       INSERT OR IGNORE INTO fleet_shipped VALUES (0, 0);)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

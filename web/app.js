@@ -17,8 +17,9 @@ const LABELS = {
   messages: "Messages",
   connections_per_message: "Connections per message",
 };
-const KEY_COLUMNS = new Set(["period", "key", "domain", "user", "ip"]);
-const FIELDS = ["direction", "from", "to", "step", "mode", "domain", "top", "tz"];
+const KEY_COLUMNS = new Set(["period", "key", "domain", "user", "ip", "sensor"]);
+// fleet and sensor (SPEC 10) are shown only when /report answers with X-Fleet: 1.
+const FIELDS = ["direction", "from", "to", "step", "mode", "domain", "top", "tz", "fleet", "sensor"];
 // The page's heading per direction, as SmarterMail names its two reports (SPEC 14).
 const TITLES = { in: "SMTP In Sessions", out: "SMTP Out Sessions", both: "SMTP Sessions" };
 // A year by hour and user can be a million rows: more than a browser can lay out, and more
@@ -91,6 +92,8 @@ function params(extra = {}) {
   // The header's listener filter narrows the report too (and the investigation below).
   const listener = $("listener").value.trim();
   if (listener) p.set("listener", listener);
+  // A sensor name narrows the fleet only; this sensor's own report has no such filter.
+  if (q.fleet === "") p.delete("sensor");
   p.set("sort", state.sort);
   p.set("order", state.order);
   for (const [k, v] of Object.entries(extra)) {
@@ -101,7 +104,7 @@ function params(extra = {}) {
 }
 
 function keyColumn(mode) {
-  return { domain: "domain", user: "user", ip: "ip" }[mode];
+  return { domain: "domain", user: "user", ip: "ip", sensor: "sensor" }[mode];
 }
 
 // Counters sort biggest first, names and periods alphabetically: what one looks for first.
@@ -111,6 +114,8 @@ function defaultOrder(column) {
 
 async function getJson(query) {
   const res = await fetch(`/report?${query}`, { headers: { Accept: "application/json" } });
+  // The daemon has a fleet database: offer "this sensor / whole fleet" and mode sensor.
+  if (res.headers.get("X-Fleet") === "1") for (const el of document.querySelectorAll(".fleet-only")) el.hidden = false;
   let body = null;
   try {
     body = await res.json();
@@ -353,7 +358,8 @@ function init() {
   const url = new URLSearchParams(location.search);
   const tz = url.get("tz") || browserZone();
   const to = url.get("to") || todayIn(tz);
-  const defaults = { direction: "both", from: addDays(to, -6), to, step: "day", mode: "trend", domain: "", top: "", tz };
+  const defaults = { direction: "both", from: addDays(to, -6), to, step: "day", mode: "trend", domain: "", top: "", tz,
+    fleet: "", sensor: "" };
   if (url.get("listener")) $("listener").value = url.get("listener");
   for (const f of FIELDS) form.elements[f].value = url.get(f) ?? defaults[f];
   if (url.get("sort")) state.sort = url.get("sort");

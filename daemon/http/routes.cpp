@@ -54,7 +54,9 @@ void add_routes(HttpServer& http, asio::thread_pool& reports, RouteSources sourc
     });
   });
   http.route_async("/report", [src, &reports](const std::string& query, HttpReply reply) {
-    asio::post(reports, [query, store = src->store_path(), reply = std::move(reply)] { reply(report_response(store, query)); });
+    asio::post(reports, [src, query, store = src->store_path(), reply = std::move(reply)] {
+      reply(report_response(store, query, kMaxReportBody, src->fleet_report));
+    });
   });
   // The report page (GET / and its files under /ui/), compiled into the binary.
   for (const auto& asset : web::assets()) {

@@ -3,6 +3,7 @@
 
 #include "daemon/asio.hpp"
 #include "daemon/http/http_server.hpp"
+#include "daemon/http/report_route.hpp"
 
 #include <functional>
 #include <string>
@@ -19,6 +20,7 @@ struct RouteSources {
   // Runs on the list pool, never on the control thread.
   std::function<std::string(std::size_t offset, std::size_t limit, std::size_t& total)> flagged;
   std::function<std::string()> store_path;  // "" when the store is off
+  FleetReport fleet_report;                 // SPEC 10, on the report pool; empty: no fleet
 };
 
 // GET /flagged pages: ?limit= (default 1000, at most 10,000) and ?offset=.

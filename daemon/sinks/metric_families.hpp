@@ -40,7 +40,13 @@
   X(reload_successful, Gauge, "smtp_sensor_config_last_reload_successful",                                              \
     "1 if the last config load (start or SIGHUP) succeeded, 0 if the last SIGHUP was rejected")                        \
   X(reload_success_time, Gauge, "smtp_sensor_config_last_reload_success_timestamp_seconds",                             \
-    "Unix time of the last successful config load (start or SIGHUP)")
+    "Unix time of the last successful config load (start or SIGHUP)")                                                  \
+  X(fleet_up, Gauge, "smtp_sensor_fleet_up", "1 while the fleet database is connected and its schema current, else 0") \
+  X(fleet_backlog, Gauge, "smtp_sensor_fleet_backlog_sessions",                                                          \
+    "Sessions in the local store not shipped to the fleet database yet")                                               \
+  X(fleet_shipped, Counter, "smtp_sensor_fleet_shipped_total", "Sessions committed to the fleet database")            \
+  X(fleet_errors, Counter, "smtp_sensor_fleet_errors_total",                                                            \
+    "Fleet database failures by operation: connect, schema, ship, store (reading the local store)")
 
 // The standard process metrics of the Prometheus client libraries (same names, types and
 // meaning), filled from /proc/self and getrlimit before each scrape (sinks/process_metrics).

@@ -82,6 +82,12 @@ class Metrics {
   // only for the error path.
   prometheus::Counter& out_of_descriptors(std::string_view listener, std::string_view stage);
   prometheus::Registry& registry() { return *registry_; }
+  // SPEC 10, only when a fleet is configured (no series otherwise). Takes a lock: for the
+  // scrape hook that mirrors the shipper's counts.
+  prometheus::Gauge& fleet_up() { return fleet_up_.Add({}); }
+  prometheus::Gauge& fleet_backlog() { return fleet_backlog_.Add({}); }
+  prometheus::Counter& fleet_shipped() { return fleet_shipped_.Add({}); }
+  prometheus::Counter& fleet_errors(std::string_view op) { return fleet_errors_.Add({{"op", std::string(op)}}); }
 
   // The outcome of a config load on SIGHUP: smtp_sensor_config_last_reload_successful, and
   // on success ..._success_timestamp_seconds = now. The start-up load counts as a success.

@@ -111,3 +111,19 @@ def upstream_factory():
     yield make
     for s in servers:
         s.stop()
+
+
+@pytest.fixture
+def pg_server():
+    """A started real PostgreSQL (tests/integration/pg_util.py), stopped and removed at the
+    end, also when the test fails; skips with the reason when it cannot run here."""
+    import pg_util
+    reason = pg_util.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = pg_util.PgServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()

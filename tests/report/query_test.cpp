@@ -59,7 +59,7 @@ TEST_CASE("errors name the option and what would be accepted") {
   CHECK(error_of("sort=domain&tz=UTC").find("unknown column 'domain'") == 0);  // trend has no key column
   CHECK(error_of("sort=user&mode=domain&tz=UTC").find("unknown column 'user' for sort= in domain mode: use period, domain,") == 0);
   CHECK(error_of("step=year&tz=UTC") == "unknown step 'year' for step=: use hour, day, week, month, quarter");
-  CHECK(error_of("mode=sender&tz=UTC") == "unknown mode 'sender' for mode=: use trend, domain, user, ip");
+  CHECK(error_of("mode=sender&tz=UTC") == "unknown mode 'sender' for mode=: use trend, domain, user, ip, sensor");
   CHECK(error_of("format=xml&tz=UTC") == "unknown format 'xml' for format=: use table, csv, json");
   CHECK(error_of("order=up&tz=UTC") == "unknown order 'up': use asc or desc");
   CHECK(error_of("top=0&tz=UTC") == "bad number '0' for top=: use a whole number of rows, 1 or more");
@@ -69,11 +69,25 @@ TEST_CASE("errors name the option and what would be accepted") {
   CHECK(error_of("from=2025-01-01&to=2026-03-01&step=hour&tz=UTC") == "range too long: 425 days; --step hour takes at most 400 days");
   CHECK(error_of("stpe=hour") ==
         "unknown parameter 'stpe': use from, to, step, mode, domain, direction, listener, sort, order, top, tz, format, "
-        "csv_raw, bom");
+        "csv_raw, bom, fleet, sensor");
   CHECK(error_of("direction=outbound&tz=UTC") == "unknown direction 'outbound' for direction=: use both, in, out");
   CHECK(error_of("direction=up&tz=UTC", Syntax::cli) == "unknown direction 'up' for --direction: use both, in, out");
   CHECK(error_of("listener=" + std::string(300, 'x') + "&tz=UTC") == "listener name too long for listener=: at most 255 bytes");
   CHECK(error_of("from=2026%2") == "bad %-escape in the query string");
+  // SPEC 10: mode sensor and sensor= narrow the fleet, and need it.
+  CHECK(error_of("mode=sensor&tz=UTC") == "mode=sensor is for the fleet report: add fleet=");
+  CHECK(error_of("mode=sensor&tz=UTC", Syntax::cli) == "--mode sensor is for the fleet report: add --fleet");
+  CHECK(error_of("sensor=mx1&tz=UTC") == "sensor= is for the fleet report: add fleet=");
+  CHECK(error_of("fleet=1&mode=sensor&sensor=mx1&sensor=mx2&tz=UTC") == "(no error)");
+}
+
+TEST_CASE("fleet= and repeated sensor= reach the query") {
+  const auto q = parse_query(parse_url_query("fleet=1&sensor=mx1&sensor=&sensor=mx2&mode=sensor&tz=UTC"), Syntax::http,
+                             Format::json);
+  CHECK(q.fleet);
+  CHECK(q.mode == Mode::sensor);
+  CHECK(q.sensors == std::vector<std::string>{"mx1", "mx2"});
+  CHECK_FALSE(parse_query(parse_url_query("fleet=0&tz=UTC"), Syntax::http, Format::json).fleet);
 }
 
 TEST_CASE("quarter steps need whole quarters, and say which") {

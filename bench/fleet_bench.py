@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+"""Fleet benchmark (SPEC 10): shipping rate into PostgreSQL and the fleet report's time.
+Not a test: it prints figures for bench/README.md.
+
+  sudo /usr/bin/python3 bench/fleet_bench.py [SESSIONS_PER_SENSOR] [SENSORS] [DAYS]
+  defaults: 250,000 sessions x 4 sensors (1 M in all) over 30 days
+
+Starts a real PostgreSQL 15 in a temp dir (tests/integration/pg_util.py; root needed,
+never the system's service), builds one store per sensor with bench/report_store_gen,
+ships each with bench/fleet_ship_bench (the daemon's Shipper), then times
+`smtp-sensor report --fleet` for every step x mode over the whole range (UTC), and the
+local report over one sensor's store for comparison. Binaries: build-release/ (or
+SMTP_SENSOR_BIN, FLEET_SHIP_BENCH, REPORT_STORE_GEN).
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+import pg_util  # noqa: E402
+
+BUILD = REPO / "build-release"
+SENSOR_BIN = os.environ.get("SMTP_SENSOR_BIN", str(BUILD / "daemon" / "smtp-sensor"))
+SHIP = os.environ.get("FLEET_SHIP_BENCH", str(BUILD / "bench" / "fleet_ship_bench"))
+GEN = os.environ.get("REPORT_STORE_GEN", str(BUILD / "bench" / "report_store_gen"))
+
+
+def main() -> int:
+    per = int(sys.argv[1]) if len(sys.argv) > 1 else 250_000
+    sensors = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    days = int(sys.argv[3]) if len(sys.argv) > 3 else 30
+    reason = pg_util.unavailable_reason()
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="fleet-bench-", dir="/tmp"))
+    pg = pg_util.PgServer()
+    try:
+        pg.start()
+        url = pg.url()
+        subprocess.run([SENSOR_BIN, "fleet", "init", "--url", url], check=True)
+        stores = []
+        for i in range(sensors):
+            store = work / f"mx{i + 1}.db"
+            # Fewer keys than the year-long report bench: a month of one site's MX.
+            subprocess.run([GEN, str(store), str(per), "2000", "20000", "50000", str(days)], check=True,
+                           stdout=subprocess.DEVNULL)
+            stores.append(store)
+        print(f"## shipping ({sensors} sensors x {per:,} sessions, one after another)")
+        for i, store in enumerate(stores):
+            r = subprocess.run([SHIP, str(store), url, f"mx{i + 1}"], capture_output=True, text=True, check=True)
+            print(r.stdout.strip())
+        size = pg.scalar("SELECT pg_size_pretty(pg_total_relation_size('sessions'))")
+        print(f"fleet sessions table with indexes: {size} for {sensors * per:,} sessions")
+
+        to = datetime.now(timezone.utc).date()
+        frm = to - timedelta(days=days - 1)
+        rng = ["--from", frm.isoformat(), "--to", to.isoformat(), "--tz", "UTC", "--format", "csv"]
+        print(f"\n## report over {frm} .. {to} (UTC), seconds, CSV to a file")
+        print("| step | mode | fleet (all sensors) | local (mx1) |")
+        print("|---|---|---|---|")
+        out = work / "out.csv"
+        for step in ("hour", "day", "week", "month"):
+            for mode in ("trend", "domain", "user", "ip", "sensor"):
+                def timed(args):
+                    t0 = time.monotonic()
+                    with open(out, "wb") as f:
+                        subprocess.run([SENSOR_BIN, "report", *args, "--step", step, "--mode", mode, *rng], stdout=f,
+                                       check=True)
+                    return time.monotonic() - t0
+                fleet = timed(["--fleet", "--fleet-url", url])
+                local = "-" if mode == "sensor" else f"{timed(['--store', str(stores[0])]):.2f}"
+                print(f"| {step} | {mode} | {fleet:.2f} | {local} |")
+        return 0
+    finally:
+        pg.cleanup()
+        subprocess.run(["rm", "-rf", str(work)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
