@@ -7,7 +7,7 @@
 #
 # Usage: bench/relay_bench.sh [--rounds N] [--scenarios LIST] [--sinks on|off]
 #                             [--config-template FILE] [--perf SCENARIO] [--keep]
-#   LIST: comma-separated subset of  reuse1k,conn1k,reuse1m,serial1k  (default: all)
+#   LIST: comma-separated subset of  reuse1k,conn1k,reuse1m,serial1k,conc1k  (default: all)
 # Environment (flags win): SMTP_SENSOR_BIN, ROUNDS, SCENARIOS, SINKS, CONFIG_TEMPLATE,
 #   PERF_SCENARIO, HAPROXY_BIN, SMTP_SINK_BIN, SMTP_SOURCE_BIN, BENCH_PORT_BASE.
 set -euo pipefail
@@ -18,7 +18,7 @@ repo="$(cd "$here/.." && pwd)"
 # shellcheck source=bench/bench_lib.sh
 source "$here/bench_lib.sh"  # the common settings: binaries, ROUNDS, SINKS, KEEP
 SMTP_SOURCE_BIN="${SMTP_SOURCE_BIN:-/usr/sbin/smtp-source}"
-SCENARIOS="${SCENARIOS:-reuse1k,conn1k,reuse1m,serial1k}"
+SCENARIOS="${SCENARIOS:-reuse1k,conn1k,reuse1m,serial1k,conc1k}"
 CONFIG_TEMPLATE="${CONFIG_TEMPLATE:-}"
 PERF_SCENARIO="${PERF_SCENARIO:-}"
 
@@ -40,6 +40,7 @@ declare -A SCN=(
   [conn1k]="-s 10 -m 20000 -l 1024|20000 x 1KB, 1 session/msg (10 conc)|20000|1024"
   [reuse1m]="-s 10 -m 200 -l 1048576 -d|200 x 1MB, 10 reused sessions|200|1048576"
   [serial1k]="-s 1 -m 5000 -l 1024 -d|5000 x 1KB, 1 session serial|5000|1024"
+  [conc1k]="-s 1000 -m 20000 -l 1024|20000 x 1KB, 1 session/msg (1000 conc)|20000|1024"
 )
 IFS=, read -r -a scenarios <<<"$SCENARIOS"
 for s in "${scenarios[@]}"; do [[ -n "${SCN[$s]:-}" ]] || { echo "unknown scenario: $s" >&2; exit 2; }; done
@@ -117,7 +118,7 @@ run_one() {  # run_one ROUND SCENARIO TARGET
       >>"$results"
   printf '  round %s %-9s %-8s %6.2fs\n' "$round" "$scn" "$tgt" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" >&2
   # per-connection runs leave TIME_WAIT sockets behind; let the loopback settle a moment
-  [[ $scn == conn1k ]] && sleep 1
+  [[ $scn == conn1k || $scn == conc1k ]] && sleep 1
   return 0
 }
 
@@ -129,13 +130,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 echo "# total bench time: $(($(date +%s) - start)) s" >&2
 kill -0 "$SENSOR_PID" 2>/dev/null || { echo "smtp-sensor died during the run; log:" >&2; tail -20 "$work/sensor.log" >&2; exit 1; }
+# Peak resident memory over the whole run (every scenario, the 1,000 concurrent sessions included).
+hwm() { awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status"; }
+peak_rss="Peak RSS (VmHWM over the run): sensor $(hwm "$SENSOR_PID"), haproxy $(hwm "$HAPROXY_PID")"
 
-/usr/bin/python3 - "$results" "$SCENARIOS" <<'PY'
+/usr/bin/python3 - "$results" "$SCENARIOS" "$peak_rss" <<'PY'
 import sys, statistics as st
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 order = sys.argv[2].split(",")
 labels = {"reuse1k": "20000 x 1KB, 10 reused sessions", "conn1k": "20000 x 1KB, 1 session/msg",
-          "reuse1m": "200 x 1MB, 10 reused sessions", "serial1k": "5000 x 1KB, 1 session serial"}
+          "reuse1m": "200 x 1MB, 10 reused sessions", "serial1k": "5000 x 1KB, 1 session serial",
+          "conc1k": "20000 x 1KB, 1 session/msg, 1000 conc"}
 data = {}
 for r, s, t, m, b, wall, pc, kc, sc in rows:
     data.setdefault((s, t), []).append((int(m), int(b), float(wall), float(pc), float(kc), float(sc)))
@@ -170,6 +175,8 @@ for s in order:
     hs, ns = med(s, "haproxy", lambda x: x[5]), med(s, "sensor", lambda x: x[5])
     print(f"{labels[s]:34} {hc:10.2f} {nc:10.2f} {nc/hc if hc else float('nan'):8.2f} {hc/m*1e6:11.1f} {nc/m*1e6:11.1f}"
           f" {hk:6.2f}/{nk:<6.2f} {hs:7.2f}/{ns:<6.2f}")
+print()
+print(sys.argv[3])
 print()
 print("Per-round raw data (round scenario target msgs bytes wall_s proxy_cpu_s sink_cpu_s source_cpu_s):")
 for r in rows: print("  " + " ".join(r))

@@ -84,6 +84,35 @@ std::vector<SessionRecord> query_history(sqlite3* db, const HistoryQuery& q, std
   return rows;
 }
 
+std::vector<std::uint64_t> auth_failures_by_ip(sqlite3* db, const std::vector<std::string>& ips, std::int64_t from_ms,
+                                               std::int64_t to_ms, const std::optional<std::string>& listener,
+                                               std::chrono::milliseconds budget) {
+  std::string sql =
+      "SELECT count(*) FROM sessions WHERE client_ip = ?1 AND start_ms >= ?2 AND start_ms < ?3 AND auth_result IN ('failure', 'unadvertised')";
+  if (listener) sql += " AND listener = ?4";
+  auto st = prepare(db, sql.c_str());
+  if (!st) throw std::runtime_error(std::string("cannot read the store: ") + sqlite3_errmsg(db));
+  auto* s = st.get();
+  Deadline deadline{std::chrono::steady_clock::now() + budget};
+  sqlite3_progress_handler(db, 10'000, past_deadline, &deadline);
+  std::vector<std::uint64_t> counts;
+  int rc = SQLITE_DONE;
+  for (const auto& ip : ips) {
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, ip.data(), static_cast<int>(ip.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, from_ms);
+    sqlite3_bind_int64(s, 3, to_ms);
+    if (listener) sqlite3_bind_text(s, 4, listener->data(), static_cast<int>(listener->size()), SQLITE_STATIC);
+    if ((rc = sqlite3_step(s)) != SQLITE_ROW) break;
+    counts.push_back(static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)));
+    rc = SQLITE_DONE;
+  }
+  sqlite3_progress_handler(db, 0, nullptr, nullptr);
+  if (deadline.hit) throw HistoryTimeout("the store took longer than " + std::to_string(budget.count()) + " ms: narrow the query");
+  if (rc != SQLITE_DONE) throw std::runtime_error(std::string("cannot read the store: ") + sqlite3_errmsg(db));
+  return counts;
+}
+
 std::optional<StoredPosition> transcript_position(sqlite3* db, std::uint64_t lcid) {
   auto st = prepare(db,
                     "SELECT lcid, start_ms, transcript_file, transcript_offset FROM sessions WHERE lcid = ?1 "

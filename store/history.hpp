@@ -33,6 +33,13 @@ struct HistoryTimeout : std::runtime_error {
 std::vector<SessionRecord> query_history(sqlite3* db, const HistoryQuery& q,
                                          std::chrono::milliseconds budget = std::chrono::seconds(2));
 
+// Sessions with a failed or unadvertised AUTH (a guess, or a probe) per client IP in [from_ms, to_ms), for the investigation's
+// top-IPs step: one range of the (client_ip, start_ms) index per IP, so a page of 50 IPs
+// costs 50 index probes whatever the store's size. Counts follow `ips`' order.
+std::vector<std::uint64_t> auth_failures_by_ip(sqlite3* db, const std::vector<std::string>& ips, std::int64_t from_ms,
+                                               std::int64_t to_ms, const std::optional<std::string>& listener,
+                                               std::chrono::milliseconds budget = std::chrono::seconds(2));
+
 struct StoredPosition {
   std::uint64_t lcid = 0;
   std::int64_t start_ms = 0;

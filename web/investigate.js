@@ -134,11 +134,17 @@ async function showPeriod(box, period) {
     box.append(node("p", "No sessions in this period.", "note"));
     return;
   }
+  // The report's roll-ups do not count AUTH results; the store answers for these IPs.
+  const failures = await fetchJson(`/sessions/auth_failures?${new URLSearchParams({
+    ips: rows.map((row) => row[col("ip")]).join(","), from: r.historyFrom, to: r.historyTo, tz,
+    ...(listener() ? { listener: listener() } : {}),
+  })}`);
   box.append(table([
     { label: "IP", value: (row) => link(row[col("ip")], hashOf({ period, ip: row[col("ip")] }), `${row[col("ip")]}: its sessions`) },
     { label: "Connections", num: true, value: (row) => row[col("new_connections")] },
     { label: "Messages", num: true, value: (row) => row[col("messages")] },
     { label: "Bad commands", num: true, value: (row) => row[col("bad_commands")] },
+    { label: "AUTH failures", num: true, value: (row) => failures[row[col("ip")]] ?? 0 },
     { label: "Terminations", num: true, value: (row) => row[col("terminations")] },
     { label: "Blocked", num: true, value: (row) => row[col("blocked_connections")] },
     { label: "Connections per message", num: true, value: (row) => {
@@ -146,7 +152,7 @@ async function showPeriod(box, period) {
       return typeof v === "number" ? v.toFixed(2) : "–";
     } },
   ], rows));
-  box.append(node("p", "AUTH failures per IP: open an IP; its sessions show each AUTH result.", "note"));
+  box.append(node("p", "AUTH failures: sessions whose AUTH failed or was not offered. Open an IP for each session's AUTH result.", "note"));
 }
 
 async function showIp(box, period, ip) {

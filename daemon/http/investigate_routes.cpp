@@ -38,7 +38,9 @@ std::map<std::string, std::string> parse_params(std::string_view query, std::ini
     for (auto k : known) ok = ok || k == name;
     if (!ok) throw BadRequest("unknown parameter '" + name.substr(0, 40) + "'");
     if (out.contains(name)) throw BadRequest("parameter '" + name + "' given twice");
-    if (value.size() > 256) throw BadRequest("parameter '" + name + "' is longer than 256 bytes");
+    // `ips` lists a page of the top-IPs step: up to kAuthFailuresMaxIps addresses.
+    const std::size_t max = name == "ips" ? 4096 : 256;
+    if (value.size() > max) throw BadRequest("parameter '" + name + "' is longer than " + std::to_string(max) + " bytes");
     out.emplace(std::move(name), std::move(value));
   }
   return out;
@@ -168,29 +170,36 @@ void append_row(std::string& out, const store::SessionRecord& r) {
          ",\"bytes_out\":" + std::to_string(r.bytes_out) + ",\"transcript\":" + (r.transcript_file ? "true" : "false") + "}";
 }
 
+std::string param(const std::map<std::string, std::string>& p, const char* k) {
+  const auto it = p.find(k);
+  return it == p.end() ? std::string() : it->second;
+}
+
+// from=, to= and tz= as history and auth_failures read them; the range stays whole when absent.
+void read_range(const std::map<std::string, std::string>& p, std::int64_t& from_ms, std::int64_t& to_ms) {
+  if (p.contains("from") || p.contains("to")) {
+    const auto* zone = zone_of(p);
+    if (!param(p, "from").empty()) from_ms = parse_time("from", param(p, "from"), zone, false);
+    if (!param(p, "to").empty()) to_ms = parse_time("to", param(p, "to"), zone, true);
+    if (from_ms >= to_ms) throw BadRequest("from must be before to");
+  } else if (p.contains("tz")) {
+    zone_of(p);
+  }
+}
+
 }  // namespace
 
 HttpResponse history_response(const std::string& store_path, const std::string& query) {
   try {
     const auto p = parse_params(query, {"ip", "user", "domain", "listener", "from", "to", "tz", "limit"});
     store::HistoryQuery q;
-    auto get = [&](const char* k) {
-      const auto it = p.find(k);
-      return it == p.end() ? std::string() : it->second;
-    };
+    const auto get = [&](const char* k) { return param(p, k); };
     q.ip = get("ip");
     q.user = get("user");
     q.domain = get("domain");
     if (p.contains("listener") && !get("listener").empty()) q.listener = get("listener");
     q.limit = parse_limit(p, kHistoryDefaultLimit, kHistoryMaxLimit);
-    if (p.contains("from") || p.contains("to")) {
-      const auto* zone = zone_of(p);
-      if (!get("from").empty()) q.from_ms = parse_time("from", get("from"), zone, false);
-      if (!get("to").empty()) q.to_ms = parse_time("to", get("to"), zone, true);
-      if (q.from_ms >= q.to_ms) throw BadRequest("from must be before to");
-    } else if (p.contains("tz")) {
-      zone_of(p);
-    }
+    read_range(p, q.from_ms, q.to_ms);
     if (store_path.empty()) return json_error(503, "no session store configured (store.enabled is false)");
     Db d;
     open_read_only(d, store_path);
@@ -201,6 +210,48 @@ HttpResponse history_response(const std::string& store_path, const std::string& 
       append_row(out, r);
     }
     return {200, "application/json", out + "]\n"};
+  } catch (const BadRequest& e) {
+    return json_error(400, e.what());
+  } catch (const std::invalid_argument& e) {
+    return json_error(503, e.what());
+  } catch (const store::HistoryTimeout& e) {
+    return json_error(503, e.what());
+  } catch (const std::exception& e) {
+    return json_error(500, e.what());
+  }
+}
+
+HttpResponse auth_failures_response(const std::string& store_path, const std::string& query) {
+  try {
+    const auto p = parse_params(query, {"ips", "listener", "from", "to", "tz"});
+    std::vector<std::string> ips;
+    const auto list = param(p, "ips");
+    for (std::string_view rest = list; !rest.empty();) {
+      const auto comma = rest.find(',');
+      const auto ip = rest.substr(0, comma);
+      boost::system::error_code ec;
+      asio::ip::make_address(ip, ec);
+      if (ec) throw BadRequest("ips: not an IP address: '" + std::string(ip.substr(0, 60)) + "'");
+      ips.emplace_back(ip);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    if (ips.empty()) throw BadRequest("ips is required: /sessions/auth_failures?ips=IP,IP,...");
+    if (ips.size() > kAuthFailuresMaxIps) throw BadRequest("ips lists at most " + std::to_string(kAuthFailuresMaxIps) + " addresses");
+    std::int64_t from_ms = 0, to_ms = INT64_MAX;
+    read_range(p, from_ms, to_ms);
+    std::optional<std::string> listener;
+    if (!param(p, "listener").empty()) listener = param(p, "listener");
+    if (store_path.empty()) return json_error(503, "no session store configured (store.enabled is false)");
+    Db d;
+    open_read_only(d, store_path);
+    const auto counts = store::auth_failures_by_ip(d.db, ips, from_ms, to_ms, listener);
+    std::string out = "{";
+    for (std::size_t i = 0; i < ips.size() && i < counts.size(); ++i) {
+      if (i) out += ",";
+      text::append_json_string(out, ips[i]);
+      out += ":" + std::to_string(counts[i]);
+    }
+    return {200, "application/json", out + "}\n"};
   } catch (const BadRequest& e) {
     return json_error(400, e.what());
   } catch (const std::invalid_argument& e) {
@@ -324,6 +375,9 @@ void add_investigate_routes(HttpServer& http, asio::thread_pool& pool, Investiga
   auto src = std::make_shared<const InvestigateSources>(std::move(sources));
   http.route_async("/sessions/history", [src, &pool](const std::string& query, HttpReply reply) {
     asio::post(pool, [query, store = src->store_path(), reply = std::move(reply)] { reply(history_response(store, query)); });
+  });
+  http.route_async("/sessions/auth_failures", [src, &pool](const std::string& query, HttpReply reply) {
+    asio::post(pool, [query, store = src->store_path(), reply = std::move(reply)] { reply(auth_failures_response(store, query)); });
   });
   http.route_async("/transcript", [src, &pool](const std::string& query, HttpReply reply) {
     asio::post(pool, [query, store = src->store_path(), files = src->transcript_files(), reply = std::move(reply)] {

@@ -1,5 +1,5 @@
-// The investigation endpoints (SPEC section 13): GET /sessions/history, /transcript and
-// /alerts. Read-only, bounded in rows, bytes and time; a bad parameter is a 400.
+// The investigation endpoints (SPEC section 13): GET /sessions/history, /sessions/auth_failures,
+// /transcript and /alerts. Read-only, bounded in rows, bytes and time; a bad parameter is a 400.
 #pragma once
 
 #include "daemon/asio.hpp"
@@ -14,6 +14,7 @@ namespace smtp::daemon {
 
 inline constexpr std::size_t kHistoryDefaultLimit = 100;
 inline constexpr std::size_t kHistoryMaxLimit = 1000;
+inline constexpr std::size_t kAuthFailuresMaxIps = 100;  // the top-IPs step shows 50
 inline constexpr std::size_t kAlertsDefaultLimit = 50;
 inline constexpr std::size_t kAlertsMaxLimit = 1000;
 inline constexpr std::size_t kAlertsMaxTail = 8u << 20;  // bytes read back from the alert log's end
@@ -27,11 +28,13 @@ struct InvestigateSources {
 
 // Each blocks on disk or SQLite: call them off the control thread.
 HttpResponse history_response(const std::string& store_path, const std::string& query);
+// Sessions with a failed or unadvertised AUTH for each of `ips` (a comma list) in from..to, as {"IP": n}.
+HttpResponse auth_failures_response(const std::string& store_path, const std::string& query);
 HttpResponse transcript_response(const std::string& store_path, const std::vector<std::string>& files,
                                  const std::string& query);
 HttpResponse alerts_response(const std::string& alerts_path, const std::string& query);
 
-// Adds the three routes; their work runs on `pool` (the report pool), never on the
+// Adds the four routes; their work runs on `pool` (the report pool), never on the
 // control thread.
 void add_investigate_routes(HttpServer& http, asio::thread_pool& pool, InvestigateSources sources);
 

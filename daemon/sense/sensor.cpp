@@ -3,7 +3,7 @@
 namespace smtp::daemon {
 
 Sensor::Sensor(const config::Config& config, Metrics& metrics, Outputs& outputs)
-    : metrics_(metrics), outputs_(outputs), flags_(config.flag.max_entries), detectors_(config.detectors) {
+    : name_(sensor_name(config.sensor)), metrics_(metrics), outputs_(outputs), flags_(config.flag.max_entries), detectors_(config.detectors) {
   flags_.on_evict([this] { metrics_.flags_evicted().Increment(); });
   metrics_.on_scrape([this] { metrics_.flagged_ips().Set(static_cast<double>(flags_.size())); });
 }
@@ -17,8 +17,9 @@ bool Sensor::raise(const Alert& alert, std::chrono::milliseconds ttl, bool block
 }
 
 namespace {
-Alert manual_alert(const std::string& ip, const std::string& action, std::string detail) {
+Alert manual_alert(const std::string& sensor, const std::string& ip, const std::string& action, std::string detail) {
   Alert a;
+  a.sensor = sensor;
   a.ts = std::chrono::system_clock::now();
   a.type = "manual";
   a.severity = "info";
@@ -34,7 +35,7 @@ std::string Sensor::add_manual(const std::string& key, std::chrono::milliseconds
   FlagEntry e;
   auto err = flags_.add_manual(key, ttl, block, reason, &e);
   if (!err.empty()) return err;
-  auto a = manual_alert(e.ip, block ? "block" : "flag",
+  auto a = manual_alert(name_, e.ip, block ? "block" : "flag",
                         "added for " + std::to_string(ttl.count() / 1000) + "s" + (reason.empty() ? "" : ": " + reason));
   a.window_s = ttl.count() / 1000;  // manual is no detector: smtp_sensor_alerts_total does not count it
   outputs_.alert(a);
@@ -45,7 +46,7 @@ std::string Sensor::remove_manual(const std::string& key) {
   const auto k = FlagKey::parse(key);
   if (!k) return "not an IP address or CIDR network: " + key;
   if (!flags_.remove(key)) return "not flagged: " + k->text();
-  outputs_.alert(manual_alert(k->text(), "remove", "removed"));
+  outputs_.alert(manual_alert(name_, k->text(), "remove", "removed"));
   return {};
 }
 

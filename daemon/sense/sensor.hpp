@@ -16,6 +16,8 @@ class Sensor {
  public:
   Sensor(const config::Config& config, Metrics& metrics, Outputs& outputs);
 
+  // sensor.name or the host name; sensor.name changes only on restart.
+  const std::string& name() const { return name_; }
   Metrics& metrics() { return metrics_; }
   Outputs& outputs() { return outputs_; }
   FlagTable& flags() { return flags_; }
@@ -36,6 +38,7 @@ class Sensor {
   std::string remove_manual(const std::string& key);
 
  private:
+  std::string name_;
   Metrics& metrics_;
   Outputs& outputs_;
   FlagTable flags_;

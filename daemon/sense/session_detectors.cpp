@@ -84,7 +84,7 @@ void SessionDetectors::anomaly(proto::Anomaly kind, std::string_view detail) {
 
 namespace {
 
-Alert make_alert(detect::Finding& f, const SessionFacts& facts) {
+Alert make_alert(detect::Finding& f, const SessionFacts& facts, const std::string& sensor) {
   Alert a;
   a.ts = std::chrono::system_clock::now();
   a.type = std::string(f.type);
@@ -98,7 +98,7 @@ Alert make_alert(detect::Finding& f, const SessionFacts& facts) {
   a.action = config::to_string(f.action);
   a.detail = std::move(f.detail);
   a.users = std::move(f.users);
-  a.sensor = alert_sensor_name();  // the id is given when the line is written
+  a.sensor = sensor;  // the id is given when the line is written
   return a;
 }
 
@@ -117,7 +117,7 @@ void SessionDetectors::raise_for_user(detect::Finding& f, bool flag_ips) {
   std::vector<std::string> ips;
   ips.reserve(f.ips.size());
   for (const auto& k : f.ips) ips.push_back(key_text(k, config_.addresses));
-  Alert a = make_alert(f, facts_);
+  Alert a = make_alert(f, facts_, sensor_.name());
   if (flag_ips)
     for (const auto& ip : ips) sensor_.flags().flag(ip, a.type, ttl, block);
   a.ips_more = ips.size() > kAlertIpsListed ? ips.size() - kAlertIpsListed : 0;
@@ -136,7 +136,7 @@ void SessionDetectors::raise() {
       continue;
     }
     const bool block = f.action == config::Action::block;
-    Alert a = make_alert(f, facts_);
+    Alert a = make_alert(f, facts_, sensor_.name());
     if (sensor_.raise(a, config_.flag.ttl, block)) transcript_.alert(a.type, a.action, a.detail);
   }
   findings_.clear();

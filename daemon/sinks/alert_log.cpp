@@ -43,14 +43,17 @@ std::string to_json(const Alert& a) {
     append_json_string(j, a.ips[i]);
   }
   j += "],\"ips_more\":" + std::to_string(a.ips_more) + ",\"sensor\":";
-  append_json_string(j, a.sensor.empty() ? alert_sensor_name() : a.sensor);
+  const auto& sensor = a.sensor.empty() ? host_name() : a.sensor;
+  append_json_string(j, sensor);
   j += ",\"id\":";
-  append_json_string(j, a.id.empty() ? next_alert_id(a.sensor.empty() ? alert_sensor_name() : a.sensor) : a.id);
+  append_json_string(j, a.id.empty() ? next_alert_id(sensor) : a.id);
   j += '}';
   return j;
 }
 
-const std::string& alert_sensor_name() {
+std::string sensor_name(const config::Sensor& s) { return s.name.empty() ? host_name() : s.name; }
+
+const std::string& host_name() {
   static const std::string name = [] {
     char buf[256] = {};
     if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == 0) return std::string("localhost");

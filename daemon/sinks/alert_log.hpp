@@ -34,14 +34,16 @@ struct Alert {
   std::vector<std::string> users;  // usernames tried; never a password
   std::vector<std::string> ips;    // the clients counted (distributed_bruteforce, user_many_ips): the first 20
   std::uint64_t ips_more = 0;      // how many more were counted than `ips` lists
-  std::string sensor;              // this sensor's name; empty: the host name (alert_sensor_name())
+  std::string sensor;              // this sensor's name (sensor_name()); empty: the host name
   std::string id;                  // unique across restarts and sensors; empty: next_alert_id() when written
 };
 
 inline constexpr std::size_t kAlertIpsListed = 20;
 
 // gethostname(), read once.
-const std::string& alert_sensor_name();
+const std::string& host_name();
+// This sensor's name in alerts, flags and the fleet (SPEC 10): sensor.name, else the host name.
+std::string sensor_name(const config::Sensor& s);
 // "<sensor>-<16 hex digits>": a counter seeded from the clock in microseconds at start, so
 // that no two alerts of one sensor share an id, across restarts too.
 std::string next_alert_id(std::string_view sensor);

@@ -40,9 +40,9 @@ TEST_CASE("defaults: the host name, and ids unique and prefixed by it") {
   Alert a;
   a.type = "vrfy_expn";
   const std::string j = to_json(a);
-  CHECK(j.find("\"ips\":[],\"ips_more\":0,\"sensor\":\"" + alert_sensor_name() + "\",\"id\":\"" + alert_sensor_name() + "-") !=
+  CHECK(j.find("\"ips\":[],\"ips_more\":0,\"sensor\":\"" + host_name() + "\",\"id\":\"" + host_name() + "-") !=
         std::string::npos);
-  CHECK_FALSE(alert_sensor_name().empty());
+  CHECK_FALSE(host_name().empty());
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) ids.insert(next_alert_id("mx1"));
   CHECK(ids.size() == 1000);

@@ -95,6 +95,22 @@ def test_history_by_ip_newest_first(walk):
     assert status == 200 and len(days) == SESSIONS
 
 
+def test_auth_failures_of_the_top_ips(walk):
+    sensor, _, _ = walk
+    status, counts = get_json(sensor, f"/sessions/auth_failures?ips={SEED_IP},{OTHER_IP},127.0.0.99")
+    assert status == 200, counts
+    assert counts == {SEED_IP: SESSIONS, OTHER_IP: 1, "127.0.0.99": 0}
+    status, none = get_json(sensor, f"/sessions/auth_failures?ips={SEED_IP}&listener=nope")
+    assert status == 200 and none == {SEED_IP: 0}
+    status, old = get_json(sensor, f"/sessions/auth_failures?ips={SEED_IP}&from=0&to=1000")
+    assert status == 200 and old == {SEED_IP: 0}
+    for bad, fragment in ((f"ips={SEED_IP},nonsense", "not an IP address"), ("ips=", "ips is required"),
+                          ("ips=" + ",".join(f"127.0.1.{i}" for i in range(101)), "at most 100"),
+                          ("ips=" + "1" * 5000, "longer than 4096")):
+        status, err = get_json(sensor, f"/sessions/auth_failures?{bad}")
+        assert status == 400 and fragment in err["error"], (bad, err)
+
+
 def test_transcript_of_first_session_from_a_rotated_file(walk):
     sensor, _, _ = walk
     files = transcript_files(sensor)

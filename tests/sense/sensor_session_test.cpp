@@ -391,6 +391,28 @@ TEST_CASE("auth_success_after_failures through the decoder: critical, names the 
   CHECK(a->detail.find("alice") != std::string::npos);
 }
 
+TEST_CASE("sensor.name names this sensor in detector and manual alerts; empty, the host name") {
+  config::Config cfg;
+  cfg.sensor.name = "mx2";
+  cfg.detectors.user_many_ips.threshold = 1;
+  Rig rig(cfg);
+  CHECK(rig.sensor->name() == "mx2");
+  auto s = rig.open(40, "192.0.2.40");
+  ehlo(*s, "250 AUTH PLAIN");
+  client(*s, "AUTH PLAIN AGFsaWNlAHMzY3IzdA==\r\n");
+  server(*s, "235 2.7.0 ok\r\n");
+  s->on_close(Termination::client_abort);
+  const Alert* a = alert_of(rig.outputs, "user_many_ips");
+  REQUIRE(a);
+  CHECK(a->sensor == "mx2");
+  CHECK(rig.sensor->add_manual("198.51.100.0/24", std::chrono::hours(1), false, "test").empty());
+  const Alert* m = alert_of(rig.outputs, "manual");
+  REQUIRE(m);
+  CHECK(m->sensor == "mx2");
+  Rig plain;
+  CHECK(plain.sensor->name() == host_name());
+}
+
 TEST_CASE("user_many_ips: alert names the user and its clients, and flags no IP") {
   config::Config cfg;
   cfg.detectors.user_many_ips.threshold = 3;

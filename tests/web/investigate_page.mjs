@@ -58,6 +58,7 @@ try {
   assert.equal(Number(row[1]), expected.sessions, `connections of ${expected.ip}: ${row}`);
   assert.equal(Number(row[2]), 0, "no messages");
   assert.ok(Number(row[3]) >= expected.sessions, `bad commands: ${row}`);
+  assert.equal(Number(row[4]), expected.sessions, `AUTH failures (each session's AUTH was not offered): ${row}`);
 
   step("a click on the IP shows its sessions in that period");
   await ipLink.click();
