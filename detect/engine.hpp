@@ -5,6 +5,7 @@
 #include "config/config.hpp"
 #include "detect/anomaly_detectors.hpp"
 #include "detect/bounded_map.hpp"
+#include "detect/detector_event.hpp"
 #include "detect/distinct_set.hpp"
 #include "detect/finding.hpp"
 #include "detect/ip_set.hpp"
@@ -54,6 +55,10 @@ class Engine {
   // once-per-session ones (non_smtp, early_pipelining): one is enough. Any other id is
   // ignored; detector_for() maps a protocol anomaly to its id.
   void anomaly(DetectorId id, std::string_view detail, Findings& out);
+
+  // Another sensor's event (SPEC 10, shared counts): counted in the windows as if it
+  // happened at now_s, but it raises nothing here and starts no quiet period.
+  void replay(const DetectorEvent& e, std::uint32_t now_s);
 
   std::size_t tracked_ips() const { return ips_.size(); }
   std::size_t tracked_users() const { return users_.size(); }

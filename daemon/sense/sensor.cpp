@@ -4,8 +4,14 @@ namespace smtp::daemon {
 
 Sensor::Sensor(const config::Config& config, Metrics& metrics, Outputs& outputs)
     : name_(sensor_name(config.sensor)), metrics_(metrics), outputs_(outputs), flags_(config.flag.max_entries), detectors_(config.detectors) {
+  flags_.set_sensor(name_);
   flags_.on_evict([this] { metrics_.flags_evicted().Increment(); });
   metrics_.on_scrape([this] { metrics_.flagged_ips().Set(static_cast<double>(flags_.size())); });
+}
+
+std::uint32_t Sensor::steady_seconds() {
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
 bool Sensor::raise(const Alert& alert, std::chrono::milliseconds ttl, bool block) {

@@ -37,6 +37,12 @@ class Sensor {
   std::string add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason);
   std::string remove_manual(const std::string& key);
 
+  // Another sensor's detector event (SPEC 10, shared counts): counted in the windows now,
+  // raising nothing here (SPEC 9).
+  void remote_event(const detect::DetectorEvent& e) { detectors_.replay(e, steady_seconds()); }
+  // The clock the detectors' windows run on: whole seconds of steady_clock.
+  static std::uint32_t steady_seconds();
+
  private:
   std::string name_;
   Metrics& metrics_;
