@@ -27,7 +27,7 @@ struct SharerOptions {
   ConnectInfo connect;
   bool share_flags = true;
   bool share_counts = true;
-  std::size_t queue_cap = 65'536;          // events waiting to be published; more are dropped
+  std::size_t queue_cap = 16'384;          // events waiting to be published; more are dropped
   std::size_t pending_flags_cap = 200'000;  // flag changes waiting for the database
   std::chrono::milliseconds tick{250};      // batch period, and the longest wait for a NOTIFY
   std::chrono::milliseconds fallback_poll{5'000};
