@@ -15,7 +15,7 @@ from harness import SLOW, connect, run_cli
 from scripted_server import Script
 from smtp_client import SmtpConn
 from test_detectors_common import Alerts, auth_plain, det_config, flagged, quit, smtp
-from test_flags_control import cli
+from test_flags_control import cli, manual_alerts
 
 USERS = {"alice@example.org": "s3cret-Pa55"}
 SHARE_QUEUE = 16384  # fleet/sharer.hpp SharerOptions::queue_cap
@@ -129,7 +129,7 @@ def test_block_on_one_sensor_is_fleet_wide_and_loaded_by_a_later_sensor(pg_serve
     assert f["sensor"] == "mx1" and f["manual"] and f["reason"] == "ticket 7", f
     listed = cli(mx2, "list").stdout
     assert ip in listed and "sensor=mx1" in listed, listed
-    manual = [a for a in Alerts(mx1).all() if a["type"] == "manual"]
+    manual = manual_alerts(mx1)
     assert manual and manual[-1]["sensor"] == "mx1" and manual[-1]["ip"] == ip, manual
 
     # A removal on the other sensor is fleet-wide.
@@ -138,7 +138,7 @@ def test_block_on_one_sensor_is_fleet_wide_and_loaded_by_a_later_sensor(pg_serve
     assert not blocked(mx2, ip)
     wait_until(lambda: not blocked(mx1, ip), 2, "mx1 lets the IP in after the removal on mx2")
     assert flag_of(mx1, ip) is None
-    removal = [a for a in Alerts(mx2).all() if a["type"] == "manual" and a["action"] == "remove"]
+    removal = [a for a in manual_alerts(mx2) if a["action"] == "remove"]
     assert removal and removal[-1]["sensor"] == "mx2"
 
     # A sensor that starts later loads the fleet's active flags.
