@@ -115,9 +115,13 @@ FleetShare::FleetShare(const config::Config& cfg, Sensor& sensor, SinkOutputs& o
   auto* dropped = &metrics.fleet_events_dropped();
   auto* flags_received = &metrics.fleet_flags_received();
   auto* errors = &metrics.fleet_errors("share");
-  // The server's metrics outlive its FleetShare, and the hook checks sharer_.
-  metrics.on_scrape([this, published, received, dropped, flags_received, errors] {
+  auto* up = &metrics.fleet_up();
+  // The server's metrics outlive its FleetShare, and the hook checks sharer_. It runs
+  // after FleetLink's (registered first), so fleet_up is 1 only while both threads are
+  // connected: the sharer's LISTEN connection notices an outage even with no traffic.
+  metrics.on_scrape([this, published, received, dropped, flags_received, errors, up] {
     if (!sharer_) return;
+    if (!sharer_->up()) up->Set(0);
     mirror(*published, sharer_->events_published());
     mirror(*received, sharer_->events_received());
     mirror(*dropped, sharer_->events_dropped());
