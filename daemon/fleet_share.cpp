@@ -89,6 +89,7 @@ FleetShare::FleetShare(const config::Config& cfg, Sensor& sensor, SinkOutputs& o
   fleet::SharerHooks hooks;
   const std::string name = sensor.name();
   auto* table = &sensor.flags();
+  table->share_changes(flags);
   hooks.take_flags = [table, name] {
     std::vector<fleet::SharedFlag> out;
     for (const auto& [key, entry] : table->take_shared_changes()) out.push_back(to_shared(key, entry, name));

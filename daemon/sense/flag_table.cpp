@@ -109,6 +109,7 @@ void FlagTable::changed(const FlagKey& k) {
 }
 
 void FlagTable::shared(const FlagKey& k, bool removed) {
+  if (!sharing_) return;
   if (shared_dirty_.size() < 2 * std::max<std::size_t>(max_entries_, 1) || shared_dirty_.count(k)) shared_dirty_[k] = removed;
 }
 
@@ -292,6 +293,12 @@ void FlagTable::restore(const std::vector<FlagEntry>& entries) {
 void FlagTable::set_sensor(std::string name) {
   std::lock_guard lock(mutex_);
   sensor_ = std::move(name);
+}
+
+void FlagTable::share_changes(bool on) {
+  std::lock_guard lock(mutex_);
+  sharing_ = on;
+  if (!on) shared_dirty_.clear();
 }
 
 std::vector<SharedChange> FlagTable::take_shared_changes() {

@@ -101,6 +101,9 @@ class FlagTable {
 
   // Shared flags (SPEC 10). The name local flags carry as their origin.
   void set_sensor(std::string name);
+  // On when the fleet shares flags: only then are this sensor's changes listed for it, so a
+  // sensor without a fleet keeps no second change set.
+  void share_changes(bool on);
   // This sensor's own raises, extensions, manual adds and removals since the last call.
   // Expiry and eviction are local bookkeeping and never listed: a full table here must not
   // remove a flag from the fleet. Bounded like take_changes.
@@ -138,6 +141,7 @@ class FlagTable {
   // Keys whose own change the fleet has not been told; true: an explicit removal.
   std::unordered_map<FlagKey, bool, FlagKeyHash> shared_dirty_;
   std::string sensor_;
+  bool sharing_ = false;
   std::atomic<std::uint64_t> evicted_{0};
   std::function<void()> on_evict_;
 };

@@ -11,6 +11,7 @@ using namespace std::chrono_literals;
 TEST_CASE("a sensor's own flags, manual adds and removals are shared, named after it") {
   FlagTable t;
   t.set_sensor("mx1");
+  t.share_changes(true);
   CHECK(t.flag("192.0.2.7", "auth_bruteforce", 1h, true));
   CHECK(t.add_manual("198.51.100.0/24", 1h, false, "spam run").empty());
   auto changes = t.take_shared_changes();
@@ -33,6 +34,7 @@ TEST_CASE("a sensor's own flags, manual adds and removals are shared, named afte
 TEST_CASE("a flag from the fleet is enforced and listed with its sensor, and never shared back") {
   FlagTable t;
   t.set_sensor("mx2");
+  t.share_changes(true);
   FlagEntry e;
   e.ip = "192.0.2.9";
   e.type = "manual";
@@ -58,6 +60,7 @@ TEST_CASE("a flag from the fleet is enforced and listed with its sensor, and nev
 TEST_CASE("a remote flag suppresses a second alert here; the cap applies to remote flags") {
   FlagTable t(2);
   t.set_sensor("mx2");
+  t.share_changes(true);
   FlagEntry e;
   e.ip = "192.0.2.1";
   e.type = "auth_bruteforce";
@@ -79,6 +82,7 @@ TEST_CASE("a remote flag suppresses a second alert here; the cap applies to remo
 TEST_CASE("an expired remote flag removes the local one; round trip through the fleet's row") {
   FlagTable t;
   t.set_sensor("mx2");
+  t.share_changes(true);
   CHECK(t.flag("192.0.2.5", "bad_commands", 1h, false));
   t.take_shared_changes();
   FlagEntry e = t.snapshot().at(0);
@@ -91,6 +95,14 @@ TEST_CASE("an expired remote flag removes the local one; round trip through the 
   e.expires = FlagClock::now() - 1s;
   t.apply_remote(e);
   CHECK(t.size() == 0);
+}
+
+TEST_CASE("without a fleet that shares flags, no change is kept for it") {
+  FlagTable t;
+  CHECK(t.flag("192.0.2.7", "auth_bruteforce", 1h, true));
+  CHECK(t.add_manual("192.0.2.8", 1h, false, "").empty());
+  CHECK(t.take_shared_changes().empty());
+  CHECK(t.take_changes().size() == 2);  // the store still hears of them
 }
 
 TEST_CASE("the events' horizon is the longest enabled window, at most 7 days") {

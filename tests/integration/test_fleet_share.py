@@ -116,7 +116,17 @@ def test_auth_failures_split_over_three_sensors_raise_one_flag_enforced_everywhe
 def test_block_on_one_sensor_is_fleet_wide_and_loaded_by_a_later_sensor(pg_server, sensor_factory, upstream_factory):
     up = upstream_factory(Script(users=USERS))
     url = fleet_url(pg_server)
+    # Rows past their time, as a long-gone sensor left them: pruned by the sensors.
+    pg_server.psql("INSERT INTO shared_events (sensor, ts_ms, kind, ip, usr) "
+                   "VALUES ('gone', 1000, 4, decode('00000000000000000000ffff7f000035', 'hex'), 'x')")
+    pg_server.psql("INSERT INTO shared_flags VALUES ('127.0.0.53', 'manual', 'gone', 1000, 2000, true, true, '', 1, "
+                   "false, 'gone', nextval('shared_flags_seq'))")
     mx1, mx2 = start_sensors(sensor_factory, up.addr, url, ["mx1", "mx2"], detectors={})
+    wait_until(lambda: pg_server.scalar("SELECT count(*) FROM shared_events WHERE sensor = 'gone'") == "0", 5,
+               "the old event pruned")
+    wait_until(lambda: pg_server.scalar("SELECT count(*) FROM shared_flags WHERE sensor = 'gone'") == "0", 5,
+               "the ended flag pruned")
+    assert not blocked(mx1, "127.0.0.53")
     ip = "127.0.0.51"
     assert first_line(mx2, ip).startswith(b"220")
     r = cli(mx1, "add", ip, "--action", "block", "--ttl", "1h", "--reason", "ticket 7")
