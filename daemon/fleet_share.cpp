@@ -110,6 +110,11 @@ FleetShare::FleetShare(const config::Config& cfg, Sensor& sensor, SinkOutputs& o
   if (counts) {
     auto* sharer = sharer_.get();
     outputs.share_with([sharer](detect::DetectorEvent e) { sharer->publish(std::move(e)); });
+    // Who raises a threshold that another sensor's event reached: the fleet table decides.
+    if (flags)
+      sensor.on_remote_crossing([sharer, name](const FlagEntry& proposed, std::function<void()> won) {
+        sharer->claim(to_shared(proposed.ip, proposed, name), std::move(won));
+      });
   }
   auto* published = &metrics.fleet_events_published();
   auto* received = &metrics.fleet_events_received();

@@ -29,11 +29,17 @@ thread_local CachedConfig t_cache;
 // finding is made and no quiet period starts, so that the next local event that finds the
 // threshold reached raises the alert here (SPEC 9: only a local event raises).
 thread_local bool t_replaying = false;
+// Where a replayed event that reaches a threshold is noted (no quiet period starts), so
+// the sensor can ask the fleet whether it is the one to raise it (SPEC 9).
+thread_local Findings* t_crossings = nullptr;
 
 template <class Describe>
 void fire(DetectorId id, const config::Detector& d, std::uint64_t count, std::uint32_t& quiet_until, std::uint32_t now_s,
           Findings& out, Describe&& describe) {
-  if (t_replaying) return;
+  if (t_replaying) {
+    if (t_crossings != nullptr && count >= d.threshold && now_s >= quiet_until) t_crossings->push_back(bare_finding(id, d, count));
+    return;
+  }
   alert_or_repeat(id, d, count, quiet_until, now_s, out, std::forward<Describe>(describe));
 }
 
@@ -267,9 +273,10 @@ void Engine::probe(DetectorId id, const IpBytes& ip, std::uint32_t now_s, Findin
   });
 }
 
-void Engine::replay(const DetectorEvent& e, std::uint32_t now_s) {
+void Engine::replay(const DetectorEvent& e, std::uint32_t now_s, Findings* crossings) {
   Findings none;
   t_replaying = true;
+  t_crossings = crossings;
   switch (e.kind) {
     case EventKind::connection: connection(e.ip, now_s, none); break;
     case EventKind::message: message(e.ip, e.user, now_s, none); break;
@@ -282,6 +289,7 @@ void Engine::replay(const DetectorEvent& e, std::uint32_t now_s) {
     case EventKind::vrfy_expn: probe(DetectorId::vrfy_expn, e.ip, now_s, none); break;
   }
   t_replaying = false;
+  t_crossings = nullptr;
 }
 
 std::optional<EventKind> event_kind(int stored) {

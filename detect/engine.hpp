@@ -57,8 +57,10 @@ class Engine {
   void anomaly(DetectorId id, std::string_view detail, Findings& out);
 
   // Another sensor's event (SPEC 10, shared counts): counted in the windows as if it
-  // happened at now_s, but it raises nothing here and starts no quiet period.
-  void replay(const DetectorEvent& e, std::uint32_t now_s);
+  // happened at now_s, but it raises nothing here and starts no quiet period. With
+  // crossings, each threshold it finds reached (outside a quiet period) is noted there as
+  // a bare finding (no detail), for the fleet to decide who raises it.
+  void replay(const DetectorEvent& e, std::uint32_t now_s, Findings* crossings = nullptr);
 
   std::size_t tracked_ips() const { return ips_.size(); }
   std::size_t tracked_users() const { return users_.size(); }

@@ -50,6 +50,18 @@ ON CONFLICT (key) DO UPDATE SET
   seq = EXCLUDED.seq
 RETURNING key, type, sensor, since_ms, expires_ms, block, manual, reason, count, removed, seq)";
 
+// A claim takes the key only when no active flag holds it.
+constexpr const char* kClaimFlag = R"(
+INSERT INTO shared_flags AS f (key, type, sensor, since_ms, expires_ms, block, manual, reason, count, removed,
+                               changed_by, seq)
+VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::boolean, false, '', $7::bigint, false, $3, nextval('shared_flags_seq'))
+ON CONFLICT (key) DO UPDATE SET type = EXCLUDED.type, sensor = EXCLUDED.sensor, since_ms = EXCLUDED.since_ms,
+  expires_ms = EXCLUDED.expires_ms, block = EXCLUDED.block, manual = false, reason = '', count = EXCLUDED.count,
+  removed = false, changed_by = EXCLUDED.changed_by, seq = EXCLUDED.seq
+WHERE f.removed OR f.expires_ms <= $8::bigint
+RETURNING key)";
+constexpr std::size_t kMaxClaims = 4096;
+
 constexpr const char* kReadFlags =
     "SELECT key, type, sensor, since_ms, expires_ms, block, manual, reason, count, removed, seq FROM shared_flags "
     "WHERE seq > $1::bigint AND changed_by <> $2 ORDER BY seq LIMIT 5000";
@@ -112,6 +124,37 @@ void Sharer::publish(detect::DetectorEvent e) {
     return;
   }
   queue_.push_back(std::move(e));
+}
+
+void Sharer::claim(SharedFlag proposed, std::function<void()> won) {
+  std::lock_guard lock(mutex_);
+  if (claims_.size() < kMaxClaims) claims_.emplace_back(std::move(proposed), std::move(won));
+}
+
+void Sharer::resolve_claims() {
+  std::vector<std::pair<SharedFlag, std::function<void()>>> claims;
+  {
+    std::lock_guard lock(mutex_);
+    claims.swap(claims_);
+  }
+  if (claims.empty()) return;
+  const std::string now = std::to_string(now_ms());
+  std::vector<std::function<void()>> won;
+  db_->exec_script("BEGIN");
+  try {
+    db_->exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::string(kFlagsLock)});
+    for (auto& [f, on_won] : claims) {
+      auto r = db_->exec(kClaimFlag, {f.key, f.type, options_.sensor, std::to_string(f.since_ms), std::to_string(f.expires_ms),
+                                      std::string(f.block ? "t" : "f"), std::to_string(f.count), now});
+      if (PQntuples(r.get()) == 1) won.push_back(std::move(on_won));
+    }
+    db_->exec("SELECT pg_notify('shared_flags', $1)", {options_.sensor});
+    db_->exec_script("COMMIT");
+  } catch (...) {
+    PQclear(PQexec(db_->get(), "ROLLBACK"));
+    throw;
+  }
+  for (auto& w : won) w();
 }
 
 void Sharer::set_password(std::string password) {
@@ -315,6 +358,7 @@ void Sharer::run() {
       if (need_flags_ || need_events_) last_read_ = now;
       if (need_flags_) need_flags_ = false, read_flags();
       if (need_events_) need_events_ = false, read_events();
+      resolve_claims();
       if (now - last_prune_ >= options_.prune_every) {
         last_prune_ = now;
         prune();

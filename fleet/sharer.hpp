@@ -57,6 +57,10 @@ class Sharer {
 
   // From a session's thread: queued, or dropped and counted when the queue is full.
   void publish(detect::DetectorEvent e);
+  // A remote event reached a threshold here (SPEC 9): the flag is claimed in the fleet
+  // table, and `won` runs (on this thread) only if no active flag held the key, so one
+  // sensor raises. At most 4,096 claims wait; more are dropped (the next event retries).
+  void claim(SharedFlag proposed, std::function<void()> won);
   void set_password(std::string password);
 
   bool up() const { return up_.load(std::memory_order_relaxed); }
@@ -76,6 +80,7 @@ class Sharer {
   void read_flags();
   void read_events();
   void prune();
+  void resolve_claims();
   bool stopping();
 
   SharerOptions options_;
@@ -83,6 +88,7 @@ class Sharer {
   std::mutex mutex_;  // guards queue_, password_, stopping_
   std::condition_variable wake_;
   std::vector<detect::DetectorEvent> queue_;
+  std::vector<std::pair<SharedFlag, std::function<void()>>> claims_;
   std::string password_;
   bool stopping_ = false;
   // Only the sharer's thread touches these.

@@ -345,6 +345,18 @@ void FlagTable::apply_remote(const FlagEntry& e) {
   insert(*key, std::move(slot));
 }
 
+bool FlagTable::alerted(const std::string& text, std::string_view type) {
+  const auto key = FlagKey::parse(text);
+  if (!key) return false;
+  const auto now = Clock::now();
+  std::lock_guard lock(mutex_);
+  const Slot* s = find(*key);
+  if (s == nullptr || s->entry.expires <= now) return false;
+  for (const auto& [t, until] : s->alerted)
+    if (t == type && until > now) return true;
+  return false;
+}
+
 void FlagTable::remove_remote(const std::string& text) {
   const auto key = FlagKey::parse(text);
   if (!key) return;

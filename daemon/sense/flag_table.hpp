@@ -113,6 +113,8 @@ class FlagTable {
   // like any flag, and is never listed by take_shared_changes: no ping-pong.
   void apply_remote(const FlagEntry& entry);
   void remove_remote(const std::string& key);
+  // Whether `type` has alerted for exactly this key and is still quiet (its flag lasts).
+  bool alerted(const std::string& key, std::string_view type);
 
  private:
   using Clock = FlagClock;

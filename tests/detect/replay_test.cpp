@@ -80,3 +80,24 @@ TEST_CASE("stored kinds: known numbers map back, unknown ones are refused") {
   CHECK_FALSE(event_kind(0));
   CHECK_FALSE(event_kind(10));
 }
+
+TEST_CASE("with a crossings list, a replayed event that reaches a threshold is noted, bare") {
+  config::Detectors cfg;
+  Engine e(cfg);
+  Findings crossings;
+  for (int i = 0; i < 4; ++i) e.replay(remote(EventKind::auth_failure, 4), 3000, &crossings);
+  CHECK(crossings.empty());
+  e.replay(remote(EventKind::auth_failure, 4), 3000, &crossings);
+  REQUIRE(count_type(crossings, "auth_bruteforce") == 1);
+  CHECK(crossings.back().count == 5);
+  CHECK_FALSE(crossings.back().described);
+  // Still no quiet period: a local event raises in full if the fleet let nobody raise.
+  Findings out;
+  e.auth(key(4), "bob", AuthOutcome::failure, {}, 3001, out);
+  REQUIRE(count_type(out, "auth_bruteforce") == 1);
+  CHECK(out.back().described);
+  // Once the local alert is out, replays inside its quiet period note nothing.
+  crossings.clear();
+  e.replay(remote(EventKind::auth_failure, 4), 3002, &crossings);
+  CHECK(crossings.empty());
+}

@@ -113,6 +113,43 @@ def test_auth_failures_split_over_three_sensors_raise_one_flag_enforced_everywhe
         assert first_line(s, "127.0.0.42").startswith(b"220")
 
 
+def test_a_burst_faster_than_sharing_still_raises_one_alert(pg_server, sensor_factory, upstream_factory):
+    """Every sensor sees its own two failures before any other's: each reaches the threshold
+    on a remote event. The fleet table decides who raises: exactly one alert, one flag."""
+    import threading
+    up = upstream_factory(Script(users=USERS))
+    url = fleet_url(pg_server)
+    sensors = start_sensors(sensor_factory, up.addr, url, ["mx1", "mx2", "mx3"])
+    attacker = "127.0.0.45"
+    conns = [smtp(s, attacker) for s in sensors]  # greeted and EHLO'd: only AUTH is left
+    go = threading.Barrier(len(conns))
+    codes = []
+
+    def guess(c, i):
+        go.wait()
+        codes.append(auth_plain(c, "alice@example.org", f"burst{i}a"))
+        codes.append(auth_plain(c, "alice@example.org", f"burst{i}b"))
+
+    threads = [threading.Thread(target=guess, args=(c, i)) for i, c in enumerate(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [535] * 6
+    for c in conns:
+        quit(c)
+    wait_until(lambda: len(all_alerts(sensors, "auth_bruteforce")) >= 1, 5, "an auth_bruteforce alert somewhere")
+    for s in sensors:
+        wait_until(lambda s=s: blocked(s, attacker), 3, f"{s.name} refuses the attacker")
+    time.sleep(1.5)
+    alerts = all_alerts(sensors, "auth_bruteforce")
+    assert len(alerts) == 1, alerts
+    raiser = alerts[0]["sensor"]
+    for s in sensors:
+        assert flag_of(s, attacker)["sensor"] == raiser
+    assert pg_server.psql("SELECT key, sensor FROM shared_flags") == [[attacker, raiser]]
+
+
 def test_block_on_one_sensor_is_fleet_wide_and_loaded_by_a_later_sensor(pg_server, sensor_factory, upstream_factory):
     up = upstream_factory(Script(users=USERS))
     url = fleet_url(pg_server)
