@@ -1,5 +1,6 @@
 #include "daemon/fleet_link.hpp"
 
+#include "daemon/sinks/alert_log.hpp"
 #include "fleet/fleet_report.hpp"
 #include "report/report.hpp"
 
@@ -30,12 +31,7 @@ std::string password_from(const config::Config& cfg) {
 
 }  // namespace
 
-std::string sensor_name(const config::Config& cfg) {
-  if (!cfg.sensor.name.empty()) return cfg.sensor.name;
-  std::array<char, HOST_NAME_MAX + 1> host{};
-  if (gethostname(host.data(), host.size() - 1) != 0) return "localhost";
-  return host.data();
-}
+std::string sensor_name(const config::Config& cfg) { return sensor_name(cfg.sensor); }  // one rule: sinks/alert_log
 
 FleetLink::FleetLink(const config::Config& cfg, Metrics& metrics) : url_(cfg.fleet.url) {
   if (cfg.fleet.url.empty()) return;

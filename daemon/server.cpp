@@ -80,6 +80,8 @@ Server::Server(config::Config config)
     listeners_.push_back(std::move(l));
   }
   load_flags();
+  // After the store's flags are back and before the first session (it sets the tap).
+  share_ = std::make_unique<FleetShare>(cfg, *sensor_, *outputs_, metrics_);
   if (!cfg.control.socket.empty()) {
     // Not fatal: mail keeps flowing without the control socket, and the error says why.
     try {
@@ -255,6 +257,7 @@ void Server::reload() {
     reload_http(fresh);
     sensor_->reconfigure(fresh);
     fleet_->reload(fresh);
+    share_->reload(fresh);
     {
       std::lock_guard lock(config_mutex_);
       config_ = std::make_shared<const config::Config>(std::move(fresh));
@@ -310,6 +313,7 @@ std::string flag_line(const FlagEntry& e) {
   std::string line = e.ip + " action=" + (e.block ? "block" : "flag") + " type=" + e.type +
                      " since=" + text::iso8601_utc(e.since) + " expires=" + text::iso8601_utc(e.expires) +
                      " count=" + std::to_string(e.count);
+  if (!e.sensor.empty()) line += " sensor=" + e.sensor;
   if (!e.reason.empty()) line += " reason=" + e.reason;
   return line + "\n";
 }

@@ -5,6 +5,7 @@
 #include "daemon/asio.hpp"
 #include "daemon/control/control_server.hpp"
 #include "daemon/fleet_link.hpp"
+#include "daemon/fleet_share.hpp"
 #include "daemon/http/basic_auth.hpp"
 #include "daemon/http/http_server.hpp"
 #include "daemon/relay/listener_runtime.hpp"
@@ -70,6 +71,7 @@ class Server {
   std::unique_ptr<SinkOutputs> outputs_;
   std::unique_ptr<FleetLink> fleet_;  // after outputs_: the shipper stops before the store closes
   std::unique_ptr<Sensor> sensor_;
+  std::unique_ptr<FleetShare> share_;  // after sensor_: its thread stops before the flag table goes
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Listening>> listeners_;
   std::unique_ptr<HttpServer> http_;

@@ -8,6 +8,7 @@
 #include "daemon/sinks/transcript_log.hpp"
 #include "store/session_store.hpp"
 
+#include <functional>
 #include <memory>
 
 namespace smtp::daemon {
@@ -25,6 +26,11 @@ class SinkOutputs final : public Outputs {
   void store(store::SessionRecord row) override { store_->submit(std::move(row)); }
   TranscriptPosition transcript_position() const override { return transcript_ ? transcript_->position() : TranscriptPosition{}; }
 
+  bool sharing() const override { return static_cast<bool>(share_); }
+  void share(detect::DetectorEvent e) override { share_(std::move(e)); }
+  // Set once before the first session (daemon/fleet_share): the shared counts' queue.
+  void share_with(std::function<void(detect::DetectorEvent)> tap) { share_ = std::move(tap); }
+
   TranscriptLog* transcript_log() { return transcript_.get(); }  // null when disabled
   void flush();       // blocks until every sink has written what it holds (shutdown, tests)
   void flush_logs();  // asks the alert writer to flush; never blocks (once a second)
@@ -33,6 +39,7 @@ class SinkOutputs final : public Outputs {
   std::unique_ptr<TranscriptLog> transcript_;
   std::unique_ptr<AlertLog> alerts_;
   std::unique_ptr<store::SessionStore> store_;
+  std::function<void(detect::DetectorEvent)> share_;
 };
 
 }  // namespace smtp::daemon

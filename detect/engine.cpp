@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 namespace smtp::detect {
 namespace {
@@ -23,6 +24,24 @@ struct CachedConfig {
   std::shared_ptr<const config::Detectors> config;
 };
 thread_local CachedConfig t_cache;
+
+// True while Engine::replay feeds another sensor's event: the windows count it, but no
+// finding is made and no quiet period starts, so that the next local event that finds the
+// threshold reached raises the alert here (SPEC 9: only a local event raises).
+thread_local bool t_replaying = false;
+// Where a replayed event that reaches a threshold is noted (no quiet period starts), so
+// the sensor can ask the fleet whether it is the one to raise it (SPEC 9).
+thread_local Findings* t_crossings = nullptr;
+
+template <class Describe>
+void fire(DetectorId id, const config::Detector& d, std::uint64_t count, std::uint32_t& quiet_until, std::uint32_t now_s,
+          Findings& out, Describe&& describe) {
+  if (t_replaying) {
+    if (t_crossings != nullptr && count >= d.threshold && now_s >= quiet_until) t_crossings->push_back(bare_finding(id, d, count));
+    return;
+  }
+  alert_or_repeat(id, d, count, quiet_until, now_s, out, std::forward<Describe>(describe));
+}
 
 }  // namespace
 
@@ -90,7 +109,7 @@ void Engine::connection(const IpBytes& ip, std::uint32_t now_s, Findings& out) {
     // as one so that the ratio stays finite.
     const double ratio = static_cast<double>(conns) / std::max<std::uint32_t>(1, msgs);
     if (ratio <= d.ratio) return;
-    alert_or_repeat(DetectorId::connection_ratio, d, conns, s.quiet(DetectorId::connection_ratio), now_s, out,
+    fire(DetectorId::connection_ratio, d, conns, s.quiet(DetectorId::connection_ratio), now_s, out,
                     [&](Finding& f) {
                       f.detail = std::to_string(conns) + " connections but " + std::to_string(msgs) +
                                  " messages delivered: " + std::to_string(static_cast<std::uint64_t>(ratio)) +
@@ -123,7 +142,7 @@ void Engine::message(const IpBytes& ip, std::string_view user, std::uint32_t now
     ++u.current;
     // Only once a baseline exists: a new account's first busy hour is not a jump.
     if (u.windows_seen == 0 || u.current <= d.ratio * std::max(1.0, u.baseline)) return;
-    alert_or_repeat(DetectorId::compromised_account, d, u.current, u.quiet(DetectorId::compromised_account), now_s, out,
+    fire(DetectorId::compromised_account, d, u.current, u.quiet(DetectorId::compromised_account), now_s, out,
                     [&](Finding& f) {
                       f.detail = std::to_string(u.current) + " messages this window against a baseline of " +
                                  std::to_string(static_cast<std::uint64_t>(std::lround(u.baseline))) + " per window";
@@ -142,7 +161,7 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
     ips_.with(ip, [&](IpState& s) {
       s.unadvertised.add(now_s, w);
       s.recent_users.add(user);
-      alert_or_repeat(DetectorId::auth_unadvertised, d, s.unadvertised.count(now_s, w),
+      fire(DetectorId::auth_unadvertised, d, s.unadvertised.count(now_s, w),
                       s.quiet(DetectorId::auth_unadvertised), now_s, out, [&](Finding& f) {
                         f.detail = std::string(detail);
                         f.users = s.recent_users.list();
@@ -155,7 +174,7 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
       const auto w = window_seconds(d);
       ips_.with(ip, [&](IpState& s) {
         const auto n = s.login_failures.count(now_s, w);
-        alert_or_repeat(DetectorId::auth_success_after_failures, d, n, s.quiet(DetectorId::auth_success_after_failures),
+        fire(DetectorId::auth_success_after_failures, d, n, s.quiet(DetectorId::auth_success_after_failures),
                         now_s, out, [&](Finding& f) {
                           f.detail = "login as '" + std::string(user.substr(0, UserSample::kMaxName)) +
                                      "' succeeded after " + std::to_string(n) + " failed logins";
@@ -166,7 +185,7 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
     if (const auto& d = cfg.user_many_ips; d.enabled && !user.empty()) {
       users_.with(user, [&](UserState& u) {
         const auto n = u.login_ips.add(ip, now_s, window_seconds(d), cap_for(d.threshold));
-        alert_or_repeat(DetectorId::user_many_ips, d, n, u.quiet(DetectorId::user_many_ips), now_s, out,
+        fire(DetectorId::user_many_ips, d, n, u.quiet(DetectorId::user_many_ips), now_s, out,
                         [&](Finding& f) {
                           f.detail = "logged in from " + std::to_string(n) + " distinct clients";
                           f.users.emplace_back(user.substr(0, UserSample::kMaxName));
@@ -188,7 +207,7 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
       const auto w = window_seconds(d);
       s.auth_failures.add(now_s, w);
       const auto n = s.auth_failures.count(now_s, w);
-      alert_or_repeat(DetectorId::auth_bruteforce, d, n, s.quiet(DetectorId::auth_bruteforce), now_s, out,
+      fire(DetectorId::auth_bruteforce, d, n, s.quiet(DetectorId::auth_bruteforce), now_s, out,
                       [&](Finding& f) {
                         f.detail = std::to_string(n) + " AUTH failures";
                         f.users = s.recent_users.list();
@@ -196,7 +215,7 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
     }
     if (const auto& d = cfg.password_spray; d.enabled && !user.empty()) {
       const auto n = s.failed_users.add(user_hash, now_s, window_seconds(d), cap_for(d.threshold));
-      alert_or_repeat(DetectorId::password_spray, d, n, s.quiet(DetectorId::password_spray), now_s, out,
+      fire(DetectorId::password_spray, d, n, s.quiet(DetectorId::password_spray), now_s, out,
                       [&](Finding& f) {
                         f.detail = std::to_string(n) + " distinct usernames failed";
                         f.users = s.recent_users.list();
@@ -206,7 +225,7 @@ void Engine::auth(const IpBytes& ip, std::string_view user, AuthOutcome outcome,
   if (const auto& d = cfg.distributed_bruteforce; d.enabled && !user.empty()) {
     users_.with(user, user_hash, [&](UserState& u) {
       const auto n = u.failing_ips.add(ip, now_s, window_seconds(d), cap_for(d.threshold));
-      alert_or_repeat(DetectorId::distributed_bruteforce, d, n, u.quiet(DetectorId::distributed_bruteforce), now_s,
+      fire(DetectorId::distributed_bruteforce, d, n, u.quiet(DetectorId::distributed_bruteforce), now_s,
                       out, [&](Finding& f) {
                         f.detail = "username failed from " + std::to_string(n) + " distinct IPs";
                         f.users.emplace_back(user.substr(0, UserSample::kMaxName));
@@ -223,7 +242,7 @@ void Engine::bad_command(const IpBytes& ip, std::uint32_t now_s, Findings& out) 
   ips_.with(ip, [&](IpState& s) {
     s.bad_commands.add(now_s, w);
     const auto n = s.bad_commands.count(now_s, w);
-    alert_or_repeat(DetectorId::bad_commands, d, n, s.quiet(DetectorId::bad_commands), now_s, out,
+    fire(DetectorId::bad_commands, d, n, s.quiet(DetectorId::bad_commands), now_s, out,
                     [&](Finding& f) { f.detail = std::to_string(n) + " bad commands"; });
   });
 }
@@ -244,7 +263,7 @@ void Engine::probe(DetectorId id, const IpBytes& ip, std::uint32_t now_s, Findin
     auto& window = s.probes->windows[slot];
     window.add(now_s, w);
     const auto n = window.count(now_s, w);
-    alert_or_repeat(id, d, n, s.quiet(id), now_s, out, [&](Finding& f) {
+    fire(id, d, n, s.quiet(id), now_s, out, [&](Finding& f) {
       switch (id) {
         case DetectorId::recipient_enumeration: f.detail = std::to_string(n) + " recipients refused as unknown"; break;
         case DetectorId::relay_probe: f.detail = std::to_string(n) + " recipients refused as relaying"; break;
@@ -268,6 +287,30 @@ void Engine::rejection(const IpBytes& ip, std::string_view sender, std::uint32_t
                       f.ips.push_back(ip);  // the local client that sent them
                     });
   });
+}
+
+void Engine::replay(const DetectorEvent& e, std::uint32_t now_s, Findings* crossings) {
+  Findings none;
+  t_replaying = true;
+  t_crossings = crossings;
+  switch (e.kind) {
+    case EventKind::connection: connection(e.ip, now_s, none); break;
+    case EventKind::message: message(e.ip, e.user, now_s, none); break;
+    case EventKind::auth_success: auth(e.ip, e.user, AuthOutcome::success, {}, now_s, none); break;
+    case EventKind::auth_failure: auth(e.ip, e.user, AuthOutcome::failure, {}, now_s, none); break;
+    case EventKind::auth_unadvertised: auth(e.ip, e.user, AuthOutcome::unadvertised, {}, now_s, none); break;
+    case EventKind::bad_command: bad_command(e.ip, now_s, none); break;
+    case EventKind::recipient_unknown: probe(DetectorId::recipient_enumeration, e.ip, now_s, none); break;
+    case EventKind::relay_refused: probe(DetectorId::relay_probe, e.ip, now_s, none); break;
+    case EventKind::vrfy_expn: probe(DetectorId::vrfy_expn, e.ip, now_s, none); break;
+  }
+  t_replaying = false;
+  t_crossings = nullptr;
+}
+
+std::optional<EventKind> event_kind(int stored) {
+  if (stored < 1 || stored > kMaxEventKind) return std::nullopt;
+  return static_cast<EventKind>(stored);
 }
 
 void Engine::anomaly(DetectorId id, std::string_view detail, Findings& out) {

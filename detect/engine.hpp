@@ -5,6 +5,7 @@
 #include "config/config.hpp"
 #include "detect/anomaly_detectors.hpp"
 #include "detect/bounded_map.hpp"
+#include "detect/detector_event.hpp"
 #include "detect/distinct_set.hpp"
 #include "detect/finding.hpp"
 #include "detect/ip_set.hpp"
@@ -58,6 +59,12 @@ class Engine {
   // `sender`, sent by the local client `ip`. Keyed by the sender; the alert names the
   // sender and carries the client in `ips`, and never flags the client.
   void rejection(const IpBytes& ip, std::string_view sender, std::uint32_t now_s, Findings& out);
+
+  // Another sensor's event (SPEC 10, shared counts): counted in the windows as if it
+  // happened at now_s, but it raises nothing here and starts no quiet period. With
+  // crossings, each threshold it finds reached (outside a quiet period) is noted there as
+  // a bare finding (no detail), for the fleet to decide who raises it.
+  void replay(const DetectorEvent& e, std::uint32_t now_s, Findings* crossings = nullptr);
 
   std::size_t tracked_ips() const { return ips_.size(); }
   std::size_t tracked_users() const { return users_.size(); }

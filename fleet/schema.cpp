@@ -38,6 +38,32 @@ constexpr const char* kMigrations[] = {
          bytes_out bigint NOT NULL,
          PRIMARY KEY (sensor, lcid));
        CREATE INDEX sessions_start ON sessions (start_ms);)",
+    // 2: shared flags and shared counts (fleet/share_sql.hpp). A flag is one row per key,
+    // removals are kept as tombstones until pruned; seq orders the changes a sensor reads.
+    // events holds what the detectors count, read by id; both are pruned by the sensors.
+    R"(CREATE SEQUENCE shared_flags_seq;
+       CREATE TABLE shared_flags (
+         key text PRIMARY KEY,
+         type text NOT NULL,
+         sensor text NOT NULL,
+         since_ms bigint NOT NULL,
+         expires_ms bigint NOT NULL,
+         block boolean NOT NULL,
+         manual boolean NOT NULL,
+         reason text NOT NULL,
+         count bigint NOT NULL,
+         removed boolean NOT NULL,
+         changed_by text NOT NULL,
+         seq bigint NOT NULL);
+       CREATE INDEX shared_flags_seq_idx ON shared_flags (seq);
+       CREATE TABLE shared_events (
+         id bigserial PRIMARY KEY,
+         sensor text NOT NULL,
+         ts_ms bigint NOT NULL,
+         kind smallint NOT NULL,
+         ip bytea NOT NULL,
+         usr text NOT NULL);
+       CREATE INDEX shared_events_ts ON shared_events (ts_ms);)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

@@ -108,6 +108,11 @@ void FlagTable::changed(const FlagKey& k) {
   if (dirty_.size() < 2 * std::max<std::size_t>(max_entries_, 1)) dirty_.insert(k);
 }
 
+void FlagTable::shared(const FlagKey& k, bool removed) {
+  if (!sharing_) return;
+  if (shared_dirty_.size() < 2 * std::max<std::size_t>(max_entries_, 1) || shared_dirty_.count(k)) shared_dirty_[k] = removed;
+}
+
 void FlagTable::expire(Clock::time_point now) {
   for (auto* order : {&auto_expiry_, &manual_expiry_})
     while (!order->empty() && order->begin()->first <= now) erase(FlagKey(order->begin()->second));
@@ -139,14 +144,17 @@ bool FlagTable::flag(const std::string& ip, const std::string& type, std::chrono
       return false;
     }
     Slot fresh;
-    fresh.entry = {key->text(), type, now, now + ttl, 0, block, false, {}};
+    fresh.entry = {key->text(), type, now, now + ttl, 0, block, false, {}, sensor_};
     s = &insert(*key, std::move(fresh));
+    shared(*key, false);
   }
   FlagEntry& e = s->entry;
   ++e.count;
   if (!e.manual) {
-    if (now + ttl > e.expires) set_expiry(*key, *s, now + ttl);
-    if (block && !e.block) e.block = true, changed(*key);
+    // The fleet hears of a longer expiry once a second at most per key (the sharer's
+    // batch), not of every repeat's count.
+    if (now + ttl > e.expires) set_expiry(*key, *s, now + ttl), shared(*key, false);
+    if (block && !e.block) e.block = true, changed(*key), shared(*key, false);
   }
   for (auto& [t, until] : s->alerted)
     if (t == type) {
@@ -171,14 +179,16 @@ std::string FlagTable::add_manual(const std::string& text, std::chrono::millisec
     erase(*key);
   } else {
     if (!make_room(now, true)) return "the flag table is full of manual flags (flag.max_entries)";
-    slot.entry = {key->text(), "manual", now, {}, 0, false, false, {}};
+    slot.entry = {key->text(), "manual", now, {}, 0, false, false, {}, {}};
   }
+  slot.entry.sensor = sensor_;
   slot.entry.manual = true;
   slot.entry.block = block;
   slot.entry.reason = reason;
   slot.entry.expires = now + ttl;
   slot.entry.since = now;
   Slot& s = insert(*key, std::move(slot));
+  shared(*key, false);
   if (out) *out = s.entry;
   return {};
 }
@@ -189,6 +199,7 @@ bool FlagTable::remove(const std::string& text) {
   std::lock_guard lock(mutex_);
   if (find(*key) == nullptr) return false;
   erase(*key);
+  shared(*key, true);
   return true;
 }
 
@@ -272,10 +283,85 @@ void FlagTable::restore(const std::vector<FlagEntry>& entries) {
     Slot s;
     s.entry = e;
     s.entry.ip = key->text();
+    if (s.entry.sensor.empty()) s.entry.sensor = sensor_;  // the local store keeps no origin
     if (!e.manual) s.alerted.emplace_back(e.type, e.expires);  // no second alert for a restored flag
     insert(*key, std::move(s));
   }
   dirty_.clear();  // what was just read is what the store has
+}
+
+void FlagTable::set_sensor(std::string name) {
+  std::lock_guard lock(mutex_);
+  sensor_ = std::move(name);
+}
+
+void FlagTable::share_changes(bool on) {
+  std::lock_guard lock(mutex_);
+  sharing_ = on;
+  if (!on) shared_dirty_.clear();
+}
+
+std::vector<SharedChange> FlagTable::take_shared_changes() {
+  std::lock_guard lock(mutex_);
+  std::vector<SharedChange> out;
+  out.reserve(shared_dirty_.size());
+  for (const auto& [k, removed] : shared_dirty_) {
+    if (removed) {
+      out.emplace_back(k.text(), std::nullopt);
+    } else if (const Slot* s = find(k)) {
+      out.emplace_back(k.text(), s->entry);
+    }  // else: expired or evicted since, which the fleet need not hear
+  }
+  shared_dirty_.clear();
+  return out;
+}
+
+void FlagTable::apply_remote(const FlagEntry& e) {
+  const auto key = FlagKey::parse(e.ip);
+  if (!key) return;
+  const auto now = Clock::now();
+  std::lock_guard lock(mutex_);
+  expire(now);
+  Slot slot;
+  if (Slot* s = find(*key)) {
+    slot = std::move(*s);
+    erase(*key);
+  } else if (e.expires <= now || !make_room(now, e.manual)) {
+    if (e.expires > now) {  // no room: dropped and counted like a local automatic flag
+      evicted_.fetch_add(1, std::memory_order_relaxed);
+      if (on_evict_) on_evict_();
+    }
+    return;
+  }
+  if (e.expires <= now) return;  // it ended while on its way: erased above, as it is in the fleet
+  slot.entry = e;
+  slot.entry.ip = key->text();
+  // One alert per flag in the fleet: a local detector that reaches its threshold for
+  // this key while the flag lasts only adds to the count.
+  bool known = false;
+  for (auto& [t, until] : slot.alerted)
+    if (t == e.type) until = std::max(until, e.expires), known = true;
+  if (!known && !e.manual) slot.alerted.emplace_back(e.type, e.expires);
+  insert(*key, std::move(slot));
+}
+
+bool FlagTable::alerted(const std::string& text, std::string_view type) {
+  const auto key = FlagKey::parse(text);
+  if (!key) return false;
+  const auto now = Clock::now();
+  std::lock_guard lock(mutex_);
+  const Slot* s = find(*key);
+  if (s == nullptr || s->entry.expires <= now) return false;
+  for (const auto& [t, until] : s->alerted)
+    if (t == type && until > now) return true;
+  return false;
+}
+
+void FlagTable::remove_remote(const std::string& text) {
+  const auto key = FlagKey::parse(text);
+  if (!key) return;
+  std::lock_guard lock(mutex_);
+  if (find(*key) != nullptr) erase(*key);
 }
 
 std::string FlagTable::json(const std::vector<FlagEntry>& entries) {
@@ -285,7 +371,8 @@ std::string FlagTable::json(const std::vector<FlagEntry>& entries) {
     if (out.size() > 1) out += ',';
     out += "{\"ip\":" + json_string(e.ip) + ",\"type\":" + json_string(e.type) + ",\"since\":" +
            json_string(text::iso8601_utc(e.since)) + ",\"expires\":" + json_string(text::iso8601_utc(e.expires)) +
-           ",\"count\":" + std::to_string(e.count) + ",\"action\":" + json_string(e.block ? "block" : "flag");
+           ",\"count\":" + std::to_string(e.count) + ",\"action\":" + json_string(e.block ? "block" : "flag") +
+           ",\"sensor\":" + json_string(e.sensor);
     if (e.manual) out += ",\"manual\":true,\"reason\":" + json_string(e.reason);
     out += "}";
   }

@@ -34,6 +34,7 @@ struct FlagEntry {
   bool block = false;       // action: block — new connections get the block reply
   bool manual = false;      // added through the control socket: never evicted
   std::string reason;       // manual flags only
+  std::string sensor;       // the sensor that raised it (SPEC 10): this one, or another of the fleet
 };
 
 // An address or a network, IPv4 held mapped into IPv6 (::ffff:0:0/96), masked.
@@ -53,6 +54,9 @@ struct FlagKeyHash {
 
 // A change the store has not seen yet: the entry as it is now, or nullopt when removed.
 using FlagChange = std::pair<std::string, std::optional<FlagEntry>>;
+// A change for the fleet (SPEC 10, shared flags): the entry, or nullopt for an explicit
+// removal. Only this sensor's own changes are listed (no echo of what the fleet sent).
+using SharedChange = std::pair<std::string, std::optional<FlagEntry>>;
 
 // Exact addresses live in one hash map and networks in one map per prefix length, so
 // `blocked` costs one lookup per distinct prefix length in use. At most max_entries
@@ -95,6 +99,23 @@ class FlagTable {
   // Start-up: entries read back from the store; expired ones are dropped.
   void restore(const std::vector<FlagEntry>& entries);
 
+  // Shared flags (SPEC 10). The name local flags carry as their origin.
+  void set_sensor(std::string name);
+  // On when the fleet shares flags: only then are this sensor's changes listed for it, so a
+  // sensor without a fleet keeps no second change set.
+  void share_changes(bool on);
+  // This sensor's own raises, extensions, manual adds and removals since the last call.
+  // Expiry and eviction are local bookkeeping and never listed: a full table here must not
+  // remove a flag from the fleet. Bounded like take_changes.
+  std::vector<SharedChange> take_shared_changes();
+  // The fleet's version of a flag, from another sensor or merged by the database. It
+  // replaces the local entry (the alert suppression is kept), counts against max_entries
+  // like any flag, and is never listed by take_shared_changes: no ping-pong.
+  void apply_remote(const FlagEntry& entry);
+  void remove_remote(const std::string& key);
+  // Whether `type` has alerted for exactly this key and is still quiet (its flag lasts).
+  bool alerted(const std::string& key, std::string_view type);
+
  private:
   using Clock = FlagClock;
   struct Slot {
@@ -108,6 +129,7 @@ class FlagTable {
   bool make_room(Clock::time_point now, bool manual);  // false: full of manual flags
   void expire(Clock::time_point now);
   void changed(const FlagKey& k);
+  void shared(const FlagKey& k, bool removed);
 
   std::size_t max_entries_;
   std::mutex mutex_;
@@ -118,6 +140,10 @@ class FlagTable {
   std::set<std::pair<Clock::time_point, FlagKey>> auto_expiry_;
   std::set<std::pair<Clock::time_point, FlagKey>> manual_expiry_;
   std::unordered_set<FlagKey, FlagKeyHash> dirty_;  // keys the store has not seen change
+  // Keys whose own change the fleet has not been told; true: an explicit removal.
+  std::unordered_map<FlagKey, bool, FlagKeyHash> shared_dirty_;
+  std::string sensor_;
+  bool sharing_ = false;
   std::atomic<std::uint64_t> evicted_{0};
   std::function<void()> on_evict_;
 };

@@ -3,6 +3,7 @@
 
 #include "daemon/sinks/alert_log.hpp"
 #include "daemon/sinks/transcript_log.hpp"
+#include "detect/detector_event.hpp"
 #include "store/session_store.hpp"
 
 #include <cstdint>
@@ -24,6 +25,10 @@ class Outputs {
   // Where the transcript writer stands now (file inode, offset): a session keeps it from
   // its first line so GET /transcript finds its lines without scanning (SPEC 13).
   virtual TranscriptPosition transcript_position() const { return {}; }
+  // SPEC 10, shared counts: what the detectors just counted, for the other sensors of the
+  // fleet. sharing() false (no fleet, or share_counts off): build no event.
+  virtual bool sharing() const { return false; }
+  virtual void share(detect::DetectorEvent) {}
 };
 
 }  // namespace smtp::daemon

@@ -8,7 +8,9 @@
 #include "daemon/sinks/metrics.hpp"
 #include "detect/engine.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 
 namespace smtp::daemon {
 
@@ -24,6 +26,7 @@ class Sensor {
   detect::Engine& detectors() { return detectors_; }
   // SIGHUP: thresholds and actions change, the windows are kept.
   void reconfigure(const config::Config& config) {
+    ttl_ms_.store(config.flag.ttl.count(), std::memory_order_relaxed);
     detectors_.reconfigure(config.detectors);
     flags_.set_max_entries(config.flag.max_entries);
   }
@@ -37,12 +40,25 @@ class Sensor {
   std::string add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason);
   std::string remove_manual(const std::string& key);
 
+  // Another sensor's detector event (SPEC 10, shared counts): counted in the windows now,
+  // raising nothing at once (SPEC 9). When it reaches an IP-keyed threshold that no flag
+  // here answers yet, the proposed flag goes to `claim` (the fleet's arbiter), which calls
+  // back `won` if this sensor is the one to raise it; without a claim hook nothing more.
+  void remote_event(const detect::DetectorEvent& e);
+  using Claim = std::function<void(const FlagEntry& proposed, std::function<void()> won)>;
+  void on_remote_crossing(Claim claim) { claim_ = std::move(claim); }
+  // The clock the detectors' windows run on: whole seconds of steady_clock.
+  static std::uint32_t steady_seconds();
+
  private:
   std::string name_;
   Metrics& metrics_;
   Outputs& outputs_;
   FlagTable flags_;
   detect::Engine detectors_;
+  config::Addresses addresses_;  // the prefix grouping (changes only on restart)
+  std::atomic<std::int64_t> ttl_ms_;
+  Claim claim_;
 };
 
 }  // namespace smtp::daemon

@@ -9,24 +9,35 @@
 
 namespace smtp::daemon {
 
-std::uint32_t SessionDetectors::now_s() const {
-  return static_cast<std::uint32_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+std::uint32_t SessionDetectors::now_s() const { return Sensor::steady_seconds(); }
+
+void SessionDetectors::share(detect::EventKind kind, std::string_view user) {
+  auto& out = sensor_.outputs();
+  if (!out.sharing()) return;
+  detect::DetectorEvent e;
+  e.kind = kind;
+  e.ip = facts_.client_ip;
+  e.user = std::string(user.substr(0, detect::kMaxSharedUser));
+  e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  out.share(std::move(e));
 }
 
 void SessionDetectors::connection() {
   if (!watched_) return;
   sensor_.detectors().connection(facts_.client_ip, now_s(), findings_);
+  share(detect::EventKind::connection);
 }
 
 void SessionDetectors::bad_command() {
   if (!watched_) return;
   sensor_.detectors().bad_command(facts_.client_ip, now_s(), findings_);
+  share(detect::EventKind::bad_command);
 }
 
 void SessionDetectors::message(std::string_view user) {
   if (!watched_) return;
   sensor_.detectors().message(facts_.client_ip, user, now_s(), findings_);
+  share(detect::EventKind::message, user);
 }
 
 void SessionDetectors::rejection(std::string_view sender) {
@@ -41,18 +52,23 @@ void SessionDetectors::auth(const proto::AuthAttempt& a) {
     sensor_.detectors().auth(facts_.client_ip, a.username, detect::AuthOutcome::unadvertised,
                              fmt::format("AUTH {} answered {}: server does not offer AUTH", mech, a.reply_code), now_s(),
                              findings_);
+    share(detect::EventKind::auth_unadvertised, a.username);
   } else if (a.result == proto::AuthResult::failure) {
     sensor_.detectors().auth(facts_.client_ip, a.username, detect::AuthOutcome::failure, {}, now_s(), findings_);
+    share(detect::EventKind::auth_failure, a.username);
   } else if (a.result == proto::AuthResult::success) {
     sensor_.detectors().auth(facts_.client_ip, a.username, detect::AuthOutcome::success, {}, now_s(), findings_);
+    share(detect::EventKind::auth_success, a.username);
   }
 }
 
 void SessionDetectors::command(const proto::Command& c, std::size_t pending, bool greeted, bool pipelining_offered) {
   if (!watched_) return;
   auto& engine = sensor_.detectors();
-  if (c.verb == proto::Verb::vrfy || c.verb == proto::Verb::expn)
+  if (c.verb == proto::Verb::vrfy || c.verb == proto::Verb::expn) {
     engine.probe(detect::DetectorId::vrfy_expn, facts_.client_ip, now_s(), findings_);
+    share(detect::EventKind::vrfy_expn);
+  }
   if (!non_smtp_ && c.verb == proto::Verb::other && detect::looks_non_smtp(c.rendering)) {
     non_smtp_ = true;
     engine.anomaly(detect::DetectorId::non_smtp,
@@ -73,9 +89,11 @@ void SessionDetectors::rcpt_reply(const proto::Reply& r) {
   switch (detect::classify_rcpt_refusal(r.code, r.enhanced, r.text)) {
     case detect::RcptRefusal::unknown_user:
       sensor_.detectors().probe(detect::DetectorId::recipient_enumeration, facts_.client_ip, now_s(), findings_);
+      share(detect::EventKind::recipient_unknown);
       break;
     case detect::RcptRefusal::relay:
       sensor_.detectors().probe(detect::DetectorId::relay_probe, facts_.client_ip, now_s(), findings_);
+      share(detect::EventKind::relay_refused);
       break;
     case detect::RcptRefusal::none: break;
   }

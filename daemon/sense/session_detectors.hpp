@@ -45,6 +45,8 @@ class SessionDetectors {
 
  private:
   std::uint32_t now_s() const;
+  // Hands what the detectors counted to the fleet (SPEC 10, shared counts).
+  void share(detect::EventKind kind, std::string_view user = {});
 
   Sensor& sensor_;
   const config::Config& config_;

@@ -46,7 +46,15 @@
     "Sessions in the local store not shipped to the fleet database yet")                                               \
   X(fleet_shipped, Counter, "smtp_sensor_fleet_shipped_total", "Sessions committed to the fleet database")            \
   X(fleet_errors, Counter, "smtp_sensor_fleet_errors_total",                                                            \
-    "Fleet database failures by operation: connect, schema, ship, store (reading the local store)")
+    "Fleet database failures by operation: connect, schema, ship, store (reading the local store), share (flags and counts)") \
+  X(fleet_events_published, Counter, "smtp_sensor_fleet_events_published_total",                                         \
+    "Detector events this sensor shared with the fleet (fleet.share_counts)")                                          \
+  X(fleet_events_received, Counter, "smtp_sensor_fleet_events_received_total",                                           \
+    "Other sensors' detector events counted in this sensor's windows")                                                 \
+  X(fleet_events_dropped, Counter, "smtp_sensor_fleet_events_dropped_total",                                             \
+    "Detector events not shared: the fixed-size queue was full while the fleet database was away, or their batch failed") \
+  X(fleet_flags_received, Counter, "smtp_sensor_fleet_flags_received_total",                                             \
+    "Flag changes of other sensors applied to this sensor's flag table (fleet.share_flags)")
 
 // The standard process metrics of the Prometheus client libraries (same names, types and
 // meaning), filled from /proc/self and getrlimit before each scrape (sinks/process_metrics).

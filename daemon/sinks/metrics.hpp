@@ -88,6 +88,10 @@ class Metrics {
   prometheus::Gauge& fleet_backlog() { return fleet_backlog_.Add({}); }
   prometheus::Counter& fleet_shipped() { return fleet_shipped_.Add({}); }
   prometheus::Counter& fleet_errors(std::string_view op) { return fleet_errors_.Add({{"op", std::string(op)}}); }
+  prometheus::Counter& fleet_events_published() { return fleet_events_published_.Add({}); }
+  prometheus::Counter& fleet_events_received() { return fleet_events_received_.Add({}); }
+  prometheus::Counter& fleet_events_dropped() { return fleet_events_dropped_.Add({}); }
+  prometheus::Counter& fleet_flags_received() { return fleet_flags_received_.Add({}); }
 
   // The outcome of a config load on SIGHUP: smtp_sensor_config_last_reload_successful, and
   // on success ..._success_timestamp_seconds = now. The start-up load counts as a success.

@@ -119,8 +119,8 @@ TEST_CASE("changes for the store, and a restore that drops expired flags") {
 
   FlagTable r;
   const auto now = FlagClock::now();
-  r.restore({{"192.0.2.8", "manual", now, now + 1h, 1, true, true, "x"},
-             {"192.0.2.9", "a", now - 2h, now - 1h, 1, true, false, ""}});
+  r.restore({{"192.0.2.8", "manual", now, now + 1h, 1, true, true, "x", {}},
+             {"192.0.2.9", "a", now - 2h, now - 1h, 1, true, false, "", {}}});
   CHECK(r.size() == 1);
   CHECK(r.blocked(ip("192.0.2.8")));
   CHECK(r.take_changes().empty());

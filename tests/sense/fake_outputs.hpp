@@ -14,6 +14,8 @@ struct FakeOutputs final : Outputs {
   std::vector<std::string> lines;  // "[lcid] text"
   std::vector<Alert> alerts;
   std::vector<store::SessionRecord> rows;
+  bool share_on = false;
+  std::vector<detect::DetectorEvent> shared;
 
   bool transcribing() const override { return transcripts_on; }
   void transcript(std::uint64_t lcid, std::string_view text) override {
@@ -22,6 +24,8 @@ struct FakeOutputs final : Outputs {
   void alert(const Alert& a) override { alerts.push_back(a); }
   bool storing() const override { return store_on; }
   void store(store::SessionRecord row) override { rows.push_back(std::move(row)); }
+  bool sharing() const override { return share_on; }
+  void share(detect::DetectorEvent e) override { shared.push_back(std::move(e)); }
 };
 
 }  // namespace smtp::daemon::test

@@ -497,3 +497,62 @@ TEST_CASE("pipelined EHLO, AUTH and QUIT in one read still count the failed logi
   REQUIRE(rig.outputs.rows.size() == 1);
   CHECK(rig.outputs.rows.front().auth_user == "alice");
 }
+
+TEST_CASE("shared counts: each event the detectors count goes out once, with the grouped key; none without sharing") {
+  config::Config cfg;
+  cfg.addresses.ipv4_prefix = 24;
+  Rig rig(cfg);
+  rig.outputs.share_on = true;
+  auto s = rig.open(11, "198.51.100.77");
+  server(*s, "220 mx ESMTP\r\n");
+  client(*s, "EHLO x\r\n");
+  server(*s, "250-mx\r\n250 AUTH PLAIN LOGIN\r\n");
+  client(*s, "AUTH PLAIN AGFsaWNlAHMzY3IzdC1QYTU1\r\n");  // alice / s3cr3t-Pa55
+  server(*s, "535 5.7.8 Authentication failed\r\n");
+  client(*s, "VRFY root\r\n");
+  server(*s, "252 maybe\r\n");
+  s->on_close(Termination::client_abort);
+  auto& ev = rig.outputs.shared;
+  REQUIRE(ev.size() == 3);
+  CHECK(ev[0].kind == detect::EventKind::connection);
+  CHECK(ev[1].kind == detect::EventKind::auth_failure);
+  CHECK(ev[1].user == "alice");
+  CHECK(ev[2].kind == detect::EventKind::vrfy_expn);
+  for (const auto& e : ev) {
+    CHECK(e.ip[12] == 198);
+    CHECK(e.ip[14] == 100);
+    CHECK(e.ip[15] == 0);  // the /24 the detectors count, not the address
+    CHECK(e.ts_ms > 0);
+    CHECK(e.user.find("s3cr3t") == std::string::npos);
+  }
+
+  Rig quiet;  // no fleet: nothing is built
+  auto q = quiet.open(12);
+  server(*q, "220 mx ESMTP\r\n");
+  q->on_close(Termination::client_abort);
+  CHECK(quiet.outputs.shared.empty());
+}
+
+TEST_CASE("another sensor's events count here; the local event that reaches the threshold raises") {
+  config::Config cfg;
+  cfg.detectors.auth_bruteforce.threshold = 3;
+  Rig rig(cfg);
+  detect::DetectorEvent e;
+  e.kind = detect::EventKind::auth_failure;
+  e.ip[10] = e.ip[11] = 0xff;
+  e.ip[12] = 192, e.ip[14] = 2, e.ip[15] = 7;
+  e.user = "bob";
+  rig.sensor->remote_event(e);
+  rig.sensor->remote_event(e);
+  CHECK(rig.outputs.alerts.empty());
+  auto s = rig.open(13);
+  server(*s, "220 mx ESMTP\r\n");
+  client(*s, "EHLO x\r\n");
+  server(*s, "250-mx\r\n250 AUTH PLAIN LOGIN\r\n");
+  client(*s, "AUTH PLAIN AGFsaWNlAHMzY3IzdC1QYTU1\r\n");
+  server(*s, "535 5.7.8 Authentication failed\r\n");
+  s->on_close(Termination::client_abort);
+  REQUIRE(rig.outputs.alerts.size() == 1);
+  CHECK(rig.outputs.alerts[0].count == 3);
+  CHECK(rig.outputs.alerts[0].ip == "192.0.2.7");
+}
