@@ -76,6 +76,8 @@ void append_copy_row(std::string& out, std::string_view sensor, const store::Ses
   boolean(r.blocked);
   num(static_cast<std::int64_t>(r.bytes_in));
   num(static_cast<std::int64_t>(r.bytes_out));
+  out += r.outbound ? "1\t" : "0\t";  // direction
+  text(r.user);
   out.back() = '\n';
 }
 

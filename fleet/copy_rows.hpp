@@ -13,7 +13,7 @@ namespace smtp::fleet {
 inline constexpr const char* kSessionColumns =
     "sensor, lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, tls_version, tls_cipher, "
     "auth_user, auth_result, domain, messages, recipients, commands, bad_commands, permanent_failures, termination, "
-    "blocked, bytes_in, bytes_out";
+    "blocked, bytes_in, bytes_out, direction, user_name";
 
 // Appends s as one COPY text field: a database in UTF-8 refuses invalid UTF-8 and NUL,
 // which a peer may send in HELO or AUTH, so each such byte becomes U+FFFD; backslash,

@@ -18,21 +18,35 @@
 namespace smtp::fleet {
 namespace {
 
-// An in-memory store as the report reads it at schema version 4: packs and the trend's
+// An in-memory store as the report reads it at the current schema: packs (per the
+// query's direction and listener, which PostgreSQL applied already) and the trend's
 // roll-ups, with an empty sessions table (every period of every zone is made of whole
 // quarter hours, so no report of it reads session rows; a unit with no pack has no
 // sessions, and its finer units and rows read as empty).
-constexpr const char* kLocalTables =
+const std::string kLocalTables =
     "CREATE TABLE sessions (start_ms INTEGER NOT NULL, domain TEXT NOT NULL, auth_user TEXT NOT NULL, "
     "auth_result TEXT NOT NULL, client_ip TEXT NOT NULL, blocked INTEGER NOT NULL, bad_commands INTEGER NOT NULL, "
     "termination TEXT NOT NULL, permanent_failures INTEGER NOT NULL, bytes_in INTEGER NOT NULL, "
-    "bytes_out INTEGER NOT NULL, messages INTEGER NOT NULL);"
+    "bytes_out INTEGER NOT NULL, messages INTEGER NOT NULL, listener TEXT NOT NULL, upstream TEXT NOT NULL, "
+    "direction INTEGER NOT NULL, user_name TEXT NOT NULL);"
     "CREATE TABLE rollup_trend (level INTEGER NOT NULL, start INTEGER NOT NULL, new_connections INTEGER NOT NULL, "
     "blocked_connections INTEGER NOT NULL, bad_commands INTEGER NOT NULL, terminations INTEGER NOT NULL, "
     "bandwidth_bytes INTEGER NOT NULL, messages INTEGER NOT NULL, PRIMARY KEY (level, start)) WITHOUT ROWID;"
     "CREATE TABLE rollup_pack (kind INTEGER NOT NULL, level INTEGER NOT NULL, start INTEGER NOT NULL, "
-    "data BLOB NOT NULL, PRIMARY KEY (kind, level, start));"
-    "PRAGMA user_version = 4;";
+    "direction INTEGER NOT NULL, listener TEXT NOT NULL, data BLOB NOT NULL, "
+    "PRIMARY KEY (kind, level, start, direction, listener));"
+    "CREATE TABLE rollup_packed (level INTEGER NOT NULL, start INTEGER NOT NULL, PRIMARY KEY (level, start)) WITHOUT ROWID;"
+    "PRAGMA user_version = " + std::to_string(store::kSchemaVersion) + ";";
+
+// A session's keys as store/pack.cpp reads them (read_session_keys): outbound sessions
+// count for their user (user_name) and their remote server (the upstream's host).
+constexpr const char* kUserKey =
+    "CASE WHEN direction = 1 THEN user_name WHEN auth_result = 'success' THEN auth_user ELSE '' END";
+constexpr const char* kIpKey =
+    "CASE WHEN direction <> 1 THEN client_ip "
+    "WHEN upstream LIKE '[%' THEN CASE WHEN position(']' IN upstream) > 0 "
+    "THEN substr(upstream, 2, position(']' IN upstream) - 2) ELSE '' END "
+    "WHEN upstream ~ '^[^:]*:[^:]*$' THEN split_part(upstream, ':', 1) ELSE '' END";
 
 // The six counters of store::session_counts, summed in PostgreSQL.
 constexpr const char* kSums =
@@ -120,6 +134,9 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
     where += ")";
   }
   if (q.domain) where += " AND domain = " + quote_literal(db.get(), *q.domain);
+  if (q.listener) where += " AND listener = " + quote_literal(db.get(), *q.listener);
+  if (q.direction != report::Direction::both) where += q.direction == report::Direction::out ? " AND direction = 1" : " AND direction = 0";
+  const bool filtered = q.listener || q.direction != report::Direction::both;
 
   sqlite3* raw = nullptr;
   if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
@@ -127,7 +144,7 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
     throw std::runtime_error("cannot open an in-memory store");
   }
   SqlitePtr mem(raw, &sqlite3_close);
-  store::exec(raw, kLocalTables);
+  store::exec(raw, kLocalTables.c_str());
   // A hash aggregate over a month of a fleet's keys outgrows the default 4 MB and would
   // spill to disk; this is per session, for the report's connection only.
   db.exec_script("SET work_mem = '64MB'");
@@ -144,9 +161,10 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
   std::int64_t unit_s = store::kQuarterHour;
   if (all_on(store::kDay * 1000)) level = store::Level::day, unit_s = store::kDay;
   else if (all_on(store::kHour * 1000)) level = store::Level::hour, unit_s = store::kHour;
-  if (q.mode == Mode::trend && !q.domain && level == store::Level::day) level = store::Level::hour, unit_s = store::kHour;
+  if (q.mode == Mode::trend && !q.domain && !filtered && level == store::Level::day)
+    level = store::Level::hour, unit_s = store::kHour;
   const std::string bucket = "start_ms / " + std::to_string(unit_s * 1000);
-  if (q.mode == Mode::trend && !q.domain) {
+  if (q.mode == Mode::trend && !q.domain && !filtered) {
     // The whole fleet per quarter hour and per hour (both from quarter hours, or hours
     // only when every edge is on one), as the writer keeps rollup_trend.
     auto ins = store::prepare(raw, "INSERT INTO rollup_trend VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO UPDATE SET "
@@ -177,18 +195,24 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
     std::string key = "domain", domain = "''", filter = " AND domain <> ''";
     switch (q.mode) {
       case Mode::user:
-        kind = store::PackKind::user, key = "auth_user", domain = "domain";
-        filter = " AND auth_result = 'success' AND auth_user <> ''";
+        kind = store::PackKind::user, key = kUserKey, domain = "domain", filter = std::string(" AND ") + kUserKey + " <> ''";
         break;
       case Mode::ip:
-        kind = q.domain ? store::PackKind::ip_domain : store::PackKind::ip, key = "client_ip";
-        domain = q.domain ? "domain" : "''", filter = " AND client_ip <> ''";
+        kind = q.domain ? store::PackKind::ip_domain : store::PackKind::ip, key = kIpKey;
+        domain = q.domain ? "domain" : "''", filter = std::string(" AND ") + kIpKey + " <> ''";
+        break;
+      case Mode::trend:  // filtered by direction or listener: one total per unit
+        if (!q.domain) kind = store::PackKind::total, key = "''", filter.clear();
         break;
       case Mode::sensor: key = "sensor", filter.clear(); break;  // the domain column names the sensor
       default: break;
     }
-    auto ins = store::prepare(raw, "INSERT INTO rollup_pack VALUES (?, ?, ?, ?)");
-    if (!ins) throw std::runtime_error(sqlite3_errmsg(raw));
+    auto ins = store::prepare(raw, "INSERT INTO rollup_pack VALUES (?, ?, ?, ?, ?, ?)");
+    auto packed = store::prepare(raw, "INSERT OR IGNORE INTO rollup_packed VALUES (?, ?)");
+    if (!ins || !packed) throw std::runtime_error(sqlite3_errmsg(raw));
+    // One scope: the one the report's scanner asks for.
+    const int direction = q.direction == report::Direction::out ? 1 : 0;
+    const std::string listener = q.listener.value_or("");
     // Gathered per unit here rather than sorted by PostgreSQL: its ORDER BY over the
     // groups cost more than the map.
     std::map<std::int64_t, std::vector<store::OwnedEntry>> units;
@@ -197,9 +221,15 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
       sqlite3_bind_int(ins.get(), 1, static_cast<int>(kind));
       sqlite3_bind_int(ins.get(), 2, static_cast<int>(level));
       sqlite3_bind_int64(ins.get(), 3, unit * unit_s);
-      sqlite3_bind_blob(ins.get(), 4, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_int(ins.get(), 4, direction);
+      sqlite3_bind_text(ins.get(), 5, listener.data(), static_cast<int>(listener.size()), SQLITE_STATIC);
+      sqlite3_bind_blob(ins.get(), 6, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
       if (sqlite3_step(ins.get()) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(raw));
       sqlite3_reset(ins.get());
+      sqlite3_bind_int(packed.get(), 1, static_cast<int>(level));
+      sqlite3_bind_int64(packed.get(), 2, unit * unit_s);
+      if (sqlite3_step(packed.get()) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(raw));
+      sqlite3_reset(packed.get());
     };
     const std::string select = "SELECT " + bucket + ", " + key + ", " + domain + ", " + kSums + where + filter +
                                " GROUP BY 1, 2, 3";

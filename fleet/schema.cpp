@@ -64,6 +64,11 @@ constexpr const char* kMigrations[] = {
          ip bytea NOT NULL,
          usr text NOT NULL);
        CREATE INDEX shared_events_ts ON shared_events (ts_ms);)",
+    // 3: both directions (SPEC 14), as the local store keeps them since its v7: each
+    // session's direction (0 in, 1 out) and its user as the report counts it, so that the
+    // fleet report has --direction and --listener and counts outbound sessions by sender.
+    R"(ALTER TABLE sessions ADD COLUMN direction smallint NOT NULL DEFAULT 0;
+       ALTER TABLE sessions ADD COLUMN user_name text NOT NULL DEFAULT '';)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

@@ -69,7 +69,7 @@ std::vector<ShipRow> ShipSource::read_after(std::int64_t rowid, std::size_t limi
   auto st = must_prepare(db_,
                          "SELECT rowid, lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, "
                          "tls_version, tls_cipher, auth_user, auth_result, domain, messages, recipients, commands, "
-                         "bad_commands, permanent_failures, termination, blocked, bytes_in, bytes_out "
+                         "bad_commands, permanent_failures, termination, blocked, bytes_in, bytes_out, direction, user_name "
                          "FROM sessions WHERE rowid > ? ORDER BY rowid LIMIT ?");
   sqlite3_bind_int64(st.get(), 1, rowid);
   sqlite3_bind_int64(st.get(), 2, static_cast<std::int64_t>(limit));
@@ -107,6 +107,8 @@ std::vector<ShipRow> ShipSource::read_after(std::int64_t rowid, std::size_t limi
     r.blocked = num() != 0;
     r.bytes_in = static_cast<std::uint64_t>(num());
     r.bytes_out = static_cast<std::uint64_t>(num());
+    r.outbound = num() != 0;
+    r.user = text();
     rows.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE) fail(db_, "store: reading sessions to ship");

@@ -185,16 +185,21 @@ def test_fleet_report_equals_local_over_weeks_of_sessions(pg_server, sensor_fact
     for i in range(3000):
         start = now_ms - rng.randrange(40 * 86_400_000)
         ok = rng.random() < 0.8
-        rows.append((10_000_000 + i, start, start + 500, "smtp", f"198.51.100.{rng.randrange(8)}", 40000, "u", "h", 0,
+        # A third are outbound (SPEC 14): counted by sender and by remote server.
+        out = rng.random() < 0.3
+        rows.append((10_000_000 + i, start, start + 500, "out" if out else "smtp", f"198.51.100.{rng.randrange(8)}",
+                     40000, f"203.0.113.{rng.randrange(6)}:25" if out else "u", "h", 0,
                      f"user{rng.randrange(5)}@d{rng.randrange(3)}.example" if rng.random() < 0.5 else "",
                      "success" if ok else "failure", f"d{rng.randrange(4)}.example" if rng.random() < 0.9 else "",
                      rng.randrange(3), 1, 5, rng.randrange(2), rng.randrange(2),
                      "quit" if rng.random() < 0.8 else "client_abort", int(rng.random() < 0.1),
-                     rng.randrange(100_000), rng.randrange(5000)))
+                     rng.randrange(100_000), rng.randrange(5000), int(out),
+                     f"sender{rng.randrange(4)}@d{rng.randrange(3)}.example" if out else ""))
     db = sqlite3.connect(path)
     db.executemany("INSERT INTO sessions (lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, "
                    "auth_user, auth_result, domain, messages, recipients, commands, bad_commands, permanent_failures, "
-                   "termination, blocked, bytes_in, bytes_out) VALUES (" + ",".join("?" * 21) + ")", rows)
+                   "termination, blocked, bytes_in, bytes_out, direction, user_name) VALUES (" + ",".join("?" * 23) + ")",
+                   rows)
     db.commit()
     db.close()
     sensor.start()
@@ -214,7 +219,12 @@ def test_fleet_report_equals_local_over_weeks_of_sessions(pg_server, sensor_fact
     for tz in ("UTC", "Europe/Berlin", "Asia/Kolkata"):
         for step in ("hour", "day", "week", "month"):
             for mode, extra in [(m, []) for m in MODES] + [("ip", ["--domain", "d1.example"]),
-                                                            ("trend", ["--domain", "d2.example"])]:
+                                                            ("trend", ["--domain", "d2.example"]),
+                                                            ("trend", ["--direction", "out"]),
+                                                            ("user", ["--direction", "out"]),
+                                                            ("ip", ["--direction", "out"]),
+                                                            ("domain", ["--direction", "in"]),
+                                                            ("user", ["--listener", "smtp"])]:
                 keyed = mode != "trend"
                 args = ["--step", step, "--mode", mode, *extra, *rng_args]
                 local = report_json("--store", rows_only, *args, tz=tz)
@@ -222,7 +232,7 @@ def test_fleet_report_equals_local_over_weeks_of_sessions(pg_server, sensor_fact
                 assert by_period_key(fleet["rows"], keyed) == by_period_key(local["rows"], keyed), (tz, step, mode, extra)
                 assert fleet["rows"] == local["rows"], (tz, step, mode, extra)
                 checked += 1
-    assert checked == 3 * 4 * 6
+    assert checked == 3 * 4 * 11
 
 
 def test_fleet_page_in_chromium(pg_server, sensor_factory, sink_factory, upstream_factory):

@@ -318,7 +318,7 @@ TEST_CASE("v7: each session's direction and user are stored, and packs are kept 
     store.flush();
   }
   sqlite3* db = open_store(path, true);
-  CHECK(schema_version(db) == 7);
+  CHECK(schema_version(db) == kSchemaVersion);
   CHECK(query_int(db, "SELECT direction FROM sessions WHERE lcid = 2") == 1);
   CHECK(query_int(db, "SELECT direction FROM sessions WHERE lcid = 1") == 0);
   CHECK(query_int(db, "SELECT count(*) FROM sessions WHERE user_name = 'bob@local.example'") == 1);
