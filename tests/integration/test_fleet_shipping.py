@@ -169,7 +169,9 @@ def test_old_or_newer_schema_is_logged_and_retried(pg_server, sensor_factory, si
     the owner has run `fleet init` (here: put the version right)."""
     import pg_util
     from harness import run_cli
-    assert run_cli(["fleet", "init", "--url", pg_server.url()]).returncode == 0
+    init = run_cli(["fleet", "init", "--url", pg_server.url()])
+    assert init.returncode == 0, init.stderr
+    current = int(pg_server.scalar("SELECT version FROM schema_version"))
     pg_util.create_roles(pg_server)
     pg_server.psql("UPDATE schema_version SET version = 0")
     sink = sink_factory()
@@ -185,6 +187,6 @@ def test_old_or_newer_schema_is_logged_and_retried(pg_server, sensor_factory, si
         assert time.monotonic() < deadline, sensor.stderr_text()
         time.sleep(0.2)
     assert sensor.metric("smtp_sensor_fleet_up") == 0
-    pg_server.psql("UPDATE schema_version SET version = 1")
+    pg_server.psql(f"UPDATE schema_version SET version = {current}")
     sensor.wait_metric("smtp_sensor_fleet_up", lambda v: v == 1, timeout=40)
     assert wait_fleet(pg_server, "mx5", 2) == sorted(r["lcid"] for r in store_rows(sensor))
