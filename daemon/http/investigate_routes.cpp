@@ -190,10 +190,27 @@ void read_range(const std::map<std::string, std::string>& p, std::int64_t& from_
   }
 }
 
+// A store query's answer, or the error it ended with: a bad parameter is a 400, a store
+// that is missing or too slow a 503.
+template <class Answer>
+HttpResponse store_answer(Answer&& answer) {
+  try {
+    return answer();
+  } catch (const BadRequest& e) {
+    return json_error(400, e.what());
+  } catch (const std::invalid_argument& e) {
+    return json_error(503, e.what());
+  } catch (const store::HistoryTimeout& e) {
+    return json_error(503, e.what());
+  } catch (const std::exception& e) {
+    return json_error(500, e.what());
+  }
+}
+
 }  // namespace
 
 HttpResponse history_response(const std::string& store_path, const std::string& query) {
-  try {
+  return store_answer([&]() -> HttpResponse {
     const auto p = parse_params(query, {"ip", "user", "domain", "listener", "from", "to", "tz", "limit"});
     store::HistoryQuery q;
     const auto get = [&](const char* k) { return param(p, k); };
@@ -213,19 +230,11 @@ HttpResponse history_response(const std::string& store_path, const std::string& 
       append_row(out, r);
     }
     return {200, "application/json", out + "]\n"};
-  } catch (const BadRequest& e) {
-    return json_error(400, e.what());
-  } catch (const std::invalid_argument& e) {
-    return json_error(503, e.what());
-  } catch (const store::HistoryTimeout& e) {
-    return json_error(503, e.what());
-  } catch (const std::exception& e) {
-    return json_error(500, e.what());
-  }
+  });
 }
 
 HttpResponse auth_failures_response(const std::string& store_path, const std::string& query) {
-  try {
+  return store_answer([&]() -> HttpResponse {
     const auto p = parse_params(query, {"ips", "listener", "from", "to", "tz"});
     std::vector<std::string> ips;
     const auto list = param(p, "ips");
@@ -255,15 +264,7 @@ HttpResponse auth_failures_response(const std::string& store_path, const std::st
       out += ":" + std::to_string(counts[i]);
     }
     return {200, "application/json", out + "}\n"};
-  } catch (const BadRequest& e) {
-    return json_error(400, e.what());
-  } catch (const std::invalid_argument& e) {
-    return json_error(503, e.what());
-  } catch (const store::HistoryTimeout& e) {
-    return json_error(503, e.what());
-  } catch (const std::exception& e) {
-    return json_error(500, e.what());
-  }
+  });
 }
 
 HttpResponse transcript_response(const std::string& store_path, const std::vector<std::string>& files,
