@@ -109,7 +109,7 @@ Server::Server(config::Config config)
     add_routes(*http_, report_pool_,
                {[this] { return metrics_.serialize(); }, [this] { return draining_; }, [this] { return sessions_json(); },
                 [this](std::size_t offset, std::size_t limit, std::size_t& total) {
-                  return FlagTable::json(sensor_->flags().page(offset, limit, &total));
+                  return sensor_->flagged_json(offset, limit, total);
                 },
                 [this] {
                   const auto cfg = this->config();

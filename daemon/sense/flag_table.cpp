@@ -364,9 +364,8 @@ void FlagTable::remove_remote(const std::string& text) {
   if (find(*key) != nullptr) erase(*key);
 }
 
-std::string FlagTable::json(const std::vector<FlagEntry>& entries) {
+void FlagTable::append_json(std::string& out, const std::vector<FlagEntry>& entries) {
   using text::json_string;
-  std::string out = "[";
   for (const auto& e : entries) {
     if (out.size() > 1) out += ',';
     out += "{\"ip\":" + json_string(e.ip) + ",\"type\":" + json_string(e.type) + ",\"since\":" +
@@ -376,6 +375,11 @@ std::string FlagTable::json(const std::vector<FlagEntry>& entries) {
     if (e.manual) out += ",\"manual\":true,\"reason\":" + json_string(e.reason);
     out += "}";
   }
+}
+
+std::string FlagTable::json(const std::vector<FlagEntry>& entries) {
+  std::string out = "[";
+  append_json(out, entries);
   return out + "]\n";
 }
 

@@ -86,6 +86,8 @@ class FlagTable {
   std::size_t size();
   std::string json();  // every active flag as a JSON array
   static std::string json(const std::vector<FlagEntry>& entries);
+  // Appends each as a /flagged object, comma-separated, to a JSON array being built.
+  static void append_json(std::string& out, const std::vector<FlagEntry>& entries);
 
   void set_max_entries(std::size_t n);
   std::size_t max_entries() const { return max_entries_; }

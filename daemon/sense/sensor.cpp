@@ -6,7 +6,8 @@
 namespace smtp::daemon {
 
 Sensor::Sensor(const config::Config& config, Metrics& metrics, Outputs& outputs)
-    : name_(sensor_name(config.sensor)), metrics_(metrics), outputs_(outputs), flags_(config.flag.max_entries), detectors_(config.detectors),
+    : name_(sensor_name(config.sensor)), metrics_(metrics), outputs_(outputs), flags_(config.flag.max_entries),
+      user_flags_(config.flag.max_entries), detectors_(config.detectors),
       addresses_(config.addresses), ttl_ms_(config.flag.ttl.count()) {
   flags_.set_sensor(name_);
   flags_.on_evict([this] { metrics_.flags_evicted().Increment(); });
@@ -60,6 +61,17 @@ bool Sensor::raise(const Alert& alert, std::chrono::milliseconds ttl, bool block
   metrics_.alerts(alert.type).Increment();
   outputs_.alert(alert);
   return true;
+}
+
+std::string Sensor::flagged_json(std::size_t offset, std::size_t limit, std::size_t& total) {
+  std::size_t ip_total = 0;
+  const auto ips = flags_.page(offset, limit, &ip_total);
+  total = ip_total + user_flags_.size();
+  std::string out = "[";
+  FlagTable::append_json(out, ips);
+  if (ips.size() < limit)
+    UserFlags::append_json(out, user_flags_.page(offset > ip_total ? offset - ip_total : 0, limit - ips.size()));
+  return out + "]\n";
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #include "config/config.hpp"
 #include "daemon/sense/flag_table.hpp"
 #include "daemon/sense/outputs.hpp"
+#include "daemon/sense/user_flags.hpp"
 #include "daemon/sinks/alert_log.hpp"
 #include "daemon/sinks/metrics.hpp"
 #include "detect/engine.hpp"
@@ -23,12 +24,17 @@ class Sensor {
   Metrics& metrics() { return metrics_; }
   Outputs& outputs() { return outputs_; }
   FlagTable& flags() { return flags_; }
+  UserFlags& user_flags() { return user_flags_; }
+  // /flagged: the flagged addresses and networks, then the flagged users, one page of
+  // them as a JSON array; total gets how many there are of both.
+  std::string flagged_json(std::size_t offset, std::size_t limit, std::size_t& total);
   detect::Engine& detectors() { return detectors_; }
   // SIGHUP: thresholds and actions change, the windows are kept.
   void reconfigure(const config::Config& config) {
     ttl_ms_.store(config.flag.ttl.count(), std::memory_order_relaxed);
     detectors_.reconfigure(config.detectors);
     flags_.set_max_entries(config.flag.max_entries);
+    user_flags_.set_max_entries(config.flag.max_entries);
   }
 
   // Logs the alert unless the same (type, ip) was alerted within the flag TTL; flags
@@ -55,6 +61,7 @@ class Sensor {
   Metrics& metrics_;
   Outputs& outputs_;
   FlagTable flags_;
+  UserFlags user_flags_;
   detect::Engine detectors_;
   config::Addresses addresses_;  // the prefix grouping (changes only on restart)
   std::atomic<std::int64_t> ttl_ms_;

@@ -146,7 +146,11 @@ void SessionDetectors::raise_for_user(detect::Finding& f, bool flag_ips) {
   a.ips_more = ips.size() > kAlertIpsListed ? ips.size() - kAlertIpsListed : 0;
   if (a.ips_more) ips.resize(kAlertIpsListed);
   a.ips = std::move(ips);
-  if (!flag_ips) a.action = "flag";
+  if (!flag_ips) {
+    // The flag is on the account: /flagged shows it as {"user": ...}.
+    a.action = "flag";
+    for (const auto& user : a.users) sensor_.user_flags().flag(user, a.type, ttl, sensor_.name());
+  }
   sensor_.metrics().alerts(a.type).Increment();
   sensor_.outputs().alert(a);
   transcript_.alert(a.type, a.action, a.detail);

@@ -112,7 +112,7 @@ def flagged(sensor) -> list[dict]:
 
 
 def flagged_ips(sensor) -> set[str]:
-    return {f["ip"] for f in flagged(sensor)}
+    return {f["ip"] for f in flagged(sensor) if "ip" in f}
 
 
 def smtp(sensor, source: str, *, ehlo: str | None = "client.test", greeting: bool = True) -> SmtpConn:

@@ -67,7 +67,10 @@ def test_user_many_ips_names_the_user_and_flags_no_ip(sensor_factory, upstream_f
     assert a["users"] == ["alice@example.org"] and a["ips"] == ips and a["ips_more"] == 0, a
     assert a["action"] == "flag", a
     settle(sensor)
-    assert flagged(sensor) == []  # never flags or blocks an IP
+    # Never flags or blocks an IP: the flag is on the account.
+    assert [f for f in flagged(sensor) if "ip" in f] == []
+    users = [f for f in flagged(sensor) if "user" in f]
+    assert [(u["user"], u["type"], u["action"]) for u in users] == [("alice@example.org", "user_many_ips", "flag")], users
     c = smtp(sensor, ips[0])  # and nobody is refused
     quit(c)
 

@@ -69,7 +69,7 @@ def blocked(sensor, ip):
 
 
 def flag_of(sensor, ip):
-    hits = [f for f in flagged(sensor) if f["ip"] == ip]
+    hits = [f for f in flagged(sensor) if f.get("ip") == ip]
     return hits[0] if hits else None
 
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 
 using namespace smtp;
 using namespace smtp::daemon;
@@ -433,6 +434,42 @@ TEST_CASE("user_many_ips: alert names the user and its clients, and flags no IP"
   CHECK(a->action == "flag");
   CHECK(rig.sensor->flags().size() == 0);
   CHECK(rig.admission == Admission::relay);
+  // The flag is on the account (SPEC 15): /flagged lists it as a user object.
+  REQUIRE(rig.sensor->user_flags().size() == 1);
+  std::size_t total = 0;
+  const auto json = rig.sensor->flagged_json(0, 10, total);
+  CHECK(total == 1);
+  CHECK(json.find("{\"user\":\"alice\",\"type\":\"user_many_ips\",") != std::string::npos);
+  CHECK(json.find("\"action\":\"flag\"") != std::string::npos);
+}
+
+TEST_CASE("user flags: paged after the addresses, capped with the soonest expiry dropped, expired ones gone") {
+  UserFlags users(2);
+  users.flag("a@example.org", "user_many_ips", std::chrono::hours(2), "mx1");
+  users.flag("b@example.org", "outbound_rejections", std::chrono::hours(1), "mx1");
+  users.flag("a@example.org", "user_many_ips", std::chrono::hours(1), "mx1");  // a repeat: counted, expiry kept
+  users.flag("c@example.org", "user_many_ips", std::chrono::hours(3), "mx1");  // full: b goes first
+  const auto page = users.page(0, 10);
+  REQUIRE(page.size() == 2);
+  CHECK(page[0].user == "a@example.org");
+  CHECK(page[0].count == 2);
+  CHECK(page[1].user == "c@example.org");
+  CHECK(users.page(1, 10).size() == 1);
+  users.flag("d@example.org", "user_many_ips", std::chrono::milliseconds(1), "mx1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(users.size() == 1);  // d expired; a was the soonest to expire when d came
+  config::Config cfg;
+  Rig rig(cfg);
+  CHECK(rig.sensor->add_manual("198.51.100.7", std::chrono::hours(1), false, "").empty());
+  rig.sensor->user_flags().flag("z@example.org", "user_many_ips", std::chrono::hours(1), "mx1");
+  std::size_t total = 0;
+  const auto first = rig.sensor->flagged_json(0, 1, total);
+  CHECK(total == 2);
+  CHECK(first.find("\"ip\":\"198.51.100.7\"") != std::string::npos);
+  CHECK(first.find("\"user\"") == std::string::npos);
+  const auto second = rig.sensor->flagged_json(1, 1, total);
+  CHECK(second.find("\"user\":\"z@example.org\"") != std::string::npos);
+  CHECK(second.find("\"ip\"") == std::string::npos);
 }
 
 TEST_CASE("distributed_bruteforce: one alert per account listing every client; each is flagged") {
