@@ -226,6 +226,7 @@ class Sensor:
         if not os.path.exists(self.binary):
             raise FileNotFoundError(f"smtp-sensor binary not found at {self.binary} (set SMTP_SENSOR_BIN)")
         self.write_config()
+        self.returncode = None  # a restarted sensor is running again: teardown must stop it
         self._stderr_f = open(self.stderr_path, "wb")
         env = None
         if self.env is not None:
