@@ -252,6 +252,25 @@ tests:
               summary: "smtp-sensor mx1:9925 saw a login succeed after a run of failures"
               description: "A client logged in after at least `failures` failed logins in the window: a guessed password, or its owner after typos. The alert log line (type auth_success_after_failures) names the account and the client: check with the account's owner, and reset the password if they did not mistype."
 
+  # --- SmtpSensorOutboundRejections: one outbound_rejections alert fires; other types do not.
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_alerts_total{job="smtp-sensor", instance="mx1:9925", type="outbound_rejections"}'
+        values: '0 0 0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1'
+      - series: 'smtp_sensor_alerts_total{job="smtp-sensor", instance="mx2:9925", type="relay_probe"}'
+        values: '0+1x20'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: SmtpSensorOutboundRejections
+        exp_alerts: []
+      - eval_time: 7m
+        alertname: SmtpSensorOutboundRejections
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925"}
+            exp_annotations:
+              summary: "smtp-sensor mx1:9925: remote servers keep refusing one sender's mail"
+              description: "The outbound_rejections detector fired: remote servers refused one local sender's mail (5xx after MAIL) past its threshold, the mark of spam leaving from a stolen account. The alert log line names the sender and the local client; /flagged lists the account. Check the account, and the block lists (blocked_connections_total{reason=\"remote_refused\"})."
+
   # --- SmtpSensorAuthFailureSurge: 3 failures + 1 success a minute fires (75% failed);
   #     3 failures + 5 successes a minute does not (37%).
   - interval: 1m
