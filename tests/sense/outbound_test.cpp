@@ -1,7 +1,7 @@
 // Outbound sessions (SPEC 14) through sense's seam: a real decoder and detectors, fake sinks.
 #include "daemon/sense/listener_sense.hpp"
 #include "daemon/sense/sensor.hpp"
-#include "tests/sense/fake_outputs.hpp"
+#include "tests/sense/sense_rig.hpp"
 
 #include <doctest/doctest.h>
 
@@ -13,39 +13,22 @@
 
 using namespace smtp;
 using namespace smtp::daemon;
+using namespace smtp::daemon::test;
 
 namespace {
 
 // One outbound listener: the local MTA (127.0.0.5) delivers to a remote server.
-struct OutRig {
-  explicit OutRig(config::UserFrom from = config::UserFrom::automatic, config::Config c = {}) : cfg(std::move(c)) {
-    cfg.allow.clear();
-    cfg.listeners.front().name = "out";
-    cfg.listeners.front().direction = config::Direction::outbound;
-    cfg.listeners.front().user_from = from;
-    sensor = std::make_unique<Sensor>(cfg, metrics, outputs);
-    listener = std::make_unique<ListenerSense>(*sensor, 0, metrics.listener("out"));
-  }
-  std::unique_ptr<SessionObserver> open(std::uint64_t lcid) {
-    auto s = listener->open(lcid, cfg);
-    s->on_client({asio::ip::make_address("127.0.0.5"), 41000}, "198.51.100.25:25");
-    return s;
-  }
-  double blocked(BlockReason r) { return listener->metrics().blocked[static_cast<std::size_t>(r)]->Value(); }
-  std::size_t alerts(std::string_view type) const {
-    return static_cast<std::size_t>(
-        std::count_if(outputs.alerts.begin(), outputs.alerts.end(), [&](const Alert& a) { return a.type == type; }));
-  }
-
-  config::Config cfg;
-  Metrics metrics;
-  test::FakeOutputs outputs;
-  std::unique_ptr<Sensor> sensor;
-  std::unique_ptr<ListenerSense> listener;
+config::Config outbound(config::UserFrom from, config::Config c) {
+  c.listeners.front().name = "out";
+  c.listeners.front().direction = config::Direction::outbound;
+  c.listeners.front().user_from = from;
+  return c;
+}
+struct OutRig : Rig {
+  explicit OutRig(config::UserFrom from = config::UserFrom::automatic, config::Config c = {})
+      : Rig(outbound(from, std::move(c))) {}
+  std::unique_ptr<SessionObserver> open(std::uint64_t lcid) { return Rig::open(lcid, "127.0.0.5", "198.51.100.25:25", 41000); }
 };
-
-void client(SessionObserver& s, std::string_view bytes) { s.on_data(Dir::client_to_server, {bytes.data(), bytes.size()}); }
-void server(SessionObserver& s, std::string_view bytes) { s.on_data(Dir::server_to_client, {bytes.data(), bytes.size()}); }
 
 // The MTA delivers one message from `sender` to a remote MX; rcpt_reply is its answer.
 void deliver(SessionObserver& s, std::string_view sender, std::string_view rcpt_reply = "250 2.1.5 Ok\r\n") {

@@ -2,7 +2,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "daemon/sense/listener_sense.hpp"
 #include "daemon/sense/sensor.hpp"
-#include "tests/sense/fake_outputs.hpp"
+#include "tests/sense/sense_rig.hpp"
 
 #include <doctest/doctest.h>
 
@@ -14,34 +14,9 @@
 
 using namespace smtp;
 using namespace smtp::daemon;
+using namespace smtp::daemon::test;
 
 namespace {
-
-// One listener's worth of sense, wired to fake sinks and a private metrics registry.
-struct Rig {
-  explicit Rig(config::Config c = {}) : cfg(std::move(c)) {
-    cfg.allow.clear();  // the tests play clients from 127.0.0.0/8
-    sensor = std::make_unique<Sensor>(cfg, metrics, outputs);
-    listener = std::make_unique<ListenerSense>(*sensor, 0, metrics.listener(cfg.listeners.front().name));
-  }
-  std::unique_ptr<SessionObserver> open(std::uint64_t lcid, std::string_view ip = "192.0.2.7") {
-    auto s = listener->open(lcid, cfg);
-    admission = s->on_client({asio::ip::make_address(ip), 40000}, "127.0.0.1:25");
-    return s;
-  }
-  double counter(prometheus::Counter* c) const { return c->Value(); }
-  ListenerMetrics& m() { return listener->metrics(); }
-
-  config::Config cfg;
-  Metrics metrics;
-  test::FakeOutputs outputs;
-  std::unique_ptr<Sensor> sensor;
-  std::unique_ptr<ListenerSense> listener;
-  Admission admission = Admission::relay;
-};
-
-void client(SessionObserver& s, std::string_view bytes) { s.on_data(Dir::client_to_server, {bytes.data(), bytes.size()}); }
-void server(SessionObserver& s, std::string_view bytes) { s.on_data(Dir::server_to_client, {bytes.data(), bytes.size()}); }
 
 bool has_line(const std::vector<std::string>& lines, std::string_view needle) {
   return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
