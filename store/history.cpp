@@ -19,13 +19,45 @@ int past_deadline(void* p) {
 
 }  // namespace
 
+SessionRecord read_session(sqlite3_stmt* s, int first) {
+  SessionRecord r;
+  int i = first;
+  auto num = [&] { return sqlite3_column_int64(s, i++); };
+  auto str = [&] { return std::string(column_text(s, i++)); };
+  r.lcid = static_cast<std::uint64_t>(num());
+  r.start_ms = num();
+  r.end_ms = num();
+  r.listener = str();
+  r.client_ip = str();
+  r.client_port = static_cast<std::uint16_t>(num());
+  r.upstream = str();
+  r.helo = str();
+  r.tls = num() != 0;
+  r.auth_user = str();
+  r.auth_result = str();
+  r.domain = str();
+  r.messages = static_cast<std::uint32_t>(num());
+  r.recipients = static_cast<std::uint32_t>(num());
+  r.commands = static_cast<std::uint32_t>(num());
+  r.bad_commands = static_cast<std::uint32_t>(num());
+  r.permanent_failures = static_cast<std::uint32_t>(num());
+  r.termination = str();
+  r.blocked = num() != 0;
+  r.bytes_in = static_cast<std::uint64_t>(num());
+  r.bytes_out = static_cast<std::uint64_t>(num());
+  r.tls_version = str();
+  r.tls_cipher = str();
+  r.transcript_file = static_cast<std::uint64_t>(num());
+  r.transcript_offset = static_cast<std::uint64_t>(num());
+  r.outbound = num() != 0;
+  r.user = str();
+  return r;
+}
+
 std::vector<SessionRecord> query_history(sqlite3* db, const HistoryQuery& q, std::chrono::milliseconds budget) {
   // Only the filters given appear in the SQL, so SQLite picks the index of the one given.
   std::string sql =
-      "SELECT lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, auth_user, auth_result, "
-      "domain, messages, recipients, commands, bad_commands, permanent_failures, termination, blocked, bytes_in, "
-      "bytes_out, tls_version, tls_cipher, transcript_file, transcript_offset, direction, user_name FROM sessions "
-      "WHERE start_ms >= ?1 AND start_ms < ?2";
+      std::string("SELECT ") + kSessionColumns + " FROM sessions WHERE start_ms >= ?1 AND start_ms < ?2";
   if (!q.ip.empty()) sql += " AND client_ip = ?3";
   if (!q.user.empty()) sql += " AND auth_user = ?4";
   if (!q.domain.empty()) sql += " AND domain = ?5";
@@ -48,38 +80,7 @@ std::vector<SessionRecord> query_history(sqlite3* db, const HistoryQuery& q, std
   std::vector<SessionRecord> rows;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    SessionRecord r;
-    int i = 0;
-    auto num = [&] { return sqlite3_column_int64(s, i++); };
-    auto str = [&] { return std::string(column_text(s, i++)); };
-    r.lcid = static_cast<std::uint64_t>(num());
-    r.start_ms = num();
-    r.end_ms = num();
-    r.listener = str();
-    r.client_ip = str();
-    r.client_port = static_cast<std::uint16_t>(num());
-    r.upstream = str();
-    r.helo = str();
-    r.tls = num() != 0;
-    r.auth_user = str();
-    r.auth_result = str();
-    r.domain = str();
-    r.messages = static_cast<std::uint32_t>(num());
-    r.recipients = static_cast<std::uint32_t>(num());
-    r.commands = static_cast<std::uint32_t>(num());
-    r.bad_commands = static_cast<std::uint32_t>(num());
-    r.permanent_failures = static_cast<std::uint32_t>(num());
-    r.termination = str();
-    r.blocked = num() != 0;
-    r.bytes_in = static_cast<std::uint64_t>(num());
-    r.bytes_out = static_cast<std::uint64_t>(num());
-    r.tls_version = str();
-    r.tls_cipher = str();
-    r.transcript_file = static_cast<std::uint64_t>(num());
-    r.transcript_offset = static_cast<std::uint64_t>(num());
-    r.outbound = num() != 0;
-    r.user = str();
-    rows.push_back(std::move(r));
+    rows.push_back(read_session(s, 0));
   }
   sqlite3_progress_handler(db, 0, nullptr, nullptr);
   if (deadline.hit) throw HistoryTimeout("the store took longer than " + std::to_string(budget.count()) + " ms: narrow the query");

@@ -15,6 +15,14 @@
 
 namespace smtp::store {
 
+// Every column of a SessionRecord, in the order read_session reads them.
+inline constexpr const char* kSessionColumns =
+    "lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, auth_user, auth_result, domain, "
+    "messages, recipients, commands, bad_commands, permanent_failures, termination, blocked, bytes_in, bytes_out, "
+    "tls_version, tls_cipher, transcript_file, transcript_offset, direction, user_name";
+// One row of "SELECT ... kSessionColumns ..." whose first column of them is at `first`.
+SessionRecord read_session(sqlite3_stmt* st, int first);
+
 struct HistoryQuery {
   std::string ip, user, domain;  // "" matches any
   std::optional<std::string> listener;

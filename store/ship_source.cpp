@@ -1,5 +1,7 @@
 #include "store/ship_source.hpp"
 
+#include "store/history.hpp"
+
 #include "store/schema.hpp"
 
 #include <sqlite3.h>
@@ -66,49 +68,18 @@ void ShipSource::set_mark(std::int64_t rowid) {
 }
 
 std::vector<ShipRow> ShipSource::read_after(std::int64_t rowid, std::size_t limit) {
-  auto st = must_prepare(db_,
-                         "SELECT rowid, lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, "
-                         "tls_version, tls_cipher, auth_user, auth_result, domain, messages, recipients, commands, "
-                         "bad_commands, permanent_failures, termination, blocked, bytes_in, bytes_out, direction, user_name "
-                         "FROM sessions WHERE rowid > ? ORDER BY rowid LIMIT ?");
+  const std::string sql = std::string("SELECT rowid, ") + kSessionColumns +
+                          " FROM sessions WHERE rowid > ? ORDER BY rowid LIMIT ?";
+  auto st = must_prepare(db_, sql.c_str());
   sqlite3_bind_int64(st.get(), 1, rowid);
   sqlite3_bind_int64(st.get(), 2, static_cast<std::int64_t>(limit));
   std::vector<ShipRow> rows;
   rows.reserve(limit);
   int rc;
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-    auto* s = st.get();
-    int i = 0;
-    auto num = [&] { return sqlite3_column_int64(s, i++); };
-    auto text = [&] { return std::string(column_text(s, i++)); };
     ShipRow row;
-    row.rowid = num();
-    auto& r = row.record;
-    r.lcid = static_cast<std::uint64_t>(num());
-    r.start_ms = num();
-    r.end_ms = num();
-    r.listener = text();
-    r.client_ip = text();
-    r.client_port = static_cast<std::uint16_t>(num());
-    r.upstream = text();
-    r.helo = text();
-    r.tls = num() != 0;
-    r.tls_version = text();
-    r.tls_cipher = text();
-    r.auth_user = text();
-    r.auth_result = text();
-    r.domain = text();
-    r.messages = static_cast<std::uint32_t>(num());
-    r.recipients = static_cast<std::uint32_t>(num());
-    r.commands = static_cast<std::uint32_t>(num());
-    r.bad_commands = static_cast<std::uint32_t>(num());
-    r.permanent_failures = static_cast<std::uint32_t>(num());
-    r.termination = text();
-    r.blocked = num() != 0;
-    r.bytes_in = static_cast<std::uint64_t>(num());
-    r.bytes_out = static_cast<std::uint64_t>(num());
-    r.outbound = num() != 0;
-    r.user = text();
+    row.rowid = sqlite3_column_int64(st.get(), 0);
+    row.record = read_session(st.get(), 1);
     rows.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE) fail(db_, "store: reading sessions to ship");
