@@ -5,17 +5,31 @@
 namespace smtp::store {
 namespace {
 
-struct Deadline {
-  std::chrono::steady_clock::time_point at;
-  bool hit = false;
-};
+// Interrupts the connection's statements once `budget` has passed, for as long as it lives;
+// end() says whether it did (and throws HistoryTimeout if so).
+class Deadline {
+ public:
+  Deadline(sqlite3* db, std::chrono::milliseconds budget)
+      : db_(db), budget_(budget), at_(std::chrono::steady_clock::now() + budget) {
+    sqlite3_progress_handler(db_, 10'000, past, this);
+  }
+  ~Deadline() { sqlite3_progress_handler(db_, 0, nullptr, nullptr); }
+  void end() const {
+    if (hit_) throw HistoryTimeout("the store took longer than " + std::to_string(budget_.count()) + " ms: narrow the query");
+  }
 
-int past_deadline(void* p) {
-  auto* d = static_cast<Deadline*>(p);
-  if (std::chrono::steady_clock::now() < d->at) return 0;
-  d->hit = true;
-  return 1;  // interrupts the statement
-}
+ private:
+  static int past(void* p) {
+    auto* d = static_cast<Deadline*>(p);
+    if (std::chrono::steady_clock::now() < d->at_) return 0;
+    d->hit_ = true;
+    return 1;  // interrupts the statement
+  }
+  sqlite3* db_;
+  std::chrono::milliseconds budget_;
+  std::chrono::steady_clock::time_point at_;
+  bool hit_ = false;
+};
 
 }  // namespace
 
@@ -75,15 +89,13 @@ std::vector<SessionRecord> query_history(sqlite3* db, const HistoryQuery& q, std
   if (q.listener) text(6, *q.listener);
   sqlite3_bind_int64(s, 7, static_cast<std::int64_t>(q.limit));
 
-  Deadline deadline{std::chrono::steady_clock::now() + budget};
-  sqlite3_progress_handler(db, 10'000, past_deadline, &deadline);
+  Deadline deadline(db, budget);
   std::vector<SessionRecord> rows;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     rows.push_back(read_session(s, 0));
   }
-  sqlite3_progress_handler(db, 0, nullptr, nullptr);
-  if (deadline.hit) throw HistoryTimeout("the store took longer than " + std::to_string(budget.count()) + " ms: narrow the query");
+  deadline.end();
   if (rc != SQLITE_DONE) throw std::runtime_error(std::string("cannot read the store: ") + sqlite3_errmsg(db));
   return rows;
 }
@@ -97,8 +109,7 @@ std::vector<std::uint64_t> auth_failures_by_ip(sqlite3* db, const std::vector<st
   auto st = prepare(db, sql.c_str());
   if (!st) throw std::runtime_error(std::string("cannot read the store: ") + sqlite3_errmsg(db));
   auto* s = st.get();
-  Deadline deadline{std::chrono::steady_clock::now() + budget};
-  sqlite3_progress_handler(db, 10'000, past_deadline, &deadline);
+  Deadline deadline(db, budget);
   std::vector<std::uint64_t> counts;
   int rc = SQLITE_DONE;
   for (const auto& ip : ips) {
@@ -111,8 +122,7 @@ std::vector<std::uint64_t> auth_failures_by_ip(sqlite3* db, const std::vector<st
     counts.push_back(static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)));
     rc = SQLITE_DONE;
   }
-  sqlite3_progress_handler(db, 0, nullptr, nullptr);
-  if (deadline.hit) throw HistoryTimeout("the store took longer than " + std::to_string(budget.count()) + " ms: narrow the query");
+  deadline.end();
   if (rc != SQLITE_DONE) throw std::runtime_error(std::string("cannot read the store: ") + sqlite3_errmsg(db));
   return counts;
 }
