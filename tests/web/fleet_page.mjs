@@ -6,7 +6,7 @@
 //
 // FLEET_PAGE_EXPECT (JSON): {"mx1": sessions, "mx2": sessions}. Run by
 // tests/integration/test_fleet_report.py; exits non-zero with a reason on failure.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 import assert from "node:assert/strict";
 
 const [base] = process.argv.slice(2);
@@ -26,13 +26,7 @@ async function bySensor(page) {
   });
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  timeout: TIMEOUT * 2,
-  args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-});
+const browser = await launchChromium(TIMEOUT * 2);
 const problems = [];
 try {
   const page = await browser.newPage();

@@ -8,7 +8,7 @@
 // INVESTIGATE_EXPECT (JSON): {"day": "YYYY-MM-DD" (UTC), "ip": probing IP, "sessions": N,
 //                             "open_ip": IP of a session held open}
 // Run by tests/integration/test_investigate_page.py; exits non-zero with a reason on failure.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -23,13 +23,7 @@ const TIMEOUT = Number(process.env.REPORT_PAGE_TIMEOUT_MS || 30000);
 fs.mkdirSync(artefactDir, { recursive: true });
 const step = (what) => console.log(`- ${what}`);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  timeout: TIMEOUT * 2,
-  args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-});
+const browser = await launchChromium(TIMEOUT * 2);
 const problems = [];
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });

@@ -12,7 +12,7 @@
 //                                                       the inbound ones, and the switch
 //                                                       "SMTP In / Out sessions" is checked)
 // Run by tests/integration/test_report_page.py; exits non-zero with a reason on failure.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -78,14 +78,7 @@ function parseCsv(text) {
   return rows;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  timeout: TIMEOUT * 2,
-  // This machine has no network: Chromium's own background traffic only fails and slows it.
-  args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-});
+const browser = await launchChromium(TIMEOUT * 2);
 const problems = [];
 try {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
