@@ -11,7 +11,7 @@
 #      promtool's parser, as recording rules in a scratch rules file;
 #   5. promtool test rules: each alert fires on a synthetic series that should fire it,
 #      and stays quiet on one that should not (the availability, traffic, security,
-#      pipeline and process groups alike).
+#      pipeline, process and fleet groups alike).
 # That the metric names the dashboard and rules use are ones the daemon exports is
 # checked against the running daemon by tests/integration/test_observability.py.
 set -euo pipefail
@@ -386,6 +386,71 @@ tests:
             exp_annotations:
               summary: "smtp-sensor mx1:9925 uses 90% of its file descriptors"
               description: "More than 80% of the descriptor limit (LimitNOFILE) has been in use for 5 minutes on mx1:9925; each relayed session takes two. Near the limit new connections fail to be accepted. Check the active connections for a flood, listener max_connections, and the unit's LimitNOFILE."
+  # --- SmtpSensorFleetDown: mx1 loses the database at minute 3; mx2 stays connected.
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_fleet_up{job="smtp-sensor", instance="mx1:9925"}'
+        values: '1 1 1 0 0 0 0 0 0 0 0 0 0 1 1 1'
+      - series: 'smtp_sensor_fleet_up{job="smtp-sensor", instance="mx2:9925"}'
+        values: '1x15'
+    alert_rule_test:
+      - eval_time: 6m
+        alertname: SmtpSensorFleetDown
+        exp_alerts: []
+      - eval_time: 9m
+        alertname: SmtpSensorFleetDown
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925"}
+            exp_annotations:
+              summary: "smtp-sensor mx1:9925 cannot reach the fleet database"
+              description: "mx1:9925 has not been connected to the fleet database (or found its schema old) for 5 minutes. Its sessions wait in the local store, and with sharing on it neither hears the fleet's flags and events nor shares its own. `journalctl -u smtp-sensor | grep fleet:` gives the reason (connect, schema, share); an old schema needs `smtp-sensor fleet init`."
+      - eval_time: 14m
+        alertname: SmtpSensorFleetDown
+        exp_alerts: []
+
+  # --- SmtpSensorFleetBacklogGrowing: mx1's backlog grows by 200 a minute; mx2 holds a
+  #     large but shrinking backlog; mx3 grows but stays under 1000.
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_fleet_backlog_sessions{job="smtp-sensor", instance="mx1:9925"}'
+        values: '0+200x60'
+      - series: 'smtp_sensor_fleet_backlog_sessions{job="smtp-sensor", instance="mx2:9925"}'
+        values: '50000-500x60'
+      - series: 'smtp_sensor_fleet_backlog_sessions{job="smtp-sensor", instance="mx3:9925"}'
+        values: '0+10x60'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: SmtpSensorFleetBacklogGrowing
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: SmtpSensorFleetBacklogGrowing
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925"}
+            exp_annotations:
+              summary: "smtp-sensor mx1:9925: 6000 sessions wait to be shipped to the fleet"
+              description: "More than 1000 sessions of mx1:9925 have not reached the fleet database and the backlog has grown for 15 minutes running, so the fleet report lags. With smtp_sensor_fleet_up at 1 the database is too slow for the traffic (smtp_sensor_fleet_errors_total{op=\"ship\"}, the database's load); at 0 see SmtpSensorFleetDown."
+
+  # --- SmtpSensorFleetEventsDropped: 40 events dropped at minute 3 on mx1.
+  - interval: 1m
+    input_series:
+      - series: 'smtp_sensor_fleet_events_dropped_total{job="smtp-sensor", instance="mx1:9925"}'
+        values: '0 0 0 40x30'
+      - series: 'smtp_sensor_fleet_events_dropped_total{job="smtp-sensor", instance="mx2:9925"}'
+        values: '0x33'
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: SmtpSensorFleetEventsDropped
+        exp_alerts: []
+      - eval_time: 5m
+        alertname: SmtpSensorFleetEventsDropped
+        exp_alerts:
+          - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925"}
+            exp_annotations:
+              summary: "smtp-sensor mx1:9925 dropped 40 detector events meant for the fleet"
+              description: "The queue of detector events for the fleet (share_counts) was full, or a batch failed, in the last 15 minutes: the other sensors' windows miss these events, so an attack spread over the fleet may be flagged late. This sensor's own detectors counted them. The database was away or slower than the traffic."
+      - eval_time: 25m
+        alertname: SmtpSensorFleetEventsDropped
+        exp_alerts: []
 YAML
 promtool test rules "$tmp/rules-test.yml"
 

@@ -21,6 +21,10 @@ that type fired, so the test fires one (auth_bruteforce with failures: 1) and th
 requires the family, HELP and TYPE included. The dashboard copes with a sensor that has
 not alerted yet (`or vector(0)`), see docs/OBSERVABILITY.md.
 
+The fleet's families exist only on a sensor with fleet.url set (no series otherwise, so
+a sensor without a fleet never fires the fleet rules); a second test gives a daemon a real
+PostgreSQL (pg_util.py) and checks the fleet's panels and rules against its export.
+
 Static checks of the same files (promtool check rules, promtool test rules, JSON
 validity) live in scripts/check-observability.sh.
 """
@@ -48,6 +52,7 @@ USER = "alice@example.org"
 PASSWORD = "s3cret-pw"
 TARGET_LABELS = {"job", "instance"}          # added by Prometheus at scrape time
 PROMETHEUS_OWN = {"up"}                       # series Prometheus makes itself
+FLEET_PREFIX = "smtp_sensor_fleet_"          # exported only with fleet.url set (SPEC 10)
 LAZY_LABELS = {("smtp_sensor_alerts_total", "type"), ("smtp_sensor_domain_connections_total", "domain"),
                ("smtp_sensor_domain_messages_total", "domain"), ("smtp_sensor_domain_bytes_total", "domain")}
 
@@ -219,6 +224,12 @@ def rule_queries() -> list[Query]:
             for g in doc["groups"] for r in g["rules"]]
 
 
+def is_fleet_query(q: Query) -> bool:
+    """A query about the fleet: every metric it names (but Prometheus's own) is a fleet family."""
+    ours = [s.metric for s in q.selectors if s.metric not in PROMETHEUS_OWN]
+    return bool(ours) and all(m.startswith(FLEET_PREFIX) for m in ours)
+
+
 # --------------------------------------------------------------------------- checks
 
 def resolve(fams: dict[str, Family], metric: str) -> tuple[Family, str] | None:
@@ -387,7 +398,11 @@ def test_dashboard_and_rules_query_only_exported_metrics(scraped):
     # The listener variable's label_values() sees both listeners.
     assert fams["smtp_sensor_connections_total"].values("listener") == {"mx", "dead"}
 
-    problems = check_queries(dashboard_queries(), fams) + check_queries(rule_queries(), fams)
+    # No fleet configured: no fleet series (SPEC 9, "Fleet: observability"); the fleet's
+    # panels and rules are checked against a fleet sensor in the test below.
+    assert not {n for n, f in fams.items() if n.startswith(FLEET_PREFIX) and f.samples}
+    queries = [q for q in dashboard_queries() + rule_queries() if not is_fleet_query(q)]
+    problems = check_queries(queries, fams)
     assert not problems, "\n".join(problems)
 
     # Every family the daemon exports has a panel: nothing is exported and never looked at.
@@ -402,6 +417,40 @@ def test_dashboard_and_rules_query_only_exported_metrics(scraped):
     late = ours - early
     assert late <= {"smtp_sensor_alerts_total", "smtp_sensor_domain_connections_total",
                     "smtp_sensor_domain_messages_total", "smtp_sensor_domain_bytes_total"}, sorted(late)
+
+
+def test_fleet_panels_and_rules_query_what_a_fleet_sensor_exports(pg_server, sensor_factory, upstream_factory):
+    """With fleet.url set (shipping, share_flags and share_counts on) every fleet family is
+    exported, with every op of errors_total, and the fleet panels and rules query only those."""
+    up = upstream_factory(Script(users={USER: PASSWORD}))
+    assert run_cli(["fleet", "init", "--url", pg_server.url()]).returncode == 0
+    sensor = sensor_factory(listeners=[
+        {"name": "mx", "upstream": up.addr, "proxy_protocol_out": "none", "proxy_protocol_in": False},
+    ], config={"store": {"enabled": True}, "sensor": {"name": "obs1"},
+               "fleet": {"url": pg_server.url(), "share_flags": True, "share_counts": True}})
+    sensor.wait_metric("smtp_sensor_fleet_up", lambda v: v == 1, timeout=30)
+    _good_session(sensor.listen_addr("mx")[1])
+    sensor.wait_metric("smtp_sensor_fleet_shipped_total", lambda v: v >= 1, timeout=10)
+    sensor.wait_metric("smtp_sensor_fleet_events_published_total", lambda v: v >= 1, timeout=10)
+    fams = parse_exposition(sensor.metrics_text())
+
+    fleet = {n for n, f in fams.items() if n.startswith(FLEET_PREFIX) and f.samples}
+    families = (REPO_ROOT / "daemon" / "sinks" / "metric_families.hpp").read_text()
+    declared = set(re.findall(r'"(smtp_sensor_fleet_[a-z_]+)"', families))
+    assert len(declared) == 8 and fleet == declared, (sorted(fleet), sorted(declared))
+    assert fams["smtp_sensor_fleet_errors_total"].values("op") == {"connect", "schema", "ship", "store", "share"}
+    assert fams["smtp_sensor_fleet_up"].samples[0][2] == 1
+    assert fams["smtp_sensor_fleet_backlog_sessions"].type == "gauge"
+
+    queries = [q for q in dashboard_queries() + rule_queries() if is_fleet_query(q)]
+    rules = {q.where for q in queries if q.where.startswith("rule ")}
+    assert {"rule SmtpSensorFleetDown", "rule SmtpSensorFleetBacklogGrowing",
+            "rule SmtpSensorFleetEventsDropped"} <= rules, rules
+    problems = check_queries(queries, fams)
+    assert not problems, "\n".join(problems)
+    used = {resolve(fams, s.metric)[0].name for q in dashboard_queries() for s in q.selectors
+            if s.metric.startswith(FLEET_PREFIX) and resolve(fams, s.metric)}
+    assert fleet - used == set(), f"fleet families on no dashboard panel: {sorted(fleet - used)}"
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
