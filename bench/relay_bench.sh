@@ -6,8 +6,11 @@
 # Reports medians over the rounds. See bench/README.md for what every column means.
 #
 # Usage: bench/relay_bench.sh [--rounds N] [--scenarios LIST] [--sinks on|off]
-#                             [--config-template FILE] [--perf SCENARIO] [--keep]
+#                             [--config-template FILE] [--perf SCENARIO] [--fleet] [--keep]
 #   LIST: comma-separated subset of  reuse1k,conn1k,reuse1m,serial1k,conc1k  (default: all)
+#   --fleet: a fourth path, a second sensor with the same config plus a fleet (a real
+#     PostgreSQL in a temp dir, `fleet init`, shipping, share_flags, share_counts); implies
+#     --sinks on, and both sensors count loopback clients (allow: []) so events are shared.
 # Environment (flags win): SMTP_SENSOR_BIN, ROUNDS, SCENARIOS, SINKS, CONFIG_TEMPLATE,
 #   PERF_SCENARIO, HAPROXY_BIN, SMTP_SINK_BIN, SMTP_SOURCE_BIN, BENCH_PORT_BASE.
 set -euo pipefail
@@ -21,6 +24,7 @@ SMTP_SOURCE_BIN="${SMTP_SOURCE_BIN:-/usr/sbin/smtp-source}"
 SCENARIOS="${SCENARIOS:-reuse1k,conn1k,reuse1m,serial1k,conc1k}"
 CONFIG_TEMPLATE="${CONFIG_TEMPLATE:-}"
 PERF_SCENARIO="${PERF_SCENARIO:-}"
+FLEET=0
 
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
@@ -28,6 +32,7 @@ while [[ $# -gt 0 ]]; do
     --scenarios) SCENARIOS="$2"; shift 2 ;;
     --config-template) CONFIG_TEMPLATE="$2"; shift 2 ;;
     --perf) PERF_SCENARIO="$2"; shift 2 ;;
+    --fleet) FLEET=1; SINKS=on; shift ;;
     *) common_arg "$@"; shift "$consumed" ;;
   esac
 done
@@ -46,8 +51,9 @@ IFS=, read -r -a scenarios <<<"$SCENARIOS"
 for s in "${scenarios[@]}"; do [[ -n "${SCN[$s]:-}" ]] || { echo "unknown scenario: $s" >&2; exit 2; }; done
 
 bench_setup relay_bench
-pick_ports 4 "${BENCH_PORT_BASE:-$((20000 + (RANDOM % 400) * 20))}"
+pick_ports 6 "${BENCH_PORT_BASE:-$((20000 + (RANDOM % 400) * 20))}"
 SINK_PORT=${pick[0]} HAPROXY_PORT=${pick[1]} SENSOR_PORT=${pick[2]} HTTP_PORT=${pick[3]}
+FLEET_PORT=${pick[4]} FLEET_HTTP_PORT=${pick[5]}
 
 # --- smtp-sink (upstream for all three paths) ---
 # -m: max concurrent sessions; 2048: listen backlog. -u is required when run as root.
@@ -80,7 +86,27 @@ listeners:
 EOF
   sensor_settings >>"$work/sensor.yaml"
 fi
+[[ $FLEET == 1 ]] && echo 'allow: []' >>"$work/sensor.yaml"
 start_sensor "$SENSOR_PORT"
+targets=(direct haproxy sensor)
+
+# --- --fleet: the same sensor config plus a fleet, on its own ports and files ---
+if [[ $FLEET == 1 ]]; then
+  read -r PG_ROOT FLEET_URL < <("$here/pg_bench_server.py" start) || { echo "could not start PostgreSQL" >&2; exit 1; }
+  trap 'bench_cleanup; "$here/pg_bench_server.py" stop "$PG_ROOT"' EXIT
+  "$SMTP_SENSOR_BIN" fleet init --url "$FLEET_URL" >"$work/fleet-init.log" 2>&1 || { cat "$work/fleet-init.log" >&2; exit 1; }
+  sed -e "s|127.0.0.1:$SENSOR_PORT|127.0.0.1:$FLEET_PORT|" -e "s|127.0.0.1:$HTTP_PORT|127.0.0.1:$FLEET_HTTP_PORT|" \
+      -e "s|$work/|$work/fleet-|g" "$work/sensor.yaml" >"$work/fleet.yaml"
+  printf 'sensor: { name: bench-fleet }\nfleet: { url: "%s", share_flags: true, share_counts: true }\n' "$FLEET_URL" \
+    >>"$work/fleet.yaml"
+  "$SMTP_SENSOR_BIN" run -c "$work/fleet.yaml" >"$work/fleet.log" 2>&1 &
+  FLEET_PID=$!; pids+=("$FLEET_PID")
+  wait_port "$FLEET_PORT" "$FLEET_PID" fleet
+  fleet_metric() { curl -s "http://127.0.0.1:$FLEET_HTTP_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+  for ((i = 0; i < 100; i++)); do [[ "$(fleet_metric smtp_sensor_fleet_up)" == 1 ]] && break; sleep 0.1; done
+  [[ "$(fleet_metric smtp_sensor_fleet_up)" == 1 ]] || { echo "the fleet sensor did not connect; log:" >&2; tail "$work/fleet.log" >&2; exit 1; }
+  targets+=(fleet)
+fi
 
 tck=$(getconf CLK_TCK)
 
@@ -91,8 +117,8 @@ echo "# ports: sink=$SINK_PORT haproxy=$HAPROXY_PORT sensor=$SENSOR_PORT; work=$
 
 results="$work/results.tsv"
 : >"$results"
-declare -A PORT=([direct]=$SINK_PORT [haproxy]=$HAPROXY_PORT [sensor]=$SENSOR_PORT)
-declare -A PPID_OF=([direct]="" [haproxy]=$HAPROXY_PID [sensor]=$SENSOR_PID)
+declare -A PORT=([direct]=$SINK_PORT [haproxy]=$HAPROXY_PORT [sensor]=$SENSOR_PORT [fleet]=$FLEET_PORT)
+declare -A PPID_OF=([direct]="" [haproxy]=$HAPROXY_PID [sensor]=$SENSOR_PID [fleet]=${FLEET_PID:-})
 
 run_one() {  # run_one ROUND SCENARIO TARGET
   local round=$1 scn=$2 tgt=$3 args msgs size
@@ -125,7 +151,7 @@ run_one() {  # run_one ROUND SCENARIO TARGET
 start=$(date +%s)
 for ((r = 1; r <= ROUNDS; r++)); do
   for s in "${scenarios[@]}"; do
-    for t in direct haproxy sensor; do run_one "$r" "$s" "$t"; done
+    for t in "${targets[@]}"; do run_one "$r" "$s" "$t"; done
   done
 done
 echo "# total bench time: $(($(date +%s) - start)) s" >&2
@@ -133,6 +159,15 @@ kill -0 "$SENSOR_PID" 2>/dev/null || { echo "smtp-sensor died during the run; lo
 # Peak resident memory over the whole run (every scenario, the 1,000 concurrent sessions included).
 hwm() { awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status"; }
 peak_rss="Peak RSS (VmHWM over the run): sensor $(hwm "$SENSOR_PID"), haproxy $(hwm "$HAPROXY_PID")"
+if [[ $FLEET == 1 ]]; then
+  kill -0 "$FLEET_PID" 2>/dev/null || { echo "the fleet sensor died during the run; log:" >&2; tail -20 "$work/fleet.log" >&2; exit 1; }
+  peak_rss+=", fleet sensor $(hwm "$FLEET_PID")"
+  # The database stayed up, and shipping and sharing kept pace (a backlog or drops would show).
+  sleep 1
+  peak_rss+=$'\n'"Fleet at the end: up=$(fleet_metric smtp_sensor_fleet_up) shipped=$(fleet_metric smtp_sensor_fleet_shipped_total)"
+  peak_rss+=" backlog=$(fleet_metric smtp_sensor_fleet_backlog_sessions) events_published=$(fleet_metric smtp_sensor_fleet_events_published_total)"
+  peak_rss+=" events_dropped=$(fleet_metric smtp_sensor_fleet_events_dropped_total)"
+fi
 
 /usr/bin/python3 - "$results" "$SCENARIOS" "$peak_rss" <<'PY'
 import sys, statistics as st
@@ -157,12 +192,18 @@ def fmt_rate(s, t):
 print()
 print("Throughput (median of %d rounds; msgs/s, MB/s = 10^6 B/s of message body)" %
       max(len(v) for v in data.values()))
+fleet = any(t == "fleet" for _s, t in data)
 hdr = f"{'scenario':34} {'direct':>20} {'haproxy':>20} {'sensor':>20} {'sns/dir':>8} {'sns/hap':>8}"
+if fleet:
+    hdr += f" {'fleet':>20} {'flt/sns':>8}"
 print(hdr); print("-" * len(hdr))
 for s in order:
     d, h, n = (med(s, t, rate) for t in ("direct", "haproxy", "sensor"))
-    print(f"{labels[s]:34} {fmt_rate(s,'direct'):>20} {fmt_rate(s,'haproxy'):>20} {fmt_rate(s,'sensor'):>20} "
-          f"{n/d:8.2f} {n/h:8.2f}")
+    line = (f"{labels[s]:34} {fmt_rate(s,'direct'):>20} {fmt_rate(s,'haproxy'):>20} {fmt_rate(s,'sensor'):>20} "
+            f"{n/d:8.2f} {n/h:8.2f}")
+    if fleet:
+        line += f" {fmt_rate(s,'fleet'):>20} {med(s, 'fleet', rate)/n:8.2f}"
+    print(line)
 print()
 print("Proxy CPU (median; utime+stime of the proxy process over the run, all threads)")
 hdr = (f"{'scenario':34} {'haproxy s':>10} {'sensor s':>10} {'sns/hap':>8} {'hap us/msg':>11} {'sns us/msg':>11}"
@@ -175,6 +216,12 @@ for s in order:
     hs, ns = med(s, "haproxy", lambda x: x[5]), med(s, "sensor", lambda x: x[5])
     print(f"{labels[s]:34} {hc:10.2f} {nc:10.2f} {nc/hc if hc else float('nan'):8.2f} {hc/m*1e6:11.1f} {nc/m*1e6:11.1f}"
           f" {hk:6.2f}/{nk:<6.2f} {hs:7.2f}/{ns:<6.2f}")
+if fleet:
+    print()
+    print("Fleet sensor CPU (median; the sensor process only: PostgreSQL's own CPU is not counted)")
+    for s in order:
+        nc, fc = med(s, "sensor", lambda x: x[3]), med(s, "fleet", lambda x: x[3])
+        print(f"{labels[s]:34} sensor {nc:6.2f} s   fleet {fc:6.2f} s   flt/sns {fc/nc if nc else float('nan'):5.2f}")
 print()
 print(sys.argv[3])
 print()

@@ -89,17 +89,26 @@ FleetShare::FleetShare(const config::Config& cfg, Sensor& sensor, SinkOutputs& o
   fleet::SharerHooks hooks;
   const std::string name = sensor.name();
   auto* table = &sensor.flags();
+  auto* s = &sensor;
   table->share_changes(flags);
-  hooks.take_flags = [table, name] {
+  // Per-user alerts are one row per (detector, account) in the same table, so that one
+  // sensor of the fleet writes each (SPEC 9); they need both kinds of sharing.
+  sensor.share_user_alerts(flags && counts);
+  hooks.take_flags = [table, s, name] {
     std::vector<fleet::SharedFlag> out;
     for (const auto& [key, entry] : table->take_shared_changes()) out.push_back(to_shared(key, entry, name));
+    for (const auto& row : s->take_user_alerts()) out.push_back(to_shared(row.ip, row, name));
     return out;
   };
-  hooks.apply_flag = [table](const fleet::SharedFlag& f) {
-    if (f.removed) table->remove_remote(f.key);
-    else table->apply_remote(from_shared(f));
+  hooks.apply_flag = [table, s](const fleet::SharedFlag& f) {
+    if (parse_user_alert_key(f.key)) {
+      if (!f.removed) s->apply_remote_user_alert(from_shared(f));
+    } else if (f.removed) {
+      table->remove_remote(f.key);
+    } else {
+      table->apply_remote(from_shared(f));
+    }
   };
-  auto* s = &sensor;
   hooks.events = [s](const std::vector<detect::DetectorEvent>& events) {
     for (const auto& e : events) s->remote_event(e);
   };

@@ -291,7 +291,8 @@ namespace {
 store::StoredFlag to_stored(const FlagEntry& e) {
   using namespace std::chrono;
   return {e.ip, e.type, duration_cast<milliseconds>(e.since.time_since_epoch()).count(),
-          duration_cast<milliseconds>(e.expires.time_since_epoch()).count(), e.count, e.block, e.manual, e.reason};
+          duration_cast<milliseconds>(e.expires.time_since_epoch()).count(), e.count, e.block, e.manual, e.reason,
+          e.sensor};
 }
 
 FlagEntry from_stored(const store::StoredFlag& f) {
@@ -305,6 +306,7 @@ FlagEntry from_stored(const store::StoredFlag& f) {
   e.block = f.block;
   e.manual = f.manual;
   e.reason = f.reason;
+  e.sensor = f.sensor;  // "" (a row from before schema 9): FlagTable::restore names this sensor
   return e;
 }
 

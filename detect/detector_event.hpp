@@ -22,8 +22,9 @@ enum class EventKind : std::uint8_t {
   recipient_unknown = 7,  // recipient_enumeration
   relay_refused = 8,      // relay_probe
   vrfy_expn = 9,
+  rejection = 10,  // outbound_rejections: the user is the sender, the ip the local client
 };
-inline constexpr std::uint8_t kMaxEventKind = 9;
+inline constexpr std::uint8_t kMaxEventKind = 10;
 
 std::optional<EventKind> event_kind(int stored);
 

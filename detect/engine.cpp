@@ -37,7 +37,11 @@ template <class Describe>
 void fire(DetectorId id, const config::Detector& d, std::uint64_t count, std::uint32_t& quiet_until, std::uint32_t now_s,
           Findings& out, Describe&& describe) {
   if (t_replaying) {
-    if (t_crossings != nullptr && count >= d.threshold && now_s >= quiet_until) t_crossings->push_back(bare_finding(id, d, count));
+    if (t_crossings != nullptr && count >= d.threshold && now_s >= quiet_until) {
+      // Described, so that a per-user crossing names its account and clients.
+      t_crossings->push_back(bare_finding(id, d, count));
+      describe(t_crossings->back());
+    }
     return;
   }
   alert_or_repeat(id, d, count, quiet_until, now_s, out, std::forward<Describe>(describe));
@@ -280,7 +284,7 @@ void Engine::rejection(const IpBytes& ip, std::string_view sender, std::uint32_t
   users_.with(sender, [&](UserState& u) {
     u.rejections.add(now_s, w);
     const auto n = u.rejections.count(now_s, w);
-    alert_or_repeat(DetectorId::outbound_rejections, d, n, u.quiet(DetectorId::outbound_rejections), now_s, out,
+    fire(DetectorId::outbound_rejections, d, n, u.quiet(DetectorId::outbound_rejections), now_s, out,
                     [&](Finding& f) {
                       f.detail = std::to_string(n) + " messages of this sender refused by remote servers";
                       f.users.emplace_back(sender.substr(0, UserSample::kMaxName));
@@ -303,6 +307,7 @@ void Engine::replay(const DetectorEvent& e, std::uint32_t now_s, Findings* cross
     case EventKind::recipient_unknown: probe(DetectorId::recipient_enumeration, e.ip, now_s, none); break;
     case EventKind::relay_refused: probe(DetectorId::relay_probe, e.ip, now_s, none); break;
     case EventKind::vrfy_expn: probe(DetectorId::vrfy_expn, e.ip, now_s, none); break;
+    case EventKind::rejection: rejection(e.ip, e.user, now_s, none); break;
   }
   t_replaying = false;
   t_crossings = nullptr;

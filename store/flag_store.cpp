@@ -15,7 +15,7 @@ std::vector<StoredFlag> FlagStore::load(std::int64_t now_ms) {
   sqlite3_bind_int64(del.get(), 1, now_ms);
   sqlite3_step(del.get());
   std::vector<StoredFlag> out;
-  auto st = prepare(db_, "SELECT key, type, since_ms, expires_ms, count, block, manual, reason FROM flags");
+  auto st = prepare(db_, "SELECT key, type, since_ms, expires_ms, count, block, manual, reason, sensor FROM flags");
   while (st && sqlite3_step(st.get()) == SQLITE_ROW) {
     StoredFlag f;
     f.key = column_text(st.get(), 0);
@@ -26,6 +26,7 @@ std::vector<StoredFlag> FlagStore::load(std::int64_t now_ms) {
     f.block = sqlite3_column_int(st.get(), 5) != 0;
     f.manual = sqlite3_column_int(st.get(), 6) != 0;
     f.reason = column_text(st.get(), 7);
+    f.sensor = column_text(st.get(), 8);
     out.push_back(std::move(f));
   }
   return out;
@@ -33,7 +34,9 @@ std::vector<StoredFlag> FlagStore::load(std::int64_t now_ms) {
 
 void FlagStore::apply(const std::vector<std::pair<std::string, std::optional<StoredFlag>>>& changes) {
   if (changes.empty()) return;
-  auto put = prepare(db_, "INSERT OR REPLACE INTO flags VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  auto put = prepare(db_,
+                     "INSERT OR REPLACE INTO flags (key, type, since_ms, expires_ms, count, block, manual, reason, sensor) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   auto del = prepare(db_, "DELETE FROM flags WHERE key = ?");
   exec(db_, "BEGIN");
   try {
@@ -48,6 +51,7 @@ void FlagStore::apply(const std::vector<std::pair<std::string, std::optional<Sto
         sqlite3_bind_int(put.get(), 6, f->block);
         sqlite3_bind_int(put.get(), 7, f->manual);
         sqlite3_bind_text(put.get(), 8, f->reason.data(), static_cast<int>(f->reason.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_text(put.get(), 9, f->sensor.data(), static_cast<int>(f->sensor.size()), SQLITE_TRANSIENT);
         if (sqlite3_step(put.get()) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(db_));
       } else {
         sqlite3_reset(del.get());

@@ -1,4 +1,4 @@
-// Active flags in the store (schema 5, table `flags`), so that they survive a restart.
+// Active flags in the store (schema 5, table `flags`; 9 adds their sensor), so that they survive a restart.
 // Rare writes: called from the daemon's flag pool, never from a session thread.
 #pragma once
 
@@ -21,6 +21,7 @@ struct StoredFlag {
   bool block = false;
   bool manual = false;
   std::string reason;
+  std::string sensor;  // the sensor that raised it (schema 9); "" for rows written before
 };
 
 class FlagStore {

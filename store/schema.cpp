@@ -124,6 +124,10 @@ constexpr const char* kMigrations[] = {
     // order, after an outage or a restart; one row, created at 0 so history ships too.
     R"(CREATE TABLE IF NOT EXISTS fleet_shipped (id INTEGER PRIMARY KEY CHECK (id = 0), last_rowid INTEGER NOT NULL);
        INSERT OR IGNORE INTO fleet_shipped VALUES (0, 0);)",
+    // 9 (SPEC 10): the sensor that raised each flag, so that /flagged and `flags list`
+    // still name another sensor of the fleet after a restart, before (or without) the
+    // fleet database. '' for rows written before: this sensor, as they were read then.
+    R"(ALTER TABLE flags ADD COLUMN sensor TEXT NOT NULL DEFAULT '';)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

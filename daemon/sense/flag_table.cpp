@@ -283,7 +283,7 @@ void FlagTable::restore(const std::vector<FlagEntry>& entries) {
     Slot s;
     s.entry = e;
     s.entry.ip = key->text();
-    if (s.entry.sensor.empty()) s.entry.sensor = sensor_;  // the local store keeps no origin
+    if (s.entry.sensor.empty()) s.entry.sensor = sensor_;  // a row from before schema 9
     if (!e.manual) s.alerted.emplace_back(e.type, e.expires);  // no second alert for a restored flag
     insert(*key, std::move(s));
   }

@@ -3,6 +3,8 @@
 #include "config/config_loader.hpp"
 #include "daemon/sense/session_facts.hpp"
 
+#include <utility>
+
 namespace smtp::daemon {
 
 Sensor::Sensor(const config::Config& config, Metrics& metrics, Outputs& outputs)
@@ -19,13 +21,112 @@ std::uint32_t Sensor::steady_seconds() {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
+namespace {
+bool per_user(detect::DetectorId id) {
+  return id == detect::DetectorId::distributed_bruteforce || id == detect::DetectorId::user_many_ips ||
+         id == detect::DetectorId::outbound_rejections;
+}
+constexpr const char* kFleetDetail =
+    " counted across the fleet; the event that reached the threshold came from another sensor";
+}  // namespace
+
+// A per-user threshold another sensor's event reached: the fleet table's row for
+// (type, account) decides who writes the one line.
+void Sensor::claim_for_user(detect::Finding& f, const detect::DetectorEvent& e) {
+  if (f.users.empty()) return;
+  const std::string& user = f.users.front();
+  if (user_flags_.alerted(f.type, user)) return;  // the fleet's alert is here already
+  const auto ttl = std::chrono::milliseconds(ttl_ms_.load(std::memory_order_relaxed));
+  FlagEntry proposed;
+  proposed.ip = user_alert_key(f.type, user);
+  proposed.type = std::string(f.type);
+  proposed.sensor = name_;
+  proposed.since = FlagClock::now();
+  proposed.expires = proposed.since + ttl;
+  proposed.count = f.count;
+  Alert a;
+  a.sensor = name_;
+  a.type = std::string(f.type);
+  a.severity = std::string(f.severity);
+  a.ip = key_text(e.ip, addresses_);
+  a.listener = "fleet";
+  a.count = f.count;
+  a.threshold = f.threshold;
+  a.window_s = f.window_s;
+  a.action = config::to_string(f.action);
+  a.detail = f.detail + ";" + kFleetDetail;
+  a.users = f.users;
+  std::vector<std::string> ips;
+  for (const auto& k : f.ips) ips.push_back(key_text(k, addresses_));
+  const bool flag_ips = f.id == detect::DetectorId::distributed_bruteforce;
+  const bool block = f.action == config::Action::block;
+  claim_(proposed, [this, a = std::move(a), ips = std::move(ips), flag_ips, ttl, block]() mutable {
+    a.ts = std::chrono::system_clock::now();
+    raise_for_user(std::move(a), std::move(ips), flag_ips, ttl, block, false);  // the claim is the row
+  });
+}
+
+bool Sensor::raise_for_user(Alert a, std::vector<std::string> ips, bool flag_ips, std::chrono::milliseconds ttl,
+                            bool block, bool publish) {
+  const bool shared = share_user_alerts_.load(std::memory_order_relaxed);
+  if (shared && !a.users.empty() && user_flags_.alerted(a.type, a.users.front())) {
+    // Another sensor wrote the line: this one's client joins the flagged ones.
+    if (flag_ips && !a.ip.empty()) flags_.flag(a.ip, a.type, ttl, block);
+    return false;
+  }
+  if (flag_ips)
+    for (const auto& ip : ips) flags_.flag(ip, a.type, ttl, block);
+  a.ips_more = ips.size() > kAlertIpsListed ? ips.size() - kAlertIpsListed : 0;
+  if (a.ips_more) ips.resize(kAlertIpsListed);
+  a.ips = std::move(ips);
+  if (!flag_ips) {
+    // The flag is on the account: /flagged shows it as {"user": ...}.
+    a.action = "flag";
+    for (const auto& user : a.users) user_flags_.flag(user, a.type, ttl, name_);
+  }
+  const auto since = FlagClock::now();
+  for (const auto& user : a.users) {
+    user_flags_.mark_alerted(a.type, user, since + ttl);
+    if (!shared || !publish) continue;
+    FlagEntry row;
+    row.ip = user_alert_key(a.type, user);
+    row.type = a.type;
+    row.sensor = name_;
+    row.since = since;
+    row.expires = since + ttl;
+    row.count = a.count;
+    std::lock_guard lock(user_alerts_mutex_);
+    if (user_alerts_.size() < kMaxPendingUserAlerts) user_alerts_.push_back(std::move(row));
+  }
+  metrics_.alerts(a.type).Increment();
+  outputs_.alert(a);
+  return true;
+}
+
+std::vector<FlagEntry> Sensor::take_user_alerts() {
+  std::lock_guard lock(user_alerts_mutex_);
+  return std::exchange(user_alerts_, {});
+}
+
+void Sensor::apply_remote_user_alert(const FlagEntry& row) {
+  const auto parsed = parse_user_alert_key(row.ip);
+  if (!parsed) return;
+  const auto& [type, user] = *parsed;
+  user_flags_.mark_alerted(type, user, row.expires);
+  // distributed_bruteforce flags the clients (shared as IP flags), not the account.
+  if (type != config::to_string(detect::DetectorId::distributed_bruteforce))
+    user_flags_.apply_remote(UserFlag{user, type, row.since, row.expires, row.count, row.sensor});
+}
+
 void Sensor::remote_event(const detect::DetectorEvent& e) {
   if (!claim_) return detectors_.replay(e, steady_seconds());
   detect::Findings crossings;
   detectors_.replay(e, steady_seconds(), &crossings);
   for (auto& f : crossings) {
-    // The detectors that count clients per user name no single IP to flag.
-    if (f.id == detect::DetectorId::distributed_bruteforce || f.id == detect::DetectorId::user_many_ips) continue;
+    if (per_user(f.id)) {
+      claim_for_user(f, e);
+      continue;
+    }
     const std::string key = key_text(e.ip, addresses_);
     if (flags_.alerted(key, f.type)) continue;  // the fleet's flag is here already
     const auto ttl = std::chrono::milliseconds(ttl_ms_.load(std::memory_order_relaxed));
@@ -47,7 +148,7 @@ void Sensor::remote_event(const detect::DetectorEvent& e) {
     a.threshold = f.threshold;
     a.window_s = f.window_s;
     a.action = config::to_string(f.action);
-    a.detail = std::to_string(f.count) + " counted across the fleet; the event that reached the threshold came from another sensor";
+    a.detail = std::to_string(f.count) + kFleetDetail;
     claim_(proposed, [this, a = std::move(a), ttl, block = proposed.block]() mutable {
       a.ts = std::chrono::system_clock::now();
       raise(a, ttl, block);

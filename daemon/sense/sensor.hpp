@@ -12,6 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <mutex>
+#include <vector>
 
 namespace smtp::daemon {
 
@@ -41,14 +43,31 @@ class Sensor {
   // the IP either way. Returns whether a line was written.
   bool raise(const Alert& alert, std::chrono::milliseconds ttl, bool block);
 
+  // The per-user detectors' alert (distributed_bruteforce, user_many_ips,
+  // outbound_rejections, an outbound compromised_account): flags every client in `ips`
+  // (flag_ips) or the account, writes the line and, with the fleet's user alerts shared,
+  // tells the fleet (publish). When the fleet already has this alert (another sensor
+  // wrote the line) it writes none and flags only a.ip (flag_ips). Returns whether a line
+  // was written.
+  bool raise_for_user(Alert a, std::vector<std::string> ips, bool flag_ips, std::chrono::milliseconds ttl, bool block,
+                      bool publish = true);
+  // Shared counts with shared flags (SPEC 10): per-user alerts go to the fleet table.
+  void share_user_alerts(bool on) { share_user_alerts_.store(on, std::memory_order_relaxed); }
+  // The per-user alerts raised here since the last call, as fleet rows (key
+  // user_alert_key()); at most kMaxPendingUserAlerts wait, more are dropped.
+  std::vector<FlagEntry> take_user_alerts();
+  // A per-user row of the fleet table (another sensor's alert, or this one's merged).
+  void apply_remote_user_alert(const FlagEntry& row);
+  static constexpr std::size_t kMaxPendingUserAlerts = 10'000;
+
   // The control socket's changes (SPEC 11): each is written to the alert log as a
   // `manual` alert. Return an error text, or "" on success.
   std::string add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason);
   std::string remove_manual(const std::string& key);
 
   // Another sensor's detector event (SPEC 10, shared counts): counted in the windows now,
-  // raising nothing at once (SPEC 9). When it reaches an IP-keyed threshold that no flag
-  // here answers yet, the proposed flag goes to `claim` (the fleet's arbiter), which calls
+  // raising nothing at once (SPEC 9). When it reaches a threshold that no flag (an IP's,
+  // or a per-user alert of the fleet's) here answers yet, the proposed flag goes to `claim` (the fleet's arbiter), which calls
   // back `won` if this sensor is the one to raise it; without a claim hook nothing more.
   void remote_event(const detect::DetectorEvent& e);
   using Claim = std::function<void(const FlagEntry& proposed, std::function<void()> won)>;
@@ -57,6 +76,8 @@ class Sensor {
   static std::uint32_t steady_seconds();
 
  private:
+  void claim_for_user(detect::Finding& f, const detect::DetectorEvent& e);
+
   std::string name_;
   Metrics& metrics_;
   Outputs& outputs_;
@@ -66,6 +87,9 @@ class Sensor {
   config::Addresses addresses_;  // the prefix grouping (changes only on restart)
   std::atomic<std::int64_t> ttl_ms_;
   Claim claim_;
+  std::atomic<bool> share_user_alerts_{false};
+  std::mutex user_alerts_mutex_;
+  std::vector<FlagEntry> user_alerts_;  // guarded by user_alerts_mutex_
 };
 
 }  // namespace smtp::daemon

@@ -43,6 +43,7 @@ void SessionDetectors::message(std::string_view user) {
 void SessionDetectors::rejection(std::string_view sender) {
   if (!watched_) return;
   sensor_.detectors().rejection(facts_.client_ip, sender, now_s(), findings_);
+  share(detect::EventKind::rejection, sender);
 }
 
 void SessionDetectors::auth(const proto::AuthAttempt& a) {
@@ -141,19 +142,9 @@ void SessionDetectors::raise_for_user(detect::Finding& f, bool flag_ips) {
   ips.reserve(f.ips.size());
   for (const auto& k : f.ips) ips.push_back(key_text(k, config_.addresses));
   Alert a = make_alert(f, facts_, sensor_.name());
-  if (flag_ips)
-    for (const auto& ip : ips) sensor_.flags().flag(ip, a.type, ttl, block);
-  a.ips_more = ips.size() > kAlertIpsListed ? ips.size() - kAlertIpsListed : 0;
-  if (a.ips_more) ips.resize(kAlertIpsListed);
-  a.ips = std::move(ips);
-  if (!flag_ips) {
-    // The flag is on the account: /flagged shows it as {"user": ...}.
-    a.action = "flag";
-    for (const auto& user : a.users) sensor_.user_flags().flag(user, a.type, ttl, sensor_.name());
-  }
-  sensor_.metrics().alerts(a.type).Increment();
-  sensor_.outputs().alert(a);
-  transcript_.alert(a.type, a.action, a.detail);
+  const std::string type = a.type, detail = a.detail;
+  const std::string action = flag_ips ? a.action : "flag";
+  if (sensor_.raise_for_user(std::move(a), std::move(ips), flag_ips, ttl, block)) transcript_.alert(type, action, detail);
 }
 
 void SessionDetectors::raise() {

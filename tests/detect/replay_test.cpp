@@ -77,11 +77,12 @@ TEST_CASE("every kind of event is replayed into its detector's window") {
 TEST_CASE("stored kinds: known numbers map back, unknown ones are refused") {
   CHECK(event_kind(4) == EventKind::auth_failure);
   CHECK(event_kind(9) == EventKind::vrfy_expn);
+  CHECK(event_kind(10) == EventKind::rejection);
   CHECK_FALSE(event_kind(0));
-  CHECK_FALSE(event_kind(10));
+  CHECK_FALSE(event_kind(11));
 }
 
-TEST_CASE("with a crossings list, a replayed event that reaches a threshold is noted, bare") {
+TEST_CASE("with a crossings list, a replayed event that reaches a threshold is noted, not as an alert") {
   config::Detectors cfg;
   Engine e(cfg);
   Findings crossings;
@@ -99,5 +100,38 @@ TEST_CASE("with a crossings list, a replayed event that reaches a threshold is n
   // Once the local alert is out, replays inside its quiet period note nothing.
   crossings.clear();
   e.replay(remote(EventKind::auth_failure, 4), 3002, &crossings);
+  CHECK(crossings.empty());
+}
+
+TEST_CASE("per-user crossings name the account and every client counted") {
+  config::Detectors cfg;
+  cfg.distributed_bruteforce.threshold = 3;
+  cfg.user_many_ips.threshold = 2;
+  cfg.outbound_rejections.threshold = 3;
+  Engine e(cfg);
+  Findings crossings;
+  for (std::uint8_t ip = 1; ip <= 3; ++ip) e.replay(remote(EventKind::auth_failure, ip, "carol"), 100, &crossings);
+  REQUIRE(count_type(crossings, "distributed_bruteforce") == 1);
+  const auto& d = crossings.back();
+  CHECK(d.users == std::vector<std::string>{"carol"});
+  CHECK(d.ips.size() == 3);
+  CHECK_FALSE(d.described);
+  crossings.clear();
+  e.replay(remote(EventKind::auth_success, 1, "dave"), 100, &crossings);
+  e.replay(remote(EventKind::auth_success, 2, "dave"), 100, &crossings);
+  REQUIRE(count_type(crossings, "user_many_ips") == 1);
+  CHECK(crossings.back().users == std::vector<std::string>{"dave"});
+  crossings.clear();
+  // outbound_rejections is keyed by the sender: two remote refusals and a local one raise.
+  e.replay(remote(EventKind::rejection, 2, "mallory@example.org"), 100, &crossings);
+  e.replay(remote(EventKind::rejection, 2, "mallory@example.org"), 100, &crossings);
+  CHECK(crossings.empty());
+  Findings out;
+  e.rejection(key(2), "mallory@example.org", 101, out);
+  REQUIRE(count_type(out, "outbound_rejections") == 1);
+  CHECK(out.back().described);
+  CHECK(out.back().count == 3);
+  // A remote refusal past the threshold in the quiet period notes nothing.
+  e.replay(remote(EventKind::rejection, 2, "mallory@example.org"), 102, &crossings);
   CHECK(crossings.empty());
 }

@@ -568,3 +568,65 @@ TEST_CASE("another sensor's events count here; the local event that reaches the 
   CHECK(rig.outputs.alerts[0].count == 3);
   CHECK(rig.outputs.alerts[0].ip == "192.0.2.7");
 }
+
+TEST_CASE("per-user alerts in a fleet: one row per detector and account, one line in the fleet") {
+  CHECK(user_alert_key("user_many_ips", "a:b@example.org") == "user:user_many_ips:a:b@example.org");
+  const auto parsed = parse_user_alert_key("user:user_many_ips:a:b@example.org");
+  REQUIRE(parsed);
+  CHECK(parsed->first == "user_many_ips");
+  CHECK(parsed->second == "a:b@example.org");
+  CHECK_FALSE(parse_user_alert_key("192.0.2.7"));
+  CHECK_FALSE(parse_user_alert_key("2001:db8::/64"));
+  // PostgreSQL text: invalid UTF-8 and NUL become U+FFFD, the name is cut to 256 bytes.
+  CHECK(user_alert_key("t", std::string("x\0\xff", 3)) == "user:t:x\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(user_alert_key("t", std::string(400, 'u')).size() == 7 + 256);
+
+  config::Config cfg;
+  Rig rig(cfg);
+  auto& s = *rig.sensor;
+  s.share_user_alerts(true);
+  Alert a;
+  a.type = "user_many_ips";
+  a.users = {"carol@example.org"};
+  a.ip = "192.0.2.7";
+  CHECK(s.raise_for_user(a, {"192.0.2.7", "192.0.2.8"}, false, std::chrono::hours(1), false));
+  auto rows = s.take_user_alerts();
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].ip == "user:user_many_ips:carol@example.org");
+  CHECK(rows[0].sensor == s.name());
+  CHECK(s.take_user_alerts().empty());
+  // Another sensor's row for another account: listed with its sensor, and that account's
+  // next crossing here writes no line.
+  FlagEntry row;
+  row.ip = user_alert_key("outbound_rejections", "dave@example.org");
+  row.type = "outbound_rejections";
+  row.sensor = "mx9";
+  row.since = FlagClock::now();
+  row.expires = row.since + std::chrono::hours(1);
+  row.count = 20;
+  s.apply_remote_user_alert(row);
+  const auto listed = s.user_flags().page(0, 10);
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[1].user == "dave@example.org");
+  CHECK(listed[1].sensor == "mx9");
+  const auto before = rig.outputs.alerts.size();
+  Alert b;
+  b.type = "outbound_rejections";
+  b.users = {"dave@example.org"};
+  CHECK_FALSE(s.raise_for_user(b, {}, false, std::chrono::hours(1), false));
+  CHECK(rig.outputs.alerts.size() == before);
+  CHECK(s.take_user_alerts().empty());
+  // distributed_bruteforce: a row of the fleet's flags no account, and a local crossing
+  // flags only its own client.
+  row.ip = user_alert_key("distributed_bruteforce", "erin@example.org");
+  row.type = "distributed_bruteforce";
+  s.apply_remote_user_alert(row);
+  CHECK(s.user_flags().size() == 2);
+  Alert c;
+  c.type = "distributed_bruteforce";
+  c.users = {"erin@example.org"};
+  c.ip = "203.0.113.5";
+  CHECK_FALSE(s.raise_for_user(c, {"203.0.113.5", "203.0.113.6"}, true, std::chrono::hours(1), false));
+  CHECK(s.flags().alerted("203.0.113.5", "distributed_bruteforce"));
+  CHECK_FALSE(s.flags().alerted("203.0.113.6", "distributed_bruteforce"));
+}
