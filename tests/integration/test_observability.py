@@ -407,7 +407,7 @@ def test_dashboard_and_rules_query_only_exported_metrics(scraped):
 
     # Every family the daemon exports has a panel: nothing is exported and never looked at.
     used = {resolve(fams, s.metric)[0].name for q in dashboard_queries() for s in q.selectors
-            if s.metric not in PROMETHEUS_OWN}
+            if s.metric not in PROMETHEUS_OWN and not s.metric.startswith(FLEET_PREFIX)}
     ours = {n for n, f in fams.items() if n.startswith("smtp_sensor_") and f.samples}
     assert ours - used == set(), f"exported but on no dashboard panel: {sorted(ours - used)}"
 
@@ -426,7 +426,7 @@ def test_fleet_panels_and_rules_query_what_a_fleet_sensor_exports(pg_server, sen
     assert run_cli(["fleet", "init", "--url", pg_server.url()]).returncode == 0
     sensor = sensor_factory(listeners=[
         {"name": "mx", "upstream": up.addr, "proxy_protocol_out": "none", "proxy_protocol_in": False},
-    ], config={"store": {"enabled": True}, "sensor": {"name": "obs1"},
+    ], config={"allow": [], "store": {"enabled": True}, "sensor": {"name": "obs1"},
                "fleet": {"url": pg_server.url(), "share_flags": True, "share_counts": True}})
     sensor.wait_metric("smtp_sensor_fleet_up", lambda v: v == 1, timeout=30)
     _good_session(sensor.listen_addr("mx")[1])
