@@ -57,7 +57,7 @@ Server::Server(config::Config config)
   outputs_ = std::make_unique<SinkOutputs>(cfg, metrics_);
   fleet_ = std::make_unique<FleetLink>(cfg, metrics_);
   sensor_ = std::make_unique<Sensor>(cfg, metrics_, *outputs_);
-  const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned threads = cfg.threads != 0 ? cfg.threads : auto_threads();
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
   std::vector<tcp::endpoint> all_listens;
   for (const auto& lc : cfg.listeners) all_listens.push_back(to_endpoint(lc.listen));
@@ -204,9 +204,9 @@ void Server::accept(Listening& l) {
   // Sessions are spread over the workers round robin; the socket is created on the
   // target worker's context so it never has to move threads.
   Worker& target = *workers_[next_worker_++ % workers_.size()];
-  l.acceptor->async_accept(target.context(), [this, &l, &target](const error_code& ec, tcp::socket socket) {
+  l.acceptor->async_accept(target.context(), l.peer, [this, &l, &target](const error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) return;
-    if (!ec) on_accepted(l, target, std::move(socket));
+    if (!ec) on_accepted(l, target, std::move(socket), l.peer);
     else spdlog::warn("listener '{}': accept failed: {}", l.runtime.config.name, ec.message());
     if (ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system) {
       metrics_.out_of_descriptors(l.runtime.config.name, "accept").Increment();
@@ -221,7 +221,7 @@ void Server::accept(Listening& l) {
   });
 }
 
-void Server::on_accepted(Listening& l, Worker& target, tcp::socket socket) {
+void Server::on_accepted(Listening& l, Worker& target, tcp::socket socket, const tcp::endpoint& peer) {
   auto& rt = l.runtime;
   auto cfg = config();
   if (rt.active.fetch_add(1, std::memory_order_relaxed) >= cfg->listeners[rt.index].max_connections) {
@@ -231,8 +231,11 @@ void Server::on_accepted(Listening& l, Worker& target, tcp::socket socket) {
     socket.close(ignored);
     return;
   }
-  asio::post(target.context(), [&rt, &target, cfg = std::move(cfg), socket = std::move(socket)]() mutable {
-    std::make_shared<RelaySession>(target, rt, std::move(cfg), std::move(socket))->start();
+  // On the acceptor's own worker the session starts at once: a post would cost a trip
+  // through the scheduler (and an extra epoll_wait) for nothing.
+  if (&target == l.home) return std::make_shared<RelaySession>(target, rt, std::move(cfg), std::move(socket), peer)->start();
+  asio::post(target.context(), [&rt, &target, cfg = std::move(cfg), socket = std::move(socket), peer]() mutable {
+    std::make_shared<RelaySession>(target, rt, std::move(cfg), std::move(socket), peer)->start();
   });
 }
 

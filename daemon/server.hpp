@@ -39,11 +39,12 @@ class Server {
     Worker* home = nullptr;  // the worker whose thread runs the acceptor
     std::unique_ptr<tcp::acceptor> acceptor;
     std::unique_ptr<asio::steady_timer> backoff;  // out of descriptors: the next accept waits on it
+    tcp::endpoint peer;  // filled by the accept in flight
   };
 
   void bind(Listening& l);
   void accept(Listening& l);
-  void on_accepted(Listening& l, Worker& target, tcp::socket socket);
+  void on_accepted(Listening& l, Worker& target, tcp::socket socket, const tcp::endpoint& peer);
   void wait_signal();
   void reload();
   void reload_tls(const config::Config& fresh);

@@ -25,7 +25,7 @@ constexpr auto kRefusalLinger = std::chrono::seconds(2);
 }  // namespace
 
 RelaySession::RelaySession(Worker& worker, ListenerRuntime& listener, std::shared_ptr<const config::Config> config,
-                           tcp::socket client)
+                           tcp::socket client, const tcp::endpoint& peer)
     : worker_(worker),
       listener_(listener),
       config_(std::move(config)),
@@ -35,6 +35,7 @@ RelaySession::RelaySession(Worker& worker, ListenerRuntime& listener, std::share
       to_server_(*this, client_, upstream_, Dir::client_to_server),
       to_client_(*this, upstream_, client_, Dir::server_to_client),
       timer_(worker.context()),
+      client_endpoint_(peer),
       lcid_(next_lcid()),
       last_activity_(Clock::now()) {
   observer_ = listener_.observers->open(lcid_, *config_);
@@ -45,9 +46,6 @@ RelaySession::~RelaySession() { listener_.active.fetch_sub(1, std::memory_order_
 
 void RelaySession::start() {
   error_code ec;
-  client_endpoint_ = client_.socket().remote_endpoint(ec);
-  if (!ec) local_endpoint_ = client_.socket().local_endpoint(ec);
-  if (ec) return close(Termination::client_abort);  // gone before we looked
   client_.socket().non_blocking(true, ec);
   client_.socket().set_option(tcp::no_delay(true), ec);
   if (settings_.proxy_protocol_in) {
@@ -175,7 +173,30 @@ void RelaySession::dial_upstream() {
   }
   connected_ = Clock::now();  // until connected: when the attempt began
   arm_timer(connected_ + config_->timeouts.connect);
-  upstream_.socket().async_connect(*target_, [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+  connect_socket();
+}
+
+void RelaySession::connect_socket() {
+  // By hand rather than Asio's async_connect: the socket is made non-blocking and
+  // Nagle-free once, before the connect (Asio's connect sets O_NONBLOCK itself, and the
+  // pump's reads then a second time), and the outcome is one getsockopt after epoll
+  // says writable (Asio's connect op polls the socket first). Three system calls fewer
+  // per session.
+  auto& s = upstream_.socket();
+  error_code ec;
+  if (!s.is_open()) s.open(target_->protocol(), ec);
+  if (!ec) s.non_blocking(true, ec);
+  if (!ec) s.set_option(tcp::no_delay(true), ec);
+  if (ec) return on_connected(ec);
+  if (::connect(s.native_handle(), target_->data(), static_cast<socklen_t>(target_->size())) == 0) return on_connected({});
+  if (errno != EINPROGRESS) return on_connected({errno, asio::error::get_system_category()});
+  s.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code& wait_ec) {
+    if (wait_ec) return self->on_connected(wait_ec);
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(self->upstream_.socket().native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    self->on_connected(err == 0 ? error_code{} : error_code{err, asio::error::get_system_category()});
+  });
 }
 
 bool RelaySession::bind_own_port(std::string& why, error_code& ec) {
@@ -240,9 +261,6 @@ void RelaySession::on_connected(const error_code& ec) {
   }
   observer_->on_upstream_connected(Clock::now() - connected_);
   connected_ = Clock::now();
-  error_code ignored;
-  upstream_.socket().non_blocking(true, ignored);
-  upstream_.socket().set_option(tcp::no_delay(true), ignored);
   if (tls_ && settings_.tls.implicit && settings_.tls.upstream_implicit) return start_upstream_tls();
   to_server_.prime(proxy_header());
   begin_relaying();
@@ -257,7 +275,12 @@ void RelaySession::begin_relaying() {
   to_client_.resume();
 }
 
-std::string RelaySession::proxy_header() const {
+std::string RelaySession::proxy_header() {
+  if (settings_.proxy_protocol_out == config::ProxyProtocol::none) return {};
+  if (local_endpoint_.port() == 0) {  // not from a PROXY header: the address the client dialled
+    error_code ignored;
+    local_endpoint_ = client_.socket().local_endpoint(ignored);
+  }
   switch (settings_.proxy_protocol_out) {
     case config::ProxyProtocol::none: break;
     case config::ProxyProtocol::v1: return make_proxy_v1(client_endpoint_, local_endpoint_);

@@ -25,8 +25,9 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
  public:
   using Clock = std::chrono::steady_clock;
 
+  // peer: the client's address as accept() returned it (saves a getpeername per session).
   RelaySession(Worker& worker, ListenerRuntime& listener, std::shared_ptr<const config::Config> config,
-               tcp::socket client);
+               tcp::socket client, const tcp::endpoint& peer);
   ~RelaySession();
 
   void start();
@@ -57,8 +58,9 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   // Before the connect; false with why (and ec for a failed open) if it cannot be done.
   bool bind_to_client(std::string& why, error_code& ec);  // source: client
   bool bind_own_port(std::string& why, error_code& ec);   // original-destination: see own_ports.hpp
+  void connect_socket();  // the connect itself, once the socket is open (and bound)
   void on_connected(const error_code& ec);
-  std::string proxy_header() const;  // "" unless proxy_protocol_out is set
+  std::string proxy_header();  // "" unless proxy_protocol_out is set
   // The client gets a 421: there is no upstream to relay to.
   void refuse_unavailable(std::string_view why,
                           SessionObserver::Unavailable cause = SessionObserver::Unavailable::upstream);
@@ -90,7 +92,7 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   Pump to_client_;
   asio::steady_timer timer_;
   tcp::endpoint client_endpoint_;  // the real client: from the socket, or from a PROXY header
-  tcp::endpoint local_endpoint_;   // what the client connected to
+  tcp::endpoint local_endpoint_;   // what the client connected to: read when a PROXY header needs it
   std::unique_ptr<SessionObserver> observer_;
   std::optional<tcp::endpoint> target_;  // the upstream: fixed, or the original destination
   std::string no_target_;                // why there is no target_, for the log and the transcript

@@ -34,9 +34,13 @@ class Stream {
   // handler gets "" or OpenSSL's reason for the failure.
   void async_handshake(SslPtr ssl, bool server_role, std::function<void(std::string)> done);
 
-  // A read that Asio may complete at once, and that queues without a system call after
-  // a short read: cheaper than async_wait, which re-arms epoll every time. Under TLS,
-  // waits for readiness and then decrypts, so the handler sees cleartext either way.
+  // A read that Asio may complete at once: cheaper than async_wait, which re-arms epoll
+  // every time. Asio (Boost 1.74) tries the recv() first unless the last one returned 0
+  // bytes, so a read re-armed after a short one costs a recv() that fails with EAGAIN;
+  // skipping it needs EPOLLRDHUP (data and FIN can arrive in one event, and a short read
+  // says nothing of the FIN), which Asio does not register (bench/README.md, issue 20).
+  // Under TLS, waits for readiness and then decrypts, so the handler sees cleartext
+  // either way.
   template <class Handler>
   void async_read_some(std::span<char> into, Handler&& h) {
     if (!ssl_) {

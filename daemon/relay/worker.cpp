@@ -2,7 +2,20 @@
 
 #include "daemon/relay/relay_session.hpp"
 
+#include <sched.h>
+
+#include <algorithm>
+#include <thread>
+
 namespace smtp::daemon {
+
+unsigned auto_threads() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const unsigned cores = sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<unsigned>(CPU_COUNT(&set))
+                                                                     : std::thread::hardware_concurrency();
+  return std::max(1u, cores / 2);
+}
 
 Worker::Worker() : work_(asio::make_work_guard(context_)) {}
 
