@@ -123,8 +123,8 @@ TEST_CASE("a store from before the packs upgrades, packs its history and reports
   {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(upgraded.path.c_str(), &db) == SQLITE_OK);
-    // What v6 and v7 added goes too (v5 recreates its flags table if missing), so the file is what a v2 release left.
-    smtp::store::exec(db, "DROP TABLE rollup_trend; DROP TABLE rollup_pack; DROP TABLE rollup_packed; ALTER TABLE sessions DROP COLUMN direction; ALTER TABLE sessions DROP COLUMN user_name; DROP INDEX sessions_ip_start; DROP INDEX sessions_user_start; DROP INDEX sessions_domain_start; "
+    // What v5-v9 added goes too (v5 creates the flags table that v9 extends), so the file is what a v2 release left.
+    smtp::store::exec(db, "DROP TABLE flags; DROP TABLE rollup_trend; DROP TABLE rollup_pack; DROP TABLE rollup_packed; ALTER TABLE sessions DROP COLUMN direction; ALTER TABLE sessions DROP COLUMN user_name; DROP INDEX sessions_ip_start; DROP INDEX sessions_user_start; DROP INDEX sessions_domain_start; "
                              "ALTER TABLE sessions DROP COLUMN transcript_file; ALTER TABLE sessions DROP COLUMN transcript_offset; PRAGMA user_version = 2; BEGIN");
     sqlite3_stmt* st = nullptr;
     REQUIRE(sqlite3_prepare_v2(db,
