@@ -124,6 +124,24 @@ constexpr const char* kMigrations[] = {
     // order, after an outage or a restart; one row, created at 0 so history ships too.
     R"(CREATE TABLE IF NOT EXISTS fleet_shipped (id INTEGER PRIMARY KEY CHECK (id = 0), last_rowid INTEGER NOT NULL);
        INSERT OR IGNORE INTO fleet_shipped VALUES (0, 0);)",
+    // 9 (SPEC 10): the packed units (hour and coarser) the fleet shipper has still to copy
+    // to the fleet database or delete from it: triggers on rollup_packed note every unit
+    // packed, repacked, unpacked by a late session or pruned, in the transaction that
+    // changes it, so nothing is missed across crashes. One row per unit (seq: the newest
+    // change), so the table stays as small as the number of units even with no fleet; the
+    // shipper deletes a row only if its seq is still the one it shipped. Quarter hours
+    // stay local (the fleet report sums sessions for those slivers). Seeded with every
+    // packed unit, so the history ships too.
+    R"(CREATE TABLE pack_changes (level INTEGER NOT NULL, start INTEGER NOT NULL, seq INTEGER NOT NULL,
+         PRIMARY KEY (level, start)) WITHOUT ROWID;
+       CREATE INDEX pack_changes_seq ON pack_changes(seq);
+       CREATE TRIGGER pack_changes_packed AFTER INSERT ON rollup_packed WHEN NEW.level <> 4 BEGIN
+         INSERT OR REPLACE INTO pack_changes VALUES (NEW.level, NEW.start, (SELECT coalesce(max(seq), 0) + 1 FROM pack_changes));
+       END;
+       CREATE TRIGGER pack_changes_unpacked AFTER DELETE ON rollup_packed WHEN OLD.level <> 4 BEGIN
+         INSERT OR REPLACE INTO pack_changes VALUES (OLD.level, OLD.start, (SELECT coalesce(max(seq), 0) + 1 FROM pack_changes));
+       END;
+       INSERT INTO pack_changes SELECT level, start, row_number() OVER (ORDER BY start, level) FROM rollup_packed WHERE level <> 4;)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
