@@ -132,16 +132,16 @@ constexpr const char* kMigrations[] = {
     // shipper deletes a row only if its seq is still the one it shipped. Quarter hours
     // stay local (the fleet report sums sessions for those slivers). Seeded with every
     // packed unit, so the history ships too.
-    R"(CREATE TABLE pack_changes (level INTEGER NOT NULL, start INTEGER NOT NULL, seq INTEGER NOT NULL,
+    R"(CREATE TABLE IF NOT EXISTS pack_changes (level INTEGER NOT NULL, start INTEGER NOT NULL, seq INTEGER NOT NULL,
          PRIMARY KEY (level, start)) WITHOUT ROWID;
-       CREATE INDEX pack_changes_seq ON pack_changes(seq);
-       CREATE TRIGGER pack_changes_packed AFTER INSERT ON rollup_packed WHEN NEW.level <> 4 BEGIN
+       CREATE INDEX IF NOT EXISTS pack_changes_seq ON pack_changes(seq);
+       CREATE TRIGGER IF NOT EXISTS pack_changes_packed AFTER INSERT ON rollup_packed WHEN NEW.level <> 4 BEGIN
          INSERT OR REPLACE INTO pack_changes VALUES (NEW.level, NEW.start, (SELECT coalesce(max(seq), 0) + 1 FROM pack_changes));
        END;
-       CREATE TRIGGER pack_changes_unpacked AFTER DELETE ON rollup_packed WHEN OLD.level <> 4 BEGIN
+       CREATE TRIGGER IF NOT EXISTS pack_changes_unpacked AFTER DELETE ON rollup_packed WHEN OLD.level <> 4 BEGIN
          INSERT OR REPLACE INTO pack_changes VALUES (OLD.level, OLD.start, (SELECT coalesce(max(seq), 0) + 1 FROM pack_changes));
        END;
-       INSERT INTO pack_changes SELECT level, start, row_number() OVER (ORDER BY start, level) FROM rollup_packed WHERE level <> 4;)",
+       INSERT OR IGNORE INTO pack_changes SELECT level, start, row_number() OVER (ORDER BY start, level) FROM rollup_packed WHERE level <> 4;)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
