@@ -16,6 +16,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 namespace smtp::fleet {
@@ -298,29 +299,49 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
     step_done(mark.get());
   }
 
-  // 1. The sensors' packs of the units taken.
+  // 1. The sensors' packs of the units taken, asked for as runs of consecutive units per
+  // sensor and level (a year by day is one run per sensor): one range scan of the primary
+  // key per run instead of one lookup per unit; units in a run's range that the plan did
+  // not take do not occur, but a row is checked against the units wanted all the same.
   std::uint64_t pack_rows = 0;
-  std::string us, ul, ut;  // the (sensor, level, start) triples as array literals
+  std::string us, ul, ua, ub;  // the (sensor, level, from, to) runs as array literals
   std::map<std::pair<store::Level, std::int64_t>, std::vector<std::string>> have;  // unit -> sensors with its pack
-  for (const auto& [sensor, units] : packed)
-    for (const auto& [level, start] : taken)
-      if (units.count({static_cast<int>(level), start})) {
-        have[{level, start}].push_back(sensor);
-        list_add(us, array_text(sensor));
-        list_add(ul, std::to_string(static_cast<int>(level)));
-        list_add(ut, std::to_string(start));
+  std::set<std::tuple<std::string_view, int, std::int64_t>> wanted;
+  for (const auto& [sensor, units] : packed) {
+    int run_level = -1;
+    std::int64_t run_from = 0, run_to = 0;
+    auto flush_run = [&, &sensor = sensor] {
+      if (run_level < 0) return;
+      list_add(us, array_text(sensor));
+      list_add(ul, std::to_string(run_level));
+      list_add(ua, std::to_string(run_from));
+      list_add(ub, std::to_string(run_to));
+    };
+    for (const auto& [level, start] : taken) {  // ordered by level, then start
+      if (!units.count({static_cast<int>(level), start})) continue;
+      have[{level, start}].push_back(sensor);
+      wanted.insert({sensor, static_cast<int>(level), start});
+      if (run_level == static_cast<int>(level) && start == store::next_unit(level, run_to)) {
+        run_to = start;
+        continue;
       }
+      flush_run();
+      run_level = static_cast<int>(level), run_from = run_to = start;
+    }
+    flush_run();
+  }
   if (!us.empty()) {
     const std::string sql = "SELECT p.sensor, p.level, p.start, p.direction, p.listener, p.data FROM packs p "
-                            "JOIN unnest($1::text[], $2::smallint[], $3::bigint[]) AS u(s, l, t) "
-                            "ON p.sensor = u.s AND p.level = u.l AND p.start = u.t WHERE p.kind = " +
+                            "JOIN unnest($1::text[], $2::smallint[], $3::bigint[], $4::bigint[]) AS u(s, l, a, b) "
+                            "ON p.sensor = u.s AND p.level = u.l AND p.start >= u.a AND p.start <= u.b WHERE p.kind = " +
                             std::to_string(static_cast<int>(fetch_kind)) + scope;
     std::string one;
     store::Counts total{};
-    pack_rows = binary_rows(db, sql, {"{" + us + "}", "{" + ul + "}", "{" + ut + "}"}, [&](const BinaryRow& r) {
+    pack_rows = binary_rows(db, sql, {"{" + us + "}", "{" + ul + "}", "{" + ua + "}", "{" + ub + "}"}, [&](const BinaryRow& r) {
       const std::string_view sensor = r.text(0), listener = r.text(4), data = r.text(5);
       const int level = r.int16(1), direction = r.int16(3);
       const std::int64_t start = r.int64(2);
+      if (!wanted.count({sensor, level, start})) return;
       if (!trend_rows && !sensor_mode) return add_pack(level, start, direction, listener, data);
       // The trend and sensor mode take a pack's sum (of one domain, with --domain).
       total = {};
