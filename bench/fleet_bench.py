@@ -10,7 +10,8 @@ never the system's service), builds one store per sensor with bench/report_store
 ships each with bench/fleet_ship_bench (the daemon's Shipper), then times
 `smtp-sensor report --fleet` for every step x mode over the whole range (UTC), and the
 local report over one sensor's store for comparison. Binaries: build-release/ (or
-SMTP_SENSOR_BIN, FLEET_SHIP_BENCH, REPORT_STORE_GEN).
+SMTP_SENSOR_BIN, FLEET_SHIP_BENCH, REPORT_STORE_GEN). BEFORE_BIN: another smtp-sensor
+(an older release, summing sessions only) timed on the same database, for before/after.
 """
 import os
 import subprocess
@@ -28,6 +29,7 @@ BUILD = REPO / "build-release"
 SENSOR_BIN = os.environ.get("SMTP_SENSOR_BIN", str(BUILD / "daemon" / "smtp-sensor"))
 SHIP = os.environ.get("FLEET_SHIP_BENCH", str(BUILD / "bench" / "fleet_ship_bench"))
 GEN = os.environ.get("REPORT_STORE_GEN", str(BUILD / "bench" / "report_store_gen"))
+BEFORE = os.environ.get("BEFORE_BIN", "")
 
 
 def main() -> int:
@@ -57,25 +59,30 @@ def main() -> int:
             print(r.stdout.strip())
         size = pg.scalar("SELECT pg_size_pretty(pg_total_relation_size('sessions'))")
         print(f"fleet sessions table with indexes: {size} for {sensors * per:,} sessions")
+        packs = pg.psql("SELECT pg_total_relation_size('packs'), pg_total_relation_size('packed'), "
+                        "(SELECT count(*) FROM packs), (SELECT count(*) FROM packed)")[0]
+        print(f"fleet packs: {int(packs[0]) / 1e6:.1f} MB in {int(packs[2]):,} rows ({int(packs[0]) / sensors / 1e6:.1f} MB "
+              f"a sensor), packed: {int(packs[1]) / 1e6:.1f} MB in {int(packs[3]):,} rows")
 
         to = datetime.now(timezone.utc).date()
         frm = to - timedelta(days=days - 1)
         rng = ["--from", frm.isoformat(), "--to", to.isoformat(), "--tz", "UTC", "--format", "csv"]
         print(f"\n## report over {frm} .. {to} (UTC), seconds, CSV to a file")
-        print("| step | mode | fleet (all sensors) | local (mx1) |")
-        print("|---|---|---|---|")
+        print("| step | mode | fleet (all sensors) | before | local (mx1) |")
+        print("|---|---|---|---|---|")
         out = work / "out.csv"
         for step in ("hour", "day", "week", "month"):
             for mode in ("trend", "domain", "user", "ip", "sensor"):
-                def timed(args):
+                def timed(args, binary=SENSOR_BIN):
                     t0 = time.monotonic()
                     with open(out, "wb") as f:
-                        subprocess.run([SENSOR_BIN, "report", *args, "--step", step, "--mode", mode, *rng], stdout=f,
+                        subprocess.run([binary, "report", *args, "--step", step, "--mode", mode, *rng], stdout=f,
                                        check=True)
                     return time.monotonic() - t0
                 fleet = timed(["--fleet", "--fleet-url", url])
+                before = f"{timed(['--fleet', '--fleet-url', url], BEFORE):.2f}" if BEFORE else "-"
                 local = "-" if mode == "sensor" else f"{timed(['--store', str(stores[0])]):.2f}"
-                print(f"| {step} | {mode} | {fleet:.2f} | {local} |")
+                print(f"| {step} | {mode} | {fleet:.2f} | {before} | {local} |", flush=True)
         return 0
     finally:
         pg.cleanup()

@@ -43,5 +43,16 @@ int main(int argc, char** argv) {
   const double s = duration<double>(steady_clock::now() - t0).count();
   std::printf("%s: shipped %llu sessions in %.2f s: %.0f sessions/s (batch %zu)\n", o.sensor.c_str(),
               static_cast<unsigned long long>(total), s, static_cast<double>(total) / s, o.batch);
+  // Then the packed units (after the sessions, as the shipper orders them).
+  smtp::store::ShipSource src(o.store_path);
+  while (src.pack_backlog() > 0) {
+    std::this_thread::sleep_for(milliseconds(20));
+    if (steady_clock::now() - t0 > minutes(30)) {
+      std::fprintf(stderr, "gave up shipping packs after 30 minutes\n");
+      return 1;
+    }
+  }
+  std::printf("%s: and its packed units in %.2f s more\n", o.sensor.c_str(),
+              duration<double>(steady_clock::now() - t0).count() - s);
   return 0;
 }

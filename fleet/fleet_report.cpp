@@ -2,6 +2,8 @@
 
 #include "report/format.hpp"
 #include "report/periods.hpp"
+#include "report/plan.hpp"
+#include "report/report.hpp"
 #include "store/pack.hpp"
 #include "store/schema.hpp"
 #include "store/time_units.hpp"
@@ -13,16 +15,18 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <set>
+#include <tuple>
 #include <utility>
 
 namespace smtp::fleet {
 namespace {
 
 // An in-memory store as the report reads it at the current schema: packs (per the
-// query's direction and listener, which PostgreSQL applied already) and the trend's
-// roll-ups, with an empty sessions table (every period of every zone is made of whole
-// quarter hours, so no report of it reads session rows; a unit with no pack has no
-// sessions, and its finer units and rows read as empty).
+// query's direction and listener, which PostgreSQL applied already; several per unit and
+// scope, one per sensor, so no primary key) and the trend's roll-ups, with an empty
+// sessions table (every period of every zone is made of whole quarter hours, and every
+// unit the report reads is in rollup_packed, so it reads no session row).
 const std::string kLocalTables =
     "CREATE TABLE sessions (start_ms INTEGER NOT NULL, domain TEXT NOT NULL, auth_user TEXT NOT NULL, "
     "auth_result TEXT NOT NULL, client_ip TEXT NOT NULL, blocked INTEGER NOT NULL, bad_commands INTEGER NOT NULL, "
@@ -33,8 +37,8 @@ const std::string kLocalTables =
     "blocked_connections INTEGER NOT NULL, bad_commands INTEGER NOT NULL, terminations INTEGER NOT NULL, "
     "bandwidth_bytes INTEGER NOT NULL, messages INTEGER NOT NULL, PRIMARY KEY (level, start)) WITHOUT ROWID;"
     "CREATE TABLE rollup_pack (kind INTEGER NOT NULL, level INTEGER NOT NULL, start INTEGER NOT NULL, "
-    "direction INTEGER NOT NULL, listener TEXT NOT NULL, data BLOB NOT NULL, "
-    "PRIMARY KEY (kind, level, start, direction, listener));"
+    "direction INTEGER NOT NULL, listener TEXT NOT NULL, data BLOB NOT NULL);"
+    "CREATE INDEX rollup_pack_unit ON rollup_pack (kind, level, start);"
     "CREATE TABLE rollup_packed (level INTEGER NOT NULL, start INTEGER NOT NULL, PRIMARY KEY (level, start)) WITHOUT ROWID;"
     "PRAGMA user_version = " + std::to_string(store::kSchemaVersion) + ";";
 
@@ -90,6 +94,73 @@ std::uint64_t copy_out(Connection& db, const std::string& select, const std::fun
   return n;
 }
 
+// Appends item to a comma-separated list (GCC 12 warns, falsely, of -Wrestrict about
+// "," + std::string).
+void list_add(std::string& list, std::string_view item) {
+  if (!list.empty()) list += ',';
+  list += item;
+}
+
+// One element of a PostgreSQL text[] literal, quoted.
+std::string array_text(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + '"';
+}
+
+// A row of a result in binary format: integers in network byte order, text and bytea raw.
+struct BinaryRow {
+  const PGresult* r;
+  std::string_view text(int col) const {
+    return {PQgetvalue(r, 0, col), static_cast<std::size_t>(PQgetlength(r, 0, col))};
+  }
+  std::int64_t be(int col, int bytes) const {
+    if (PQgetlength(r, 0, col) != bytes) throw std::runtime_error("fleet report: unexpected column from the fleet database");
+    const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, 0, col));
+    std::uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v = v << 8 | p[i];
+    return bytes == 2 ? static_cast<std::int16_t>(v) : static_cast<std::int64_t>(v);
+  }
+  int int16(int col) const { return static_cast<int>(be(col, 2)); }
+  std::int64_t int64(int col) const { return be(col, 8); }
+};
+
+// Runs sql with text parameters and hands each row, in binary and one at a time (the
+// packs of a year of a fleet need not be held twice), to row; returns the rows seen.
+std::uint64_t binary_rows(Connection& db, const std::string& sql, const std::vector<std::string>& params,
+                          const std::function<void(const BinaryRow&)>& row) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  if (!PQsendQueryParams(db.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 1) ||
+      !PQsetSingleRowMode(db.get()))
+    throw PgError(PQerrorMessage(db.get()), "");
+  std::uint64_t n = 0;
+  std::string error, state;
+  while (PGresult* raw = PQgetResult(db.get())) {
+    Result r(raw);
+    const auto status = PQresultStatus(raw);
+    if (status == PGRES_SINGLE_TUPLE) {
+      // After a failure the rest is drained, so the connection stays usable.
+      if (error.empty()) {
+        try {
+          row(BinaryRow{raw});
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+      }
+      ++n;
+    } else if (status != PGRES_TUPLES_OK && error.empty()) {
+      const char* code = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+      error = PQresultErrorMessage(raw), state = code ? code : "";
+    }
+  }
+  if (!error.empty()) throw PgError(error, state);
+  return n;
+}
+
 store::Counts counts_at(const std::vector<std::string>& f, std::size_t first) {
   store::Counts c{};
   for (std::size_t i = 0; i < c.size(); ++i) c[i] = std::strtoll(f[first + i].c_str(), nullptr, 10);
@@ -124,19 +195,65 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
     lo = periods.front().begin_ms, hi = periods.front().end_ms;
     for (const auto& p : periods) lo = std::min(lo, p.begin_ms), hi = std::max(hi, p.end_ms);
   }
-  std::string where = " FROM sessions WHERE start_ms >= " + std::to_string(lo) + " AND start_ms < " + std::to_string(hi);
+  // The report this store is for reads what report_source says; the fleet plans with it
+  // so as to fetch exactly the units that report will read.
+  const report::Source src = report::report_source(q, store::kSchemaVersion);
+  const bool trend_rows = !src.packs;  // the whole fleet's trend: rollup_trend rows
+  const bool sensor_mode = q.mode == Mode::sensor;
+  // The packs fetched: the report's kind; for the trend rows and for sensor mode the
+  // totals (with --domain, sensor mode takes the domain packs' entry of that domain).
+  store::PackKind fetch_kind = src.kind;
+  if (trend_rows || (sensor_mode && !q.domain)) fetch_kind = store::PackKind::total;
+
+  std::string sensor_in;  // " AND sensor IN (...)" when the report names sensors
   if (!sensors.empty()) {
-    where += " AND sensor IN (";
+    sensor_in = " AND sensor IN (";
     for (std::size_t i = 0; i < sensors.size(); ++i) {
-      if (i > 0) where += ',';
-      where += quote_literal(db.get(), sensors[i]);
+      if (i > 0) sensor_in += ',';
+      sensor_in += quote_literal(db.get(), sensors[i]);
     }
-    where += ")";
+    sensor_in += ")";
   }
-  if (q.domain) where += " AND domain = " + quote_literal(db.get(), *q.domain);
-  if (q.listener) where += " AND listener = " + quote_literal(db.get(), *q.listener);
-  if (q.direction != report::Direction::both) where += q.direction == report::Direction::out ? " AND direction = 1" : " AND direction = 0";
-  const bool filtered = q.listener || q.direction != report::Direction::both;
+  std::string scope;  // the packs' and the sessions' scope filter
+  if (q.listener) scope += " AND listener = " + quote_literal(db.get(), *q.listener);
+  if (q.direction != report::Direction::both) scope += q.direction == report::Direction::out ? " AND direction = 1" : " AND direction = 0";
+
+  // Which units each sensor has packed (hour and coarser), around the range: a unit the
+  // plan reads may start up to a month before it or end after it.
+  std::map<std::string, std::set<std::pair<int, std::int64_t>>> packed;
+  {
+    const std::int64_t margin = 32 * store::kDay;
+    const std::string sql = "SELECT sensor, level, start FROM packed WHERE start >= " +
+                            std::to_string(store::floor_seconds(lo) - margin) + " AND start < " +
+                            std::to_string(store::floor_seconds(hi) + margin) + sensor_in;
+    copy_out(db, sql, [&](std::vector<std::string>& f) {
+      if (f.size() != 3) throw std::runtime_error("fleet report: unexpected row from the fleet database");
+      packed[f[0]].insert({std::atoi(f[1].c_str()), std::strtoll(f[2].c_str(), nullptr, 10)});
+    });
+  }
+  // A unit is read for every sensor at once: from a sensor's pack where it has one, else
+  // from its sessions summed here. So the plan takes a unit only where summing it costs no
+  // more than its finer units would: each sensor has packed it, or packed nothing inside
+  // it (so a month packed by three sensors, while the fourth's late session unpacked it,
+  // is read as days). Quarter hours are never shipped, so they are always taken.
+  auto duration = [](store::Level l, std::int64_t start) { return store::next_unit(l, start) - start; };
+  auto packed_inside = [&](const std::set<std::pair<int, std::int64_t>>& units, store::Level level, std::int64_t start) {
+    const std::int64_t end = store::next_unit(level, start), len = end - start;
+    for (const store::Level finer : {store::Level::hour, store::Level::day, store::Level::week}) {
+      if (duration(finer, start) >= len) continue;
+      auto it = units.lower_bound({static_cast<int>(finer), start});
+      if (it != units.end() && it->first == static_cast<int>(finer) && it->second < end) return true;
+    }
+    return false;
+  };
+  std::set<std::pair<store::Level, std::int64_t>> taken;
+  report::Plan plan(src.chain, [&](store::Level level, std::int64_t start) {
+    for (const auto& [sensor, units] : packed)
+      if (!units.count({static_cast<int>(level), start}) && packed_inside(units, level, start)) return false;
+    taken.insert({level, start});
+    return true;
+  });
+  for (std::uint32_t p = 0; p < periods.size(); ++p) plan.add(periods[p].begin_ms, periods[p].end_ms, {p, 1});
 
   sqlite3* raw = nullptr;
   if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
@@ -146,102 +263,176 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
   SqlitePtr mem(raw, &sqlite3_close);
   store::exec(raw, kLocalTables.c_str());
   // A hash aggregate over a month of a fleet's keys outgrows the default 4 MB and would
-  // spill to disk; this is per session, for the report's connection only.
-  db.exec_script("SET work_mem = '64MB'");
+  // spill to disk; this is per session, for the report's connection only. JIT compiles
+  // each query's expressions (tens of ms to a second) for sums over a few units' rows.
+  db.exec_script("SET work_mem = '64MB'; SET jit = off");
   store::exec(raw, "BEGIN");
-  std::uint64_t groups = 0;
-  // The coarsest unit every period edge falls on: UTC days (a UTC report by day or
-  // coarser), hours (whole-hour zones), else quarter hours. Fewer, larger groups come back
-  // from PostgreSQL; the report reads the units as it reads the local store's.
-  auto all_on = [&](std::int64_t unit_ms) {
-    return std::all_of(periods.begin(), periods.end(),
-                       [&](const report::Period& p) { return p.begin_ms % unit_ms == 0 && p.end_ms % unit_ms == 0; });
-  };
-  store::Level level = store::Level::quarter_hour;
-  std::int64_t unit_s = store::kQuarterHour;
-  if (all_on(store::kDay * 1000)) level = store::Level::day, unit_s = store::kDay;
-  else if (all_on(store::kHour * 1000)) level = store::Level::hour, unit_s = store::kHour;
-  if (q.mode == Mode::trend && !q.domain && !filtered && level == store::Level::day)
-    level = store::Level::hour, unit_s = store::kHour;
-  const std::string bucket = "start_ms / " + std::to_string(unit_s * 1000);
-  if (q.mode == Mode::trend && !q.domain && !filtered) {
-    // The whole fleet per quarter hour and per hour (both from quarter hours, or hours
-    // only when every edge is on one), as the writer keeps rollup_trend.
-    auto ins = store::prepare(raw, "INSERT INTO rollup_trend VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO UPDATE SET "
+  auto ins = store::prepare(raw, "INSERT INTO rollup_pack VALUES (?, ?, ?, ?, ?, ?)");
+  auto mark = store::prepare(raw, "INSERT OR IGNORE INTO rollup_packed VALUES (?, ?)");
+  auto trend = store::prepare(raw, "INSERT INTO rollup_trend VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO UPDATE SET "
                                    "new_connections = new_connections + ?3, blocked_connections = blocked_connections + ?4, "
                                    "bad_commands = bad_commands + ?5, terminations = terminations + ?6, "
                                    "bandwidth_bytes = bandwidth_bytes + ?7, messages = messages + ?8");
-    if (!ins) throw std::runtime_error(sqlite3_errmsg(raw));
-    groups = copy_out(db, "SELECT " + bucket + ", " + kSums + where + " GROUP BY 1", [&](std::vector<std::string>& f) {
-      if (f.size() != 7) throw std::runtime_error("fleet report: unexpected row from the fleet database");
-      const std::int64_t qs = std::strtoll(f[0].c_str(), nullptr, 10) * unit_s;
-      const auto c = counts_at(f, 1);
-      const std::pair<store::Level, std::int64_t> units[] = {{store::Level::hour, qs - qs % store::kHour},
-                                                             {store::Level::quarter_hour, qs}};
-      for (const auto& [lv, start] : units) {
-        if (lv == store::Level::quarter_hour && level != store::Level::quarter_hour) break;
-        sqlite3_bind_int(ins.get(), 1, static_cast<int>(lv));
-        sqlite3_bind_int64(ins.get(), 2, start);
-        for (int i = 0; i < 6; ++i) sqlite3_bind_int64(ins.get(), 3 + i, c[static_cast<std::size_t>(i)]);
-        if (sqlite3_step(ins.get()) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(raw));
-        sqlite3_reset(ins.get());
-      }
-    });
-  } else {
-    // One pack kind, per unit, as store/packer.cpp builds them from rows: the
-    // key and (for user and ip_domain) the session's domain, with what the packer leaves
-    // out (empty keys, users whose AUTH failed) left out here.
-    store::PackKind kind = store::PackKind::domain;
-    std::string key = "domain", domain = "''", filter = " AND domain <> ''";
-    switch (q.mode) {
-      case Mode::user:
-        kind = store::PackKind::user, key = kUserKey, domain = "domain", filter = std::string(" AND ") + kUserKey + " <> ''";
-        break;
-      case Mode::ip:
-        kind = q.domain ? store::PackKind::ip_domain : store::PackKind::ip, key = kIpKey;
-        domain = q.domain ? "domain" : "''", filter = std::string(" AND ") + kIpKey + " <> ''";
-        break;
-      case Mode::trend:  // filtered by direction or listener: one total per unit
-        if (!q.domain) kind = store::PackKind::total, key = "''", filter.clear();
-        break;
-      case Mode::sensor: key = "sensor", filter.clear(); break;  // the domain column names the sensor
-      default: break;
-    }
-    auto ins = store::prepare(raw, "INSERT INTO rollup_pack VALUES (?, ?, ?, ?, ?, ?)");
-    auto packed = store::prepare(raw, "INSERT OR IGNORE INTO rollup_packed VALUES (?, ?)");
-    if (!ins || !packed) throw std::runtime_error(sqlite3_errmsg(raw));
-    // One scope: the one the report's scanner asks for.
-    const int direction = q.direction == report::Direction::out ? 1 : 0;
-    const std::string listener = q.listener.value_or("");
-    // Gathered per unit here rather than sorted by PostgreSQL: its ORDER BY over the
-    // groups cost more than the map.
-    std::map<std::int64_t, std::vector<store::OwnedEntry>> units;
-    auto flush = [&](std::int64_t unit, std::vector<store::OwnedEntry>& entries) {
-      const std::string blob = store::encode_sorted(std::move(entries));
-      sqlite3_bind_int(ins.get(), 1, static_cast<int>(kind));
-      sqlite3_bind_int(ins.get(), 2, static_cast<int>(level));
-      sqlite3_bind_int64(ins.get(), 3, unit * unit_s);
-      sqlite3_bind_int(ins.get(), 4, direction);
-      sqlite3_bind_text(ins.get(), 5, listener.data(), static_cast<int>(listener.size()), SQLITE_STATIC);
-      sqlite3_bind_blob(ins.get(), 6, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
-      if (sqlite3_step(ins.get()) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(raw));
-      sqlite3_reset(ins.get());
-      sqlite3_bind_int(packed.get(), 1, static_cast<int>(level));
-      sqlite3_bind_int64(packed.get(), 2, unit * unit_s);
-      if (sqlite3_step(packed.get()) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(raw));
-      sqlite3_reset(packed.get());
+  if (!ins || !mark || !trend) throw std::runtime_error(sqlite3_errmsg(raw));
+  auto step_done = [&](sqlite3_stmt* st) {
+    if (sqlite3_step(st) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(raw));
+    sqlite3_reset(st);
+  };
+  auto add_trend = [&](int level, std::int64_t start, const store::Counts& c) {
+    sqlite3_bind_int(trend.get(), 1, level);
+    sqlite3_bind_int64(trend.get(), 2, start);
+    for (int i = 0; i < 6; ++i) sqlite3_bind_int64(trend.get(), 3 + i, c[static_cast<std::size_t>(i)]);
+    step_done(trend.get());
+  };
+  auto add_pack = [&](int level, std::int64_t start, int direction, std::string_view listener, std::string_view blob) {
+    if (blob.empty()) return;
+    sqlite3_bind_int(ins.get(), 1, static_cast<int>(src.kind));
+    sqlite3_bind_int(ins.get(), 2, level);
+    sqlite3_bind_int64(ins.get(), 3, start);
+    sqlite3_bind_int(ins.get(), 4, direction);
+    sqlite3_bind_text(ins.get(), 5, listener.data(), static_cast<int>(listener.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_blob(ins.get(), 6, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+    step_done(ins.get());
+  };
+  for (const auto& [level, start] : taken) {
+    sqlite3_bind_int(mark.get(), 1, static_cast<int>(level));
+    sqlite3_bind_int64(mark.get(), 2, start);
+    step_done(mark.get());
+  }
+
+  // 1. The sensors' packs of the units taken, asked for as runs of consecutive units per
+  // sensor and level (a year by day is one run per sensor): one range scan of the primary
+  // key per run instead of one lookup per unit; units in a run's range that the plan did
+  // not take do not occur, but a row is checked against the units wanted all the same.
+  std::uint64_t pack_rows = 0;
+  std::string us, ul, ua, ub;  // the (sensor, level, from, to) runs as array literals
+  std::map<std::pair<store::Level, std::int64_t>, std::vector<std::string>> have;  // unit -> sensors with its pack
+  std::set<std::tuple<std::string_view, int, std::int64_t>> wanted;
+  for (const auto& [sensor, units] : packed) {
+    int run_level = -1;
+    std::int64_t run_from = 0, run_to = 0;
+    auto flush_run = [&, &sensor = sensor] {
+      if (run_level < 0) return;
+      list_add(us, array_text(sensor));
+      list_add(ul, std::to_string(run_level));
+      list_add(ua, std::to_string(run_from));
+      list_add(ub, std::to_string(run_to));
     };
-    const std::string select = "SELECT " + bucket + ", " + key + ", " + domain + ", " + kSums + where + filter +
-                               " GROUP BY 1, 2, 3";
+    for (const auto& [level, start] : taken) {  // ordered by level, then start
+      if (!units.count({static_cast<int>(level), start})) continue;
+      have[{level, start}].push_back(sensor);
+      wanted.insert({sensor, static_cast<int>(level), start});
+      if (run_level == static_cast<int>(level) && start == store::next_unit(level, run_to)) {
+        run_to = start;
+        continue;
+      }
+      flush_run();
+      run_level = static_cast<int>(level), run_from = run_to = start;
+    }
+    flush_run();
+  }
+  if (!us.empty()) {
+    const std::string sql = "SELECT p.sensor, p.level, p.start, p.direction, p.listener, p.data FROM packs p "
+                            "JOIN unnest($1::text[], $2::smallint[], $3::bigint[], $4::bigint[]) AS u(s, l, a, b) "
+                            "ON p.sensor = u.s AND p.level = u.l AND p.start >= u.a AND p.start <= u.b WHERE p.kind = " +
+                            std::to_string(static_cast<int>(fetch_kind)) + scope;
+    std::string one;
+    store::Counts total{};
+    pack_rows = binary_rows(db, sql, {"{" + us + "}", "{" + ul + "}", "{" + ua + "}", "{" + ub + "}"}, [&](const BinaryRow& r) {
+      const std::string_view sensor = r.text(0), listener = r.text(4), data = r.text(5);
+      const int level = r.int16(1), direction = r.int16(3);
+      const std::int64_t start = r.int64(2);
+      if (!wanted.count({sensor, level, start})) return;
+      if (!trend_rows && !sensor_mode) return add_pack(level, start, direction, listener, data);
+      // The trend and sensor mode take a pack's sum (of one domain, with --domain).
+      total = {};
+      bool any = false;
+      store::PackReader reader(data);
+      store::PackEntry e;
+      while (reader.next(e)) {
+        if (sensor_mode && q.domain && e.key != *q.domain) continue;
+        for (std::size_t i = 0; i < total.size(); ++i) total[i] += e.counts[i];
+        any = true;
+      }
+      if (reader.corrupt()) throw std::runtime_error("fleet report: a packed roll-up is damaged");
+      if (!any) return;
+      if (trend_rows) return add_trend(level, start, total);
+      one.clear();
+      store::encode(one, {sensor, {}, total});
+      add_pack(level, start, direction, listener, one);
+    });
+  }
+
+  // 2. The sessions of the units taken for the sensors without their pack, summed per
+  // unit and key as store/packer.cpp sums them: the key and (user, ip_domain) the
+  // session's domain, with what the packer leaves out (empty keys, users whose AUTH
+  // failed) left out here.
+  std::string key = "''", domain = "''", filter;
+  if (!trend_rows) {
+    switch (src.kind) {
+      case store::PackKind::user: key = kUserKey, domain = "domain", filter = std::string(" AND ") + kUserKey + " <> ''"; break;
+      case store::PackKind::ip: key = kIpKey, filter = std::string(" AND ") + kIpKey + " <> ''"; break;
+      case store::PackKind::ip_domain:
+        key = kIpKey, domain = "domain", filter = std::string(" AND ") + kIpKey + " <> ''";
+        break;
+      case store::PackKind::domain: key = "domain", filter = " AND domain <> ''"; break;
+      case store::PackKind::total: break;
+    }
+    if (sensor_mode) key = "sensor", domain = "''", filter.clear();
+  }
+  if (q.domain) filter += " AND domain = " + quote_literal(db.get(), *q.domain);
+  // The sensors read: those named, else every sensor with sessions (a loose scan of the
+  // sessions' primary key, one probe per sensor), including any that ships no packs.
+  std::vector<std::string> all = sensors;
+  if (all.empty())
+    copy_out(db,
+             "WITH RECURSIVE s AS (SELECT min(sensor) AS sensor FROM sessions UNION ALL "
+             "SELECT (SELECT min(sensor) FROM sessions WHERE sensor > s.sensor) FROM s WHERE s.sensor IS NOT NULL) "
+             "SELECT sensor FROM s WHERE sensor IS NOT NULL",
+             [&](std::vector<std::string>& f) { all.push_back(std::move(f.at(0))); });
+  std::vector<std::pair<store::Level, std::int64_t>> units;
+  std::string values;
+  for (const auto& u : taken) {
+    const auto it = have.find(u);
+    std::string inc;
+    for (const auto& s : all)
+      if (it == have.end() || std::find(it->second.begin(), it->second.end(), s) == it->second.end())
+        list_add(inc, array_text(s));
+    if (inc.empty()) continue;  // every sensor's pack is read
+    values += (values.empty() ? "(" : ",(") + std::to_string(units.size()) + ", " + std::to_string(u.second * 1000) + ", " +
+              std::to_string(store::next_unit(u.first, u.second) * 1000) + ", " + quote_literal(db.get(), "{" + inc + "}") +
+              "::text[])";
+    units.push_back(u);
+  }
+  std::uint64_t groups = 0;
+  if (!units.empty()) {
+    // Gathered per unit here rather than sorted by PostgreSQL: its ORDER BY over the
+    // groups cost more than the map. Each unit is read by the start_ms index alone:
+    // "sensor || ''" keeps the planner from AND-ing in a bitmap of the sensor's every
+    // session from the primary key (64 ms per unit at a million sessions a sensor,
+    // bench/README.md).
+    std::map<std::size_t, std::vector<store::OwnedEntry>> sums;
+    const std::string select = "SELECT u.i, " + key + ", " + domain + ", " + kSums + " FROM (VALUES " + values +
+                               ") AS u(i, a, b, inc) JOIN sessions ON start_ms >= u.a AND start_ms < u.b "
+                               "WHERE sensor || '' = ANY (u.inc)" + scope + filter + " GROUP BY 1, 2, 3";
     groups = copy_out(db, select, [&](std::vector<std::string>& f) {
       if (f.size() != 9) throw std::runtime_error("fleet report: unexpected row from the fleet database");
-      units[std::strtoll(f[0].c_str(), nullptr, 10)].push_back({std::move(f[1]), std::move(f[2]), counts_at(f, 3)});
+      const auto i = static_cast<std::size_t>(std::strtoull(f[0].c_str(), nullptr, 10));
+      if (i >= units.size()) throw std::runtime_error("fleet report: unexpected row from the fleet database");
+      if (trend_rows) return add_trend(static_cast<int>(units[i].first), units[i].second, counts_at(f, 3));
+      sums[i].push_back({std::move(f[1]), std::move(f[2]), counts_at(f, 3)});
     });
-    for (auto& [unit, entries] : units) flush(unit, entries);
+    // One scope: the one the report's scanner asks for.
+    const int direction = q.direction == report::Direction::out ? 1 : 0;
+    for (auto& [i, entries] : sums)
+      add_pack(static_cast<int>(units[i].first), units[i].second, direction, q.listener.value_or(""),
+               store::encode_sorted(std::move(entries)));
   }
   store::exec(raw, "COMMIT");
   if (stats) {
     stats->groups = groups;
+    stats->packs = pack_rows;
+    stats->units = taken.size();
     stats->fetch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return mem;

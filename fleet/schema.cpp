@@ -69,6 +69,26 @@ constexpr const char* kMigrations[] = {
     // fleet report has --direction and --listener and counts outbound sessions by sender.
     R"(ALTER TABLE sessions ADD COLUMN direction smallint NOT NULL DEFAULT 0;
        ALTER TABLE sessions ADD COLUMN user_name text NOT NULL DEFAULT '';)",
+    // 4: each sensor's packed roll-ups (store/pack.hpp) of its closed UTC hours, days, ISO
+    // weeks and months, as its local store holds them (kind, level, scope; data is the
+    // blob), and which units it has packed: the fleet report merges them as the local
+    // report does and sums sessions only where no pack covers (SPEC 10). The shipper
+    // replaces a unit's rows when the sensor repacks it and deletes them when a late
+    // session or the retention unpacks it.
+    R"(CREATE TABLE packs (
+         sensor text NOT NULL,
+         level smallint NOT NULL,
+         start bigint NOT NULL,
+         kind smallint NOT NULL,
+         direction smallint NOT NULL,
+         listener text NOT NULL,
+         data bytea NOT NULL,
+         PRIMARY KEY (sensor, level, start, kind, direction, listener));
+       CREATE TABLE packed (
+         sensor text NOT NULL,
+         level smallint NOT NULL,
+         start bigint NOT NULL,
+         PRIMARY KEY (sensor, level, start));)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

@@ -21,6 +21,38 @@ constexpr const char* kUniqueViolation = "23505";
 const std::string kInsert = std::string("INSERT INTO sessions (") + kSessionColumns + ") SELECT " + kSessionColumns +
                             " FROM fleet_stage ON CONFLICT (sensor, lcid) DO NOTHING";
 constexpr auto kBacklogEvery = std::chrono::seconds(1);
+// A unit's packs are replaced whole: its rows go, then its rows now (if it is packed).
+constexpr const char* kDeletePacks =
+    "DELETE FROM packs WHERE sensor = $1 AND (level, start) IN (SELECT * FROM unnest($2::smallint[], $3::bigint[]))";
+constexpr const char* kDeletePacked =
+    "DELETE FROM packed WHERE sensor = $1 AND (level, start) IN (SELECT * FROM unnest($2::smallint[], $3::bigint[]))";
+constexpr const char* kInsertPacked =
+    "INSERT INTO packed (sensor, level, start) SELECT $1, * FROM unnest($2::smallint[], $3::bigint[])";
+constexpr const char* kCopyPacks = "COPY packs (sensor, level, start, kind, direction, listener, data) FROM STDIN";
+// A batch of units stops growing past this many bytes of COPY text (a month of a busy
+// sensor's packs is tens of MB), so the shipper's memory stays bounded.
+constexpr std::size_t kMaxPackPayload = 32u << 20;
+
+// A PostgreSQL array literal of the numbers.
+template <class T>
+std::string array_literal(const std::vector<T>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(v[i]);
+  }
+  return out + "}";
+}
+
+// Appends data as a COPY text field of type bytea, in hex ("\\x" escaped for COPY).
+void append_copy_bytea(std::string& out, std::string_view data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += "\\\\x";
+  for (const unsigned char c : data) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+}
 // An idle shipper asks the database whether it is still there this often, so
 // smtp_sensor_fleet_up falls to 0 when it goes away even while no session ends.
 constexpr auto kPingEvery = std::chrono::seconds(5);
@@ -101,6 +133,67 @@ bool Shipper::connect() {
   return true;
 }
 
+bool Shipper::ship_packs(store::ShipSource& source) {
+  const auto changes = source.pack_changes(options_.pack_batch);
+  if (changes.empty()) return false;
+  // Read from the local store first, so no remote transaction is left open by a local
+  // failure.
+  std::vector<store::PackChange> batch;
+  std::vector<int> levels, packed_levels;
+  std::vector<std::int64_t> starts, packed_starts;
+  std::vector<store::ShipPack> packs;
+  std::string payload;
+  for (const auto& c : changes) {
+    if (!batch.empty() && payload.size() > kMaxPackPayload) break;
+    batch.push_back(c);
+    levels.push_back(c.level);
+    starts.push_back(c.start);
+    if (!source.read_unit(c.level, c.start, packs)) continue;
+    packed_levels.push_back(c.level);
+    packed_starts.push_back(c.start);
+    const std::string unit = std::to_string(c.level) + '\t' + std::to_string(c.start) + '\t';
+    for (const auto& p : packs) {
+      append_copy_text(payload, options_.sensor);
+      payload += '\t';
+      payload += unit;
+      payload += std::to_string(p.kind) + '\t' + std::to_string(p.direction) + '\t';
+      append_copy_text(payload, p.listener);
+      payload += '\t';
+      append_copy_bytea(payload, p.data);
+      payload += '\n';
+    }
+  }
+  db_->exec_script("BEGIN");
+  db_->exec(kDeletePacks, {options_.sensor, array_literal(levels), array_literal(starts)});
+  db_->exec(kDeletePacked, {options_.sensor, array_literal(levels), array_literal(starts)});
+  if (!packed_levels.empty())
+    db_->exec(kInsertPacked, {options_.sensor, array_literal(packed_levels), array_literal(packed_starts)});
+  if (!payload.empty()) {
+    db_->exec(kCopyPacks);
+    db_->put_copy_data(payload);
+    db_->end_copy();
+  }
+  db_->exec_script("COMMIT");
+  // After the remote commit: a crash in between ships the units again, which replaces
+  // them with the same rows.
+  source.clear_pack_changes(batch);
+  return true;
+}
+
+bool Shipper::pack_step(std::unique_ptr<store::ShipSource>& source) {
+  try {
+    return ship_packs(*source);
+  } catch (const PgError& e) {
+    db_.reset();
+    failed(ShipOp::ship, e.what());
+  } catch (const std::exception& e) {
+    source.reset();
+    db_.reset();  // a remote transaction may be open
+    failed(ShipOp::store, e.what());
+  }
+  return false;
+}
+
 void Shipper::run() {
   std::unique_ptr<store::ShipSource> source;
   auto next_backlog = std::chrono::steady_clock::time_point{};
@@ -142,6 +235,13 @@ void Shipper::run() {
     }
     if (rows.empty()) {
       backlog_.store(0, std::memory_order_relaxed);
+      // Packs ship once the sessions before them have: a report then never reads a
+      // sensor's pack while its sessions of the open units are still on the way.
+      if (pack_step(source)) continue;
+      if (!source || !db_) {
+        sleep_for(backoff_);
+        continue;
+      }
       if (std::chrono::steady_clock::now() >= next_ping) {
         next_ping = std::chrono::steady_clock::now() + kPingEvery;
         try {
@@ -194,7 +294,11 @@ void Shipper::run() {
     } catch (const std::exception& e) {
       failed(ShipOp::store, e.what());
       source.reset();
+      continue;
     }
+    // Caught up with the sessions: a busy sensor rarely reads an empty batch, and its
+    // packs must not wait for one.
+    if (rows.size() < options_.batch) pack_step(source);
   }
 }
 

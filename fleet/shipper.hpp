@@ -1,6 +1,8 @@
 // The fleet shipper (SPEC 10): a thread of its own that copies every session the local
 // store has committed to the fleet database, in rowid order and in batches, and moves the
-// store's shipped mark after each remote commit. The sensor never waits for it.
+// store's shipped mark after each remote commit; then the packs of the units the local
+// packer changed (store pack_changes), so the fleet report merges packs. The sensor
+// never waits for it.
 #pragma once
 
 #include "fleet/pg.hpp"
@@ -11,10 +13,15 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+
+namespace smtp::store {
+class ShipSource;
+}
 
 namespace smtp::fleet {
 
@@ -27,6 +34,7 @@ struct ShipperOptions {
   std::string sensor;      // this sensor's name in the fleet's rows
   ConnectInfo connect;
   std::size_t batch = 10'000;  // sessions per COPY and commit
+  std::size_t pack_batch = 200;  // changed units per commit
   std::chrono::milliseconds idle_poll{200};
   std::chrono::milliseconds backoff_min{500};
   std::chrono::milliseconds backoff_max{30'000};
@@ -54,7 +62,12 @@ class Shipper {
  private:
   void run();
   bool connect();
-  bool ship_once();  // true if it shipped a batch
+  // Ships a batch of changed units' packs; true if there were any. Throws PgError for
+  // the fleet, std::runtime_error for the local store.
+  bool ship_packs(store::ShipSource& source);
+  // ship_packs with its failures counted and logged; a failure drops the connection (and
+  // the local source on a local failure).
+  bool pack_step(std::unique_ptr<store::ShipSource>& source);
   void failed(ShipOp op, const std::string& what);
   void sleep_for(std::chrono::milliseconds d);
 

@@ -52,16 +52,9 @@ void add_signed(Counters& to, const store::Counts& c, int sign) {
   to.messages += sign * c[5];
 }
 
-// The roll-ups a query reads, and their levels for the query's step, coarsest first,
-// down to quarter hours, of which every local period is made: trend reads the
-// rollup_trend rows, a drill-down or a key mode the packs.
-struct Source {
-  bool packs = false;                     // key packs, else rollup_trend (or rows only)
-  store::PackKind kind = store::PackKind::domain;
-  std::vector<Level> chain;
-};
+}  // namespace
 
-Source source(const Query& q, int schema) {
+Source report_source(const Query& q, int schema) {
   Source s;
   if (q.mode == Mode::trend && !q.domain && !filtered(q)) {
     // The whole server's trend (quarter hours since v4).
@@ -87,6 +80,8 @@ Source source(const Query& q, int schema) {
   s.chain.push_back(Level::quarter_hour);
   return s;
 }
+
+namespace {
 
 // Byte order of two keys, eight bytes at a time: the merge compares keys several times
 // per entry, and keys (IPs, addresses) are short enough that a call to memcmp costs
@@ -417,7 +412,7 @@ void scan_report(sqlite3* db, const Query& q, const std::vector<Period>& periods
                  ReportStats* stats_out) {
   ReportStats stats;
   const int schema = store::schema_version(db);
-  const Source src = source(q, schema);
+  const Source src = report_source(q, schema);
   // One read transaction: the writer commits rows, trend roll-ups and pack deletions
   // together, so all are read from the same snapshot.
   store::exec(db, "BEGIN");

@@ -5,6 +5,8 @@
 
 #include "report/periods.hpp"
 #include "report/query.hpp"
+#include "store/pack.hpp"
+#include "store/time_units.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -46,6 +48,17 @@ struct ReportStats {
   std::uint64_t rollup_rows = 0;   // trend rows and pack entries read
   std::uint64_t session_rows = 0;  // session rows read
 };
+
+// The roll-ups a query reads, and their levels for the query's step, coarsest first,
+// down to quarter hours, of which every local period is made: trend reads the
+// rollup_trend rows, a drill-down or a key mode the packs. The fleet report
+// (fleet/fleet_report.cpp) plans with it too, to fetch what this report will read.
+struct Source {
+  bool packs = false;  // key packs, else rollup_trend (or rows only)
+  store::PackKind kind = store::PackKind::domain;
+  std::vector<store::Level> chain;
+};
+Source report_source(const Query& q, int schema);
 
 // Opens the store read-only (never creating it); throws StoreUnavailable.
 sqlite3* open_report_store(const std::string& path);

@@ -128,6 +128,24 @@ constexpr const char* kMigrations[] = {
     // still name another sensor of the fleet after a restart, before (or without) the
     // fleet database. '' for rows written before: this sensor, as they were read then.
     R"(ALTER TABLE flags ADD COLUMN sensor TEXT NOT NULL DEFAULT '';)",
+    // 10 (SPEC 10): the packed units (hour and coarser) the fleet shipper has still to copy
+    // to the fleet database or delete from it: triggers on rollup_packed note every unit
+    // packed, repacked, unpacked by a late session or pruned, in the transaction that
+    // changes it, so nothing is missed across crashes. One row per unit (seq: the newest
+    // change), so the table stays as small as the number of units even with no fleet; the
+    // shipper deletes a row only if its seq is still the one it shipped. Quarter hours
+    // stay local (the fleet report sums sessions for those slivers). Seeded with every
+    // packed unit, so the history ships too.
+    R"(CREATE TABLE IF NOT EXISTS pack_changes (level INTEGER NOT NULL, start INTEGER NOT NULL, seq INTEGER NOT NULL,
+         PRIMARY KEY (level, start)) WITHOUT ROWID;
+       CREATE INDEX IF NOT EXISTS pack_changes_seq ON pack_changes(seq);
+       CREATE TRIGGER IF NOT EXISTS pack_changes_packed AFTER INSERT ON rollup_packed WHEN NEW.level <> 4 BEGIN
+         INSERT OR REPLACE INTO pack_changes VALUES (NEW.level, NEW.start, (SELECT coalesce(max(seq), 0) + 1 FROM pack_changes));
+       END;
+       CREATE TRIGGER IF NOT EXISTS pack_changes_unpacked AFTER DELETE ON rollup_packed WHEN OLD.level <> 4 BEGIN
+         INSERT OR REPLACE INTO pack_changes VALUES (OLD.level, OLD.start, (SELECT coalesce(max(seq), 0) + 1 FROM pack_changes));
+       END;
+       INSERT OR IGNORE INTO pack_changes SELECT level, start, row_number() OVER (ORDER BY start, level) FROM rollup_packed WHERE level <> 4;)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

@@ -20,7 +20,7 @@ using MigrationProgress = std::function<void()>;
 sqlite3* open_store(const std::string& path, bool read_only = false, const MigrationProgress& progress = {});
 
 int schema_version(sqlite3* db);
-inline constexpr int kSchemaVersion = 9;
+inline constexpr int kSchemaVersion = 10;
 // The first schema with direction, user_name and packs per (direction, listener).
 inline constexpr int kScopedSchema = 7;
 

@@ -86,4 +86,70 @@ std::vector<ShipRow> ShipSource::read_after(std::int64_t rowid, std::size_t limi
   return rows;
 }
 
+std::uint64_t ShipSource::pack_backlog() {
+  return static_cast<std::uint64_t>(single_int(db_, "SELECT count(*) FROM pack_changes"));
+}
+
+std::vector<PackChange> ShipSource::pack_changes(std::size_t limit) {
+  auto st = must_prepare(db_, "SELECT level, start, seq FROM pack_changes ORDER BY seq LIMIT ?");
+  sqlite3_bind_int64(st.get(), 1, static_cast<std::int64_t>(limit));
+  std::vector<PackChange> out;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW)
+    out.push_back({sqlite3_column_int(st.get(), 0), sqlite3_column_int64(st.get(), 1), sqlite3_column_int64(st.get(), 2)});
+  if (rc != SQLITE_DONE) fail(db_, "store: reading pack changes");
+  return out;
+}
+
+bool ShipSource::read_unit(int level, std::int64_t start, std::vector<ShipPack>& packs) {
+  packs.clear();
+  // One snapshot: the packer writes a unit's packs and its rollup_packed row together.
+  if (sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) fail(db_, "store");
+  bool packed = false;
+  try {
+    auto mark = must_prepare(db_, "SELECT 1 FROM rollup_packed WHERE level = ?1 AND start = ?2");
+    sqlite3_bind_int(mark.get(), 1, level);
+    sqlite3_bind_int64(mark.get(), 2, start);
+    packed = sqlite3_step(mark.get()) == SQLITE_ROW;
+    if (packed) {
+      auto st = must_prepare(db_, "SELECT kind, direction, listener, data FROM rollup_pack WHERE kind IN (0, 1, 2, 3, 4) "
+                                  "AND level = ?1 AND start = ?2");
+      sqlite3_bind_int(st.get(), 1, level);
+      sqlite3_bind_int64(st.get(), 2, start);
+      int rc;
+      while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+        ShipPack p;
+        p.kind = sqlite3_column_int(st.get(), 0);
+        p.direction = sqlite3_column_int(st.get(), 1);
+        p.listener = std::string(column_text(st.get(), 2));
+        p.data.assign(static_cast<const char*>(sqlite3_column_blob(st.get(), 3)),
+                      static_cast<std::size_t>(sqlite3_column_bytes(st.get(), 3)));
+        packs.push_back(std::move(p));
+      }
+      if (rc != SQLITE_DONE) fail(db_, "store: reading packs to ship");
+    }
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  return packed;
+}
+
+void ShipSource::clear_pack_changes(const std::vector<PackChange>& done) {
+  auto st = must_prepare(db_, "DELETE FROM pack_changes WHERE level = ?1 AND start = ?2 AND seq = ?3");
+  if (sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) fail(db_, "store");
+  for (const auto& c : done) {
+    sqlite3_bind_int(st.get(), 1, c.level);
+    sqlite3_bind_int64(st.get(), 2, c.start);
+    sqlite3_bind_int64(st.get(), 3, c.seq);
+    if (sqlite3_step(st.get()) != SQLITE_DONE) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      fail(db_, "store: clearing shipped pack changes");
+    }
+    sqlite3_reset(st.get());
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) fail(db_, "store: clearing shipped pack changes");
+}
+
 }  // namespace smtp::store

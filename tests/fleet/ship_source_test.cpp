@@ -1,8 +1,10 @@
+#include "store/packer.hpp"
 #include "store/schema.hpp"
 #include "store/session_store.hpp"
 #include "store/ship_source.hpp"
 
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -69,4 +71,75 @@ TEST_CASE("a mark past every row (all pruned, rowids restarted) goes back to 0")
   store::ShipSource src(t.path());
   src.set_mark(500);
   CHECK(src.mark() == 0);
+}
+
+namespace {
+
+// Sessions written straight into a store, one every 10 minutes over two UTC days.
+void insert_sessions(sqlite3* db, std::int64_t from_s, int n) {
+  store::exec(db, "BEGIN");
+  for (int i = 0; i < n; ++i) {
+    const std::int64_t ms = (from_s + 600LL * i) * 1000;
+    const std::string sql =
+        "INSERT INTO sessions (lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, auth_user, "
+        "auth_result, domain, messages, recipients, commands, bad_commands, permanent_failures, termination, blocked, "
+        "bytes_in, bytes_out) VALUES (" + std::to_string(i + 1) + ", " + std::to_string(ms) + ", " + std::to_string(ms + 5) +
+        ", 'smtp', '192.0.2.1', 1, 'u', 'h', 0, '', '', 'example.org', 1, 1, 3, 0, 0, 'quit', 0, 10, 20)";
+    store::exec(db, sql.c_str());
+  }
+  store::exec(db, "COMMIT");
+}
+
+bool has_unit(const std::vector<store::PackChange>& changes, store::Level level, std::int64_t start) {
+  for (const auto& c : changes)
+    if (c.level == static_cast<int>(level) && c.start == start) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("pack changes: every unit packed, unpacked by a late session and repacked is noted until shipped") {
+  TempStore t;
+  constexpr std::int64_t kDay0 = 1'700'006'400;  // 2023-11-15 00:00 UTC
+  sqlite3* db = store::open_store(t.path());
+  insert_sessions(db, kDay0, 2 * 144);
+  store::Packer packer(db);
+  packer.run(store::Packer::Clock::now() + 30s);
+
+  store::ShipSource src(t.path());
+  auto changes = src.pack_changes(100'000);
+  CHECK(src.pack_backlog() == changes.size());
+  // The first day and its hours are closed and packed; quarter hours stay local.
+  CHECK(has_unit(changes, store::Level::day, kDay0));
+  CHECK(has_unit(changes, store::Level::hour, kDay0 + 3600));
+  for (const auto& c : changes) CHECK(c.level != static_cast<int>(store::Level::quarter_hour));
+  std::vector<store::ShipPack> packs;
+  REQUIRE(src.read_unit(static_cast<int>(store::Level::day), kDay0, packs));
+  bool domain_pack = false;
+  for (const auto& p : packs) {
+    CHECK(p.listener == "smtp");
+    domain_pack = domain_pack || (p.kind == static_cast<int>(store::PackKind::domain) && !p.data.empty());
+  }
+  CHECK(domain_pack);
+  src.clear_pack_changes(changes);
+  CHECK(src.pack_backlog() == 0);
+
+  // A late session for the first day's second hour unpacks the hour and the day (in the
+  // writer's transaction): both are noted, and read as not packed.
+  store::exec(db, "BEGIN");
+  packer.touch((kDay0 + 3600 + 60) * 1000);
+  store::exec(db, "COMMIT");
+  changes = src.pack_changes(100);
+  CHECK(has_unit(changes, store::Level::hour, kDay0 + 3600));
+  CHECK(has_unit(changes, store::Level::day, kDay0));
+  CHECK_FALSE(src.read_unit(static_cast<int>(store::Level::day), kDay0, packs));
+  CHECK(packs.empty());
+  // Repacked before the fleet committed the deletion: the stale changes are not cleared,
+  // so the repacked units ship too.
+  packer.run(store::Packer::Clock::now() + 30s);
+  src.clear_pack_changes(changes);
+  const auto again = src.pack_changes(100);
+  CHECK(has_unit(again, store::Level::day, kDay0));
+  CHECK(src.read_unit(static_cast<int>(store::Level::day), kDay0, packs));
+  sqlite3_close(db);
 }

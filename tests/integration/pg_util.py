@@ -129,12 +129,13 @@ GRANT CONNECT, TEMPORARY ON DATABASE {db} TO smtp_sensor_writer;
 GRANT USAGE ON SCHEMA public TO smtp_sensor_writer;
 GRANT SELECT ON schema_version TO smtp_sensor_writer;
 GRANT SELECT, INSERT ON sessions TO smtp_sensor_writer;
+GRANT SELECT, INSERT, DELETE ON packs, packed TO smtp_sensor_writer;
 GRANT SELECT, INSERT, UPDATE, DELETE ON shared_flags, shared_events TO smtp_sensor_writer;
 GRANT USAGE ON SEQUENCE shared_flags_seq, shared_events_id_seq TO smtp_sensor_writer;
 CREATE ROLE smtp_sensor_reader LOGIN;
 GRANT CONNECT ON DATABASE {db} TO smtp_sensor_reader;
 GRANT USAGE ON SCHEMA public TO smtp_sensor_reader;
-GRANT SELECT ON schema_version, sessions TO smtp_sensor_reader;
+GRANT SELECT ON schema_version, sessions, packs, packed TO smtp_sensor_reader;
 """
 
 

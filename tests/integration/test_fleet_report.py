@@ -169,10 +169,59 @@ def test_lone_sensor_offers_no_fleet(sensor_factory, sink_factory):
     assert status == 200 and 'id="fleet"' in page and 'class="field fleet-only" hidden' in page
 
 
+def local_pack_state(path):
+    """(units packed hour and coarser, changes not shipped yet) of a local store."""
+    import sqlite3
+    db = sqlite3.connect(path)
+    try:
+        packed = db.execute("SELECT count(*) FROM rollup_packed WHERE level <> 4").fetchone()[0]
+        pending = db.execute("SELECT count(*) FROM pack_changes").fetchone()[0]
+    finally:
+        db.close()
+    return packed, pending
+
+
+def wait_packs_shipped(pg, path, timeout=60.0):
+    """Waits until the sensor has packed its history and shipped every pack change: the
+    fleet lists as many packed units as the local store, twice in a row."""
+    deadline = time.monotonic() + timeout * SLOW
+    last = None
+    while True:
+        packed, pending = local_pack_state(path)
+        fleet = int(pg.scalar("SELECT count(*) FROM packed"))
+        state = (packed, fleet)
+        if pending == 0 and packed == fleet and packed > 0 and state == last:
+            return packed
+        assert time.monotonic() < deadline, f"packs not shipped: local {packed} ({pending} pending), fleet {fleet}"
+        last = state
+        time.sleep(1.0)
+
+
+# Which reports the 40-day test compares (each twice: local and fleet). Every mode and
+# filter in UTC by day; every step with a trend, a key mode, a drill-down and a direction;
+# the zones on whole hours and on half hours (quarter-hour edges, summed from sessions) a
+# few of them each: together every pack kind, level and edge, without running every
+# combination (CI runs this under ASan).
+COMBOS = [(m, []) for m in MODES] + [("ip", ["--domain", "d1.example"]),
+                                      ("trend", ["--domain", "d2.example"]),
+                                      ("trend", ["--direction", "out"]),
+                                      ("user", ["--direction", "out"]),
+                                      ("ip", ["--direction", "out"]),
+                                      ("domain", ["--direction", "in"]),
+                                      ("user", ["--listener", "smtp"])]
+FEW = [("trend", []), ("domain", []), ("ip", ["--domain", "d1.example"]), ("user", ["--direction", "out"])]
+PLAN = [("UTC", ["day"], COMBOS), ("UTC", ["hour", "week", "month"], FEW[::2]),
+        ("Europe/Berlin", ["hour", "week"], FEW[1::2]), ("Asia/Kolkata", ["day", "month"], FEW[::2])]
+LATE = [("trend", []), ("domain", []), ("ip", []), ("user", ["--listener", "smtp"])]
+
+
 def test_fleet_report_equals_local_over_weeks_of_sessions(pg_server, sensor_factory, sink_factory, tmp_path):
-    """Sessions spread over 40 days (written into a stopped sensor's store, then shipped by
-    it) report the same through the fleet as through the local rows, period by period, in
-    zones on whole days, whole hours and half hours, for every step and mode."""
+    """Sessions spread over 40 days (written into a stopped sensor's store, then packed and
+    shipped by it) report the same through the fleet as through the local rows, period by
+    period, for every step and mode in UTC and for some in zones on whole hours and half
+    hours. The fleet reads the shipped packs: with the fleet's sessions of the packed days
+    deleted it still counts them. A late session that unpacks a shipped unit is counted
+    once the sensor has packed and shipped the unit again."""
     import random
     import shutil
     import sqlite3
@@ -181,59 +230,121 @@ def test_fleet_report_equals_local_over_weeks_of_sessions(pg_server, sensor_fact
     sensor.stop()
     path = sensor.config["store"]["path"]
     now_ms = int(time.time() * 1000)
-    rows = []
-    for i in range(3000):
-        start = now_ms - rng.randrange(40 * 86_400_000)
+
+    def session(lcid, start):
         ok = rng.random() < 0.8
         # A third are outbound (SPEC 14): counted by sender and by remote server.
         out = rng.random() < 0.3
-        rows.append((10_000_000 + i, start, start + 500, "out" if out else "smtp", f"198.51.100.{rng.randrange(8)}",
-                     40000, f"203.0.113.{rng.randrange(6)}:25" if out else "u", "h", 0,
-                     f"user{rng.randrange(5)}@d{rng.randrange(3)}.example" if rng.random() < 0.5 else "",
-                     "success" if ok else "failure", f"d{rng.randrange(4)}.example" if rng.random() < 0.9 else "",
-                     rng.randrange(3), 1, 5, rng.randrange(2), rng.randrange(2),
-                     "quit" if rng.random() < 0.8 else "client_abort", int(rng.random() < 0.1),
-                     rng.randrange(100_000), rng.randrange(5000), int(out),
-                     f"sender{rng.randrange(4)}@d{rng.randrange(3)}.example" if out else ""))
+        return (lcid, start, start + 500, "out" if out else "smtp", f"198.51.100.{rng.randrange(8)}",
+                40000, f"203.0.113.{rng.randrange(6)}:25" if out else "u", "h", 0,
+                f"user{rng.randrange(5)}@d{rng.randrange(3)}.example" if rng.random() < 0.5 else "",
+                "success" if ok else "failure", f"d{rng.randrange(4)}.example" if rng.random() < 0.9 else "",
+                rng.randrange(3), 1, 5, rng.randrange(2), rng.randrange(2),
+                "quit" if rng.random() < 0.8 else "client_abort", int(rng.random() < 0.1),
+                rng.randrange(100_000), rng.randrange(5000), int(out),
+                f"sender{rng.randrange(4)}@d{rng.randrange(3)}.example" if out else "")
+
+    insert = ("INSERT INTO sessions (lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, "
+              "auth_user, auth_result, domain, messages, recipients, commands, bad_commands, permanent_failures, "
+              "termination, blocked, bytes_in, bytes_out, direction, user_name) VALUES (" + ",".join("?" * 23) + ")")
+    rows = [session(10_000_000 + i, now_ms - rng.randrange(40 * 86_400_000)) for i in range(3000)]
     db = sqlite3.connect(path)
-    db.executemany("INSERT INTO sessions (lcid, start_ms, end_ms, listener, client_ip, client_port, upstream, helo, tls, "
-                   "auth_user, auth_result, domain, messages, recipients, commands, bad_commands, permanent_failures, "
-                   "termination, blocked, bytes_in, bytes_out, direction, user_name) VALUES (" + ",".join("?" * 23) + ")",
-                   rows)
+    db.executemany(insert, rows)
     db.commit()
     db.close()
     sensor.start()
     assert wait_fleet_rows(pg_server, 3000, timeout=60) == 3000
+    units = wait_packs_shipped(pg_server, path)
+    # Hours, days, weeks and months of 40 days: more than a thousand units.
+    assert units > 960, units
+    assert int(pg_server.scalar("SELECT count(*) FROM packs WHERE sensor = 'mx7'")) > 0
     sensor.stop()
-    # The local report over the rows alone (a store that claims schema 2 reads no roll-up).
-    rows_only = str(tmp_path / "rows-only.db")
-    shutil.copy(path, rows_only)
-    db = sqlite3.connect(rows_only)
-    db.execute("PRAGMA user_version = 2")
-    db.commit()
-    db.close()
 
     today = datetime.datetime.now(datetime.timezone.utc).date()
     rng_args = ["--from", (today - datetime.timedelta(days=41)).isoformat(), "--to", today.isoformat()]
-    checked = 0
-    for tz in ("UTC", "Europe/Berlin", "Asia/Kolkata"):
-        for step in ("hour", "day", "week", "month"):
-            for mode, extra in [(m, []) for m in MODES] + [("ip", ["--domain", "d1.example"]),
-                                                            ("trend", ["--domain", "d2.example"]),
-                                                            ("trend", ["--direction", "out"]),
-                                                            ("user", ["--direction", "out"]),
-                                                            ("ip", ["--direction", "out"]),
-                                                            ("domain", ["--direction", "in"]),
-                                                            ("user", ["--listener", "smtp"])]:
-                keyed = mode != "trend"
-                args = ["--step", step, "--mode", mode, *extra, *rng_args]
-                local = report_json("--store", rows_only, *args, tz=tz)
-                fleet = report_json("--fleet", "--fleet-url", pg_server.url(), "--sensor", "mx7", *args, tz=tz)
-                assert by_period_key(fleet["rows"], keyed) == by_period_key(local["rows"], keyed), (tz, step, mode, extra)
-                assert fleet["rows"] == local["rows"], (tz, step, mode, extra)
-                checked += 1
-    assert checked == 3 * 4 * 11
 
+    def rows_only_copy():
+        """The local report over the rows alone (a store that claims schema 2 reads no roll-up)."""
+        rows_only = str(tmp_path / "rows-only.db")
+        shutil.copy(path, rows_only)
+        db = sqlite3.connect(rows_only)
+        db.execute("PRAGMA user_version = 2")
+        db.commit()
+        db.close()
+        return rows_only
+
+    def compare(rows_only, tz, step, mode, extra):
+        keyed = mode != "trend"
+        args = ["--step", step, "--mode", mode, *extra, *rng_args]
+        local = report_json("--store", rows_only, *args, tz=tz)
+        fleet = report_json("--fleet", "--fleet-url", pg_server.url(), "--sensor", "mx7", *args, tz=tz)
+        assert by_period_key(fleet["rows"], keyed) == by_period_key(local["rows"], keyed), (tz, step, mode, extra)
+        assert fleet["rows"] == local["rows"], (tz, step, mode, extra)
+
+    rows_only = rows_only_copy()
+    checked = 0
+    for tz, steps, combos in PLAN:
+        for step in steps:
+            for mode, extra in combos:
+                compare(rows_only, tz, step, mode, extra)
+                checked += 1
+    assert checked == 11 + 3 * 2 + 2 * 2 + 2 * 2
+
+    # A second sensor with the same sessions that ships no packs (an older release): the
+    # units are read from mx7's packs plus old1's sessions summed, so the whole fleet
+    # counts every session twice, and by sensor each counts what the local report does.
+    pg_server.psql("CREATE TEMP TABLE twin AS SELECT * FROM sessions WHERE sensor = 'mx7'; "
+                   "UPDATE twin SET sensor = 'old1'; INSERT INTO sessions SELECT * FROM twin;")
+    for tz, step, mode, extra in (("UTC", "day", "ip", []), ("UTC", "week", "trend", []),
+                                  ("Asia/Kolkata", "day", "user", ["--direction", "out"])):
+        keyed = mode != "trend"
+        args = ["--step", step, "--mode", mode, *extra, *rng_args]
+        local = by_period_key(report_json("--store", rows_only, *args, tz=tz)["rows"], keyed)
+        fleet = by_period_key(report_json("--fleet", "--fleet-url", pg_server.url(), *args, tz=tz)["rows"], keyed)
+        assert fleet == {k: [2 * v for v in c] for k, c in local.items()}, (tz, step, mode, extra)
+    args = ["--step", "day", *rng_args]
+    local = by_period_key(report_json("--store", rows_only, "--mode", "trend", *args)["rows"], False)
+    by_sensor = by_period_key(report_json("--fleet", "--fleet-url", pg_server.url(), "--mode", "sensor", *args)["rows"], True)
+    assert by_sensor == {(p, name): c for (p, _), c in local.items() if c[0] > 0 for name in ("mx7", "old1")}
+    pg_server.psql("DELETE FROM sessions WHERE sensor = 'old1'")
+
+    # A late session (one written when it ends, long after its hour was packed) for a
+    # shipped day: the writer unpacks the units that hold it in the transaction that
+    # writes it (store/packer.cpp, Packer::touch), as done here with the sensor stopped.
+    late_start = int(datetime.datetime.combine(today - datetime.timedelta(days=20), datetime.time(10, 5),
+                                               tzinfo=datetime.timezone.utc).timestamp() * 1000)
+    late = session(20_000_000, late_start)
+    db = sqlite3.connect(path)
+    db.execute(insert, late)
+    t = late_start // 1000
+    day = t - t % 86400
+    month = int(datetime.datetime.fromtimestamp(day, datetime.timezone.utc).replace(day=1).timestamp())
+    week = day - ((day // 86400 + 3) % 7) * 86400
+    unpacked = 0
+    for level, start in ((4, t - t % 900), (0, t - t % 3600), (1, day), (2, week), (3, month)):
+        db.execute("DELETE FROM rollup_pack WHERE level = ? AND start = ?", (level, start))
+        unpacked += db.execute("DELETE FROM rollup_packed WHERE level = ? AND start = ?", (level, start)).rowcount * (level != 4)
+    db.commit()
+    db.close()
+    assert unpacked >= 2  # the hour and the day; the week and month too if they were closed
+    assert local_pack_state(path)[1] == unpacked  # each goes to the fleet
+    sensor.start()
+    assert wait_fleet_rows(pg_server, 3001, timeout=60) == 3001
+    wait_packs_shipped(pg_server, path)
+    sensor.stop()
+    assert pg_server.scalar(f"SELECT count(*) FROM packed WHERE level = 1 AND start = {day}") == "1"
+    # The fleet's sessions of the packed days are gone: what the fleet counts for them now
+    # comes from the packs alone, the late session's included.
+    first_packed_day = int(pg_server.scalar("SELECT min(start) FROM packed WHERE level = 1 AND start >= "
+                                            f"{(now_ms // 1000) - 39 * 86400}"))
+    last_packed_day = int(pg_server.scalar("SELECT max(start) FROM packed WHERE level = 1"))
+    deleted = int(pg_server.psql(f"WITH d AS (DELETE FROM sessions WHERE start_ms >= {first_packed_day * 1000} AND "
+                                 f"start_ms < {(last_packed_day + 86400) * 1000} RETURNING 1) SELECT count(*) FROM d")[0][0])
+    assert deleted > 2000, deleted
+    rows_only = rows_only_copy()
+    for mode, extra in LATE:
+        compare(rows_only, "UTC", "day", mode, extra)
+    compare(rows_only, "UTC", "month", "trend", [])
 
 def test_fleet_page_in_chromium(pg_server, sensor_factory, sink_factory, upstream_factory):
     from test_report_page import WEB_TESTS, need_browser
