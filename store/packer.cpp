@@ -173,6 +173,18 @@ bool Packer::pack_rows(std::int64_t start) {
 }
 
 bool Packer::pack_parent(Level level, std::int64_t start) {
+  // A week's or month's children: the larger cache for this merge only (shrinking it
+  // again frees the pages). Best effort: a failed PRAGMA only costs speed.
+  struct MergeCache {
+    sqlite3* db;
+    static void set(sqlite3* d, int kib) {
+      if (d) sqlite3_exec(d, ("PRAGMA cache_size = " + std::to_string(kib)).c_str(), nullptr, nullptr, nullptr);
+    }
+    explicit MergeCache(sqlite3* d) : db(d) { set(db, kMergeCacheKiB); }
+    ~MergeCache() { set(db, kSteadyCacheKiB); }
+    MergeCache(const MergeCache&) = delete;
+    MergeCache& operator=(const MergeCache&) = delete;
+  } cache(level == Level::week || level == Level::month ? db_ : nullptr);
   // length() of a blob reads its record header only, not its pages.
   const auto size = prepare(db_, "SELECT sum(length(data)) FROM rollup_pack WHERE " SMTP_SENSOR_ALL_KINDS
                                  " AND level = ?1 AND start >= ?2 AND start < ?3");

@@ -14,7 +14,7 @@ unsigned auto_threads() {
   CPU_ZERO(&set);
   const unsigned cores = sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<unsigned>(CPU_COUNT(&set))
                                                                      : std::thread::hardware_concurrency();
-  return std::max(1u, cores / 2);
+  return std::max(1u, cores);
 }
 
 Worker::Worker() : work_(asio::make_work_guard(context_)) {}

@@ -15,12 +15,9 @@ using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode
 
 class RelaySession;
 
-// `threads: auto`: half the cores this process may run on (its affinity mask, so a
-// systemd CPUAffinity= or taskset is respected), at least one. Why half, not one per core:
-// a relayed message costs the sensor mostly kernel time in its own send/recv/epoll calls,
-// and the MTA it fronts (and the clients, on a gateway) need the other cores; a second
-// I/O thread on a 2-core machine measured 17-23% more CPU per message for no more
-// throughput (bench/README.md, issue 20). See docs/DESIGN.md "I/O threads".
+// `threads: auto`: one I/O thread per core this process may run on (its affinity mask,
+// so a systemd CPUAffinity= or taskset is respected). Measured against half the cores on
+// the 2-core machine (bench/README.md, issue 20; docs/DESIGN.md "I/O threads").
 unsigned auto_threads();
 
 // Sessions never leave their worker, so their state needs no locks; the worker keeps an
