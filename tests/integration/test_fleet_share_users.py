@@ -9,13 +9,12 @@ flag with the raising sensor's name and write no second line."""
 from __future__ import annotations
 
 import smtplib
-import threading
 import time
 
 from harness import SLOW
 from scripted_server import Script
 from test_detectors_common import Alerts, auth_plain, det_config, flagged, quit, smtp
-from test_fleet_share import fleet_url, flag_of, wait_until
+from test_fleet_share import at_once, fleet_url, flag_of, wait_until
 
 USERS = {"alice@example.org": "s3cret-Pa55", "bob@example.org": "b0b-Pa55", "carol@example.org": "c4rol-Pa55"}
 REFUSED = "550 5.7.1 Message rejected as spam"
@@ -125,18 +124,8 @@ def test_a_burst_of_logins_over_three_sensors_raises_one_alert(pg_server, sensor
     sensors = start(sensor_factory, url, ["mx1", "mx2", "mx3"], {"user_many_ips": {"distinct_ips": 3, "window": "1h"}},
                     [{"name": "mx", "upstream": up.addr, "proxy_protocol_out": "none", "proxy_protocol_in": False}])
     conns = [smtp(s, f"127.0.0.8{i}") for i, s in enumerate(sensors)]
-    go = threading.Barrier(len(conns))
     codes = []
-
-    def log_in(c):
-        go.wait()
-        codes.append(auth_plain(c, "carol@example.org", USERS["carol@example.org"]))
-
-    threads = [threading.Thread(target=log_in, args=(c,)) for c in conns]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(lambda c: codes.append(auth_plain(c, "carol@example.org", USERS["carol@example.org"])), [(c,) for c in conns])
     assert codes == [235] * 3
     for c in conns:
         quit(c)
