@@ -13,6 +13,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace smtp::daemon {
 namespace {
@@ -42,7 +43,14 @@ RelaySession::RelaySession(Worker& worker, ListenerRuntime& listener, std::share
   worker_.add(*this);
 }
 
-RelaySession::~RelaySession() { listener_.active.fetch_sub(1, std::memory_order_relaxed); }
+RelaySession::~RelaySession() { release_slot(); }
+
+void RelaySession::release_slot() {
+  // Once, at the close or else at the end: the slot is free before the client sees the
+  // close, so a client that reconnects at once is not refused by max_connections for a
+  // session that is already over.
+  if (std::exchange(holds_slot_, false)) listener_.active.fetch_sub(1, std::memory_order_relaxed);
+}
 
 void RelaySession::start() {
   error_code ec;
@@ -409,6 +417,7 @@ void RelaySession::on_timer(const error_code& ec) {
 void RelaySession::close(Termination reason) {
   if (closed()) return;
   phase_ = Phase::closed;
+  release_slot();
   error_code ignored;
   timer_.cancel(ignored);
   client_.close();

@@ -80,6 +80,7 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   void on_handshake_timeout();
   void arm_timer(Clock::time_point when);
   void on_timer(const error_code& ec);
+  void release_slot();  // this session's place in listener_.active, given back once
   Clock::time_point relay_deadline() const;
 
   Worker& worker_;
@@ -104,6 +105,7 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   Clock::time_point connected_;
   Clock::time_point last_activity_;
   Phase phase_ = Phase::proxy_header;
+  bool holds_slot_ = true;  // counted in listener_.active (the accept counted it)
   bool greeted_ = false;  // the upstream has said something
   bool client_finished_first_ = false;
   TlsStep tls_step_ = TlsStep::none;
