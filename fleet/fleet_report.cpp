@@ -114,9 +114,7 @@ std::string array_text(std::string_view s) {
 // A row of a result in binary format: integers in network byte order, text and bytea raw.
 struct BinaryRow {
   const PGresult* r;
-  std::string_view text(int col) const {
-    return {PQgetvalue(r, 0, col), static_cast<std::size_t>(PQgetlength(r, 0, col))};
-  }
+  std::string_view text(int col) const { return cell(r, 0, col); }
   std::int64_t be(int col, int bytes) const {
     if (PQgetlength(r, 0, col) != bytes) throw std::runtime_error("fleet report: unexpected column from the fleet database");
     const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, 0, col));

@@ -29,6 +29,10 @@ enum class PackKind : int { domain = 0, user = 1, ip = 2, ip_domain = 3, total =
 inline constexpr PackKind kPackKinds[] = {PackKind::domain, PackKind::user, PackKind::ip, PackKind::ip_domain,
                                           PackKind::total};
 inline constexpr std::size_t kPackKindCount = std::size(kPackKinds);
+// Every kind, for SQL over rollup_pack, so that a statement over all kinds walks its
+// primary key (kind, level, start, ...) rather than the whole table.
+#define SMTP_SENSOR_ALL_KINDS "kind IN (0, 1, 2, 3, 4)"
+static_assert(kPackKindCount == 5 && static_cast<int>(PackKind::total) == 4);
 
 // The report's counters (SPEC section 8) in column order: new_connections,
 // blocked_connections, bad_commands, terminations, bandwidth_bytes, messages.

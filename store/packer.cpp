@@ -29,11 +29,6 @@ struct PairHash {
   }
 };
 
-// Every kind, so that a statement over all kinds walks rollup_pack's primary key
-// (kind, level, start, ...) rather than the whole table.
-#define SMTP_SENSOR_ALL_KINDS "kind IN (0, 1, 2, 3, 4)"
-static_assert(kPackKindCount == 5 && static_cast<int>(PackKind::total) == 4);
-
 constexpr Level kLevels[] = {Level::quarter_hour, Level::hour, Level::day, Level::week, Level::month};
 constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::min();
 

@@ -1,6 +1,7 @@
 #include "store/ship_source.hpp"
 
 #include "store/history.hpp"
+#include "store/pack.hpp"
 
 #include "store/schema.hpp"
 
@@ -112,7 +113,7 @@ bool ShipSource::read_unit(int level, std::int64_t start, std::vector<ShipPack>&
     sqlite3_bind_int64(mark.get(), 2, start);
     packed = sqlite3_step(mark.get()) == SQLITE_ROW;
     if (packed) {
-      auto st = must_prepare(db_, "SELECT kind, direction, listener, data FROM rollup_pack WHERE kind IN (0, 1, 2, 3, 4) "
+      auto st = must_prepare(db_, "SELECT kind, direction, listener, data FROM rollup_pack WHERE " SMTP_SENSOR_ALL_KINDS " "
                                   "AND level = ?1 AND start = ?2");
       sqlite3_bind_int(st.get(), 1, level);
       sqlite3_bind_int64(st.get(), 2, start);

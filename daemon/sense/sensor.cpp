@@ -21,14 +21,41 @@ std::uint32_t Sensor::steady_seconds() {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
-namespace {
-bool per_user(detect::DetectorId id) {
+bool alerted_per_user(detect::DetectorId id) {
   return id == detect::DetectorId::distributed_bruteforce || id == detect::DetectorId::user_many_ips ||
          id == detect::DetectorId::outbound_rejections;
 }
+
+namespace {
 constexpr const char* kFleetDetail =
     " counted across the fleet; the event that reached the threshold came from another sensor";
 }  // namespace
+
+FlagEntry Sensor::fleet_proposal(std::string key, const detect::Finding& f, std::chrono::milliseconds ttl) const {
+  FlagEntry proposed;
+  proposed.ip = std::move(key);
+  proposed.type = std::string(f.type);
+  proposed.sensor = name_;
+  proposed.since = FlagClock::now();
+  proposed.expires = proposed.since + ttl;
+  proposed.count = f.count;
+  return proposed;
+}
+
+Alert Sensor::fleet_alert(const detect::Finding& f, std::string ip, std::string detail) const {
+  Alert a;
+  a.sensor = name_;
+  a.type = std::string(f.type);
+  a.severity = std::string(f.severity);
+  a.ip = std::move(ip);
+  a.listener = "fleet";
+  a.count = f.count;
+  a.threshold = f.threshold;
+  a.window_s = f.window_s;
+  a.action = config::to_string(f.action);
+  a.detail = std::move(detail) + kFleetDetail;
+  return a;
+}
 
 // A per-user threshold another sensor's event reached: the fleet table's row for
 // (type, account) decides who writes the one line.
@@ -37,24 +64,8 @@ void Sensor::claim_for_user(detect::Finding& f, const detect::DetectorEvent& e) 
   const std::string& user = f.users.front();
   if (user_flags_.alerted(f.type, user)) return;  // the fleet's alert is here already
   const auto ttl = std::chrono::milliseconds(ttl_ms_.load(std::memory_order_relaxed));
-  FlagEntry proposed;
-  proposed.ip = user_alert_key(f.type, user);
-  proposed.type = std::string(f.type);
-  proposed.sensor = name_;
-  proposed.since = FlagClock::now();
-  proposed.expires = proposed.since + ttl;
-  proposed.count = f.count;
-  Alert a;
-  a.sensor = name_;
-  a.type = std::string(f.type);
-  a.severity = std::string(f.severity);
-  a.ip = key_text(e.ip, addresses_);
-  a.listener = "fleet";
-  a.count = f.count;
-  a.threshold = f.threshold;
-  a.window_s = f.window_s;
-  a.action = config::to_string(f.action);
-  a.detail = f.detail + ";" + kFleetDetail;
+  const FlagEntry proposed = fleet_proposal(user_alert_key(f.type, user), f, ttl);
+  Alert a = fleet_alert(f, key_text(e.ip, addresses_), f.detail + ";");
   a.users = f.users;
   std::vector<std::string> ips;
   for (const auto& k : f.ips) ips.push_back(key_text(k, addresses_));
@@ -123,32 +134,16 @@ void Sensor::remote_event(const detect::DetectorEvent& e) {
   detect::Findings crossings;
   detectors_.replay(e, steady_seconds(), &crossings);
   for (auto& f : crossings) {
-    if (per_user(f.id)) {
+    if (alerted_per_user(f.id)) {
       claim_for_user(f, e);
       continue;
     }
     const std::string key = key_text(e.ip, addresses_);
     if (flags_.alerted(key, f.type)) continue;  // the fleet's flag is here already
     const auto ttl = std::chrono::milliseconds(ttl_ms_.load(std::memory_order_relaxed));
-    FlagEntry proposed;
-    proposed.ip = key;
-    proposed.type = std::string(f.type);
-    proposed.sensor = name_;
-    proposed.since = FlagClock::now();
-    proposed.expires = proposed.since + ttl;
+    FlagEntry proposed = fleet_proposal(key, f, ttl);
     proposed.block = f.action == config::Action::block;
-    proposed.count = f.count;
-    Alert a;
-    a.sensor = name_;
-    a.type = std::string(f.type);
-    a.severity = std::string(f.severity);
-    a.ip = key;
-    a.listener = "fleet";
-    a.count = f.count;
-    a.threshold = f.threshold;
-    a.window_s = f.window_s;
-    a.action = config::to_string(f.action);
-    a.detail = std::to_string(f.count) + kFleetDetail;
+    Alert a = fleet_alert(f, key, std::to_string(f.count));
     claim_(proposed, [this, a = std::move(a), ttl, block = proposed.block]() mutable {
       a.ts = std::chrono::system_clock::now();
       raise(a, ttl, block);

@@ -17,6 +17,11 @@
 
 namespace smtp::daemon {
 
+// The detectors that count clients per user and alert once per account
+// (Sensor::raise_for_user), locally and for the fleet; compromised_account joins them
+// only on an outbound listener.
+bool alerted_per_user(detect::DetectorId id);
+
 class Sensor {
  public:
   Sensor(const config::Config& config, Metrics& metrics, Outputs& outputs);
@@ -77,6 +82,10 @@ class Sensor {
 
  private:
   void claim_for_user(detect::Finding& f, const detect::DetectorEvent& e);
+  // What a threshold crossed by another sensor's event proposes to the fleet (key: an
+  // address or user_alert_key()) and the line this sensor writes if it wins the claim.
+  FlagEntry fleet_proposal(std::string key, const detect::Finding& f, std::chrono::milliseconds ttl) const;
+  Alert fleet_alert(const detect::Finding& f, std::string ip, std::string detail) const;
 
   std::string name_;
   Metrics& metrics_;

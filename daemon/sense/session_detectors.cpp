@@ -149,8 +149,7 @@ void SessionDetectors::raise_for_user(detect::Finding& f, bool flag_ips) {
 
 void SessionDetectors::raise() {
   for (auto& f : findings_) {
-    if (f.id == detect::DetectorId::user_many_ips || f.id == detect::DetectorId::distributed_bruteforce ||
-        f.id == detect::DetectorId::outbound_rejections) {
+    if (alerted_per_user(f.id)) {
       raise_for_user(f, f.id == detect::DetectorId::distributed_bruteforce);
       continue;
     }
