@@ -175,6 +175,7 @@ Server::~Server() {
   flag_pool_.join();  // the last flag writes finish before the store closes
   control_server_.reset();
   http_.reset();
+  for (auto& w : workers_) w->drop_pending();  // every context still exists (worker.hpp)
   workers_.clear();
 }
 

@@ -37,6 +37,11 @@ class Worker {
     if (thread_.joinable()) thread_.join();
   }
 
+  // Destroys every handler still queued (the context stays). A pending accept holds a
+  // socket of its *target* worker, so all workers do this before any is destroyed: else
+  // the last one frees a socket whose worker's services are gone (ASan saw it, CI stop 26).
+  void drop_pending() { context_.shutdown(); }
+
   void add(RelaySession& session);
   // Runs on the worker's thread: closes every session (the drain grace has run out).
   void close_all();
@@ -46,7 +51,12 @@ class Worker {
  private:
   using List = boost::intrusive::list<RelaySession, boost::intrusive::base_hook<SessionHook>,
                                       boost::intrusive::constant_time_size<false>>;
-  asio::io_context context_{1};  // one thread per context: Asio may skip its locking
+  // io_context with its protected shutdown() made callable (see drop_pending).
+  struct Context : asio::io_context {
+    using asio::io_context::io_context;
+    using asio::execution_context::shutdown;
+  };
+  Context context_{1};  // one thread per context: Asio may skip its locking
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
   List sessions_;

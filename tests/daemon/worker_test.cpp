@@ -1,0 +1,33 @@
+#include "daemon/relay/worker.hpp"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+
+using namespace smtp::daemon;
+using boost::asio::ip::tcp;
+
+// The daemon accepts on a listener's home worker straight into the socket of the next
+// worker round robin, so a pending accept in one context holds a socket of another.
+TEST_CASE("a pending accept for another worker is dropped while both contexts still exist") {
+  auto target = std::make_unique<Worker>();
+  auto home = std::make_unique<Worker>();
+  auto acceptor = std::make_unique<tcp::acceptor>(home->context(), tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = token;
+  bool called = false;
+  acceptor->async_accept(target->context(), [token, &called](const boost::system::error_code&, tcp::socket) { called = true; });
+  token.reset();
+  target->stop();
+  home->stop();
+  acceptor.reset();  // the accept is cancelled; its handler waits in home's queue
+  CHECK_FALSE(watch.expired());
+
+  target->drop_pending();
+  home->drop_pending();
+  CHECK(watch.expired());  // the handler, and the target worker's socket in it, are gone
+  CHECK_FALSE(called);     // dropped, not run: the daemon is shutting down
+  // Destroying the target first is what used to free a socket service still in use (ASan).
+  target.reset();
+  home.reset();
+}
