@@ -23,8 +23,11 @@ enum class EventKind : std::uint8_t {
   relay_refused = 8,      // relay_probe
   vrfy_expn = 9,
   rejection = 10,  // outbound_rejections: the user is the sender, the ip the local client
+  // A message on an outbound listener: counted as `message`, but an outbound
+  // compromised_account is per account (the ip is the local MTA), so the fleet's claim is too.
+  outbound_message = 11,
 };
-inline constexpr std::uint8_t kMaxEventKind = 10;
+inline constexpr std::uint8_t kMaxEventKind = 11;
 
 std::optional<EventKind> event_kind(int stored);
 

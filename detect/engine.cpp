@@ -299,7 +299,8 @@ void Engine::replay(const DetectorEvent& e, std::uint32_t now_s, Findings* cross
   t_crossings = crossings;
   switch (e.kind) {
     case EventKind::connection: connection(e.ip, now_s, none); break;
-    case EventKind::message: message(e.ip, e.user, now_s, none); break;
+    case EventKind::message:
+    case EventKind::outbound_message: message(e.ip, e.user, now_s, none); break;
     case EventKind::auth_success: auth(e.ip, e.user, AuthOutcome::success, {}, now_s, none); break;
     case EventKind::auth_failure: auth(e.ip, e.user, AuthOutcome::failure, {}, now_s, none); break;
     case EventKind::auth_unadvertised: auth(e.ip, e.user, AuthOutcome::unadvertised, {}, now_s, none); break;

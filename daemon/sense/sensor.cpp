@@ -134,7 +134,9 @@ void Sensor::remote_event(const detect::DetectorEvent& e) {
   detect::Findings crossings;
   detectors_.replay(e, steady_seconds(), &crossings);
   for (auto& f : crossings) {
-    if (alerted_per_user(f.id)) {
+    // An outbound compromised_account names the account, not the local MTA (SPEC 14).
+    if (alerted_per_user(f.id) ||
+        (f.id == detect::DetectorId::compromised_account && e.kind == detect::EventKind::outbound_message)) {
       claim_for_user(f, e);
       continue;
     }

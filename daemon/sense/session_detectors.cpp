@@ -37,7 +37,7 @@ void SessionDetectors::bad_command() {
 void SessionDetectors::message(std::string_view user) {
   if (!watched_) return;
   sensor_.detectors().message(facts_.client_ip, user, now_s(), findings_);
-  share(detect::EventKind::message, user);
+  share(facts_.outbound ? detect::EventKind::outbound_message : detect::EventKind::message, user);
 }
 
 void SessionDetectors::rejection(std::string_view sender) {

@@ -78,8 +78,9 @@ TEST_CASE("stored kinds: known numbers map back, unknown ones are refused") {
   CHECK(event_kind(4) == EventKind::auth_failure);
   CHECK(event_kind(9) == EventKind::vrfy_expn);
   CHECK(event_kind(10) == EventKind::rejection);
+  CHECK(event_kind(11) == EventKind::outbound_message);
   CHECK_FALSE(event_kind(0));
-  CHECK_FALSE(event_kind(11));
+  CHECK_FALSE(event_kind(12));
 }
 
 TEST_CASE("with a crossings list, a replayed event that reaches a threshold is noted, not as an alert") {
@@ -134,4 +135,22 @@ TEST_CASE("per-user crossings name the account and every client counted") {
   // A remote refusal past the threshold in the quiet period notes nothing.
   e.replay(remote(EventKind::rejection, 2, "mallory@example.org"), 102, &crossings);
   CHECK(crossings.empty());
+}
+
+TEST_CASE("an outbound message counts as a message: a remote burst crosses compromised_account for the sender") {
+  config::Detectors cfg;
+  cfg.compromised_account.window = std::chrono::seconds(10);
+  cfg.compromised_account.threshold = 5;  // min_messages
+  cfg.compromised_account.ratio = 2;      // factor
+  Engine e(cfg);
+  Findings crossings;
+  // Two windows of two messages each, one remote and one local: the baseline is 2.
+  for (const std::uint32_t t : {100u, 101u, 110u, 111u}) e.replay(remote(EventKind::outbound_message, 2, "bulk@example.org"), t, &crossings);
+  Findings out;
+  e.message(key(2), "bulk@example.org", 120, out);
+  CHECK(out.empty());
+  for (int i = 0; i < 4; ++i) e.replay(remote(EventKind::outbound_message, 2, "bulk@example.org"), 121, &crossings);
+  REQUIRE(count_type(crossings, "compromised_account") == 1);
+  CHECK(crossings.back().users == std::vector<std::string>{"bulk@example.org"});
+  CHECK(out.empty());
 }

@@ -177,6 +177,34 @@ def test_outbound_rejections_split_over_two_sensors_alert_once(pg_server, sensor
     assert all("ip" not in f for s in (mx1, mx2) for f in flagged(s))
 
 
+def test_an_outbound_burst_seen_by_two_sensors_flags_the_account_once(pg_server, sensor_factory, upstream_factory):
+    """compromised_account on outbound listeners: the sender's messages are shared as kind 11,
+    so mx1's windows hold mx2's. mx2's burst crosses on mx2 (its own event) and on mx1
+    (the remote ones): one alert, for the account; mx1 lists the account with mx2's name
+    and flags no address (the client is the local MTA)."""
+    remote = upstream_factory(Script())
+    url = fleet_url(pg_server)
+    mx1, mx2 = start(sensor_factory, url, ["mx1", "mx2"],
+                     {"compromised_account": {"window": "2s", "min_messages": 5, "factor": 2}},
+                     [{"name": "out", "upstream": remote.addr, "direction": "outbound"}])
+    sender = "bulk@local.example"
+    t0 = time.monotonic()
+    for k in range(7):  # about two messages a 2 s window, half through each sensor: the baseline
+        assert deliver((mx1, mx2)[k % 2].listen_addr("out")[1], sender) == "sent"
+        time.sleep(max(0.0, t0 + k + 1 - time.monotonic()))
+    for _ in range(15):
+        assert deliver(mx2.listen_addr("out")[1], sender) == "sent"
+    a = Alerts(mx2).wait("compromised_account", "127.0.0.2")
+    assert a["users"] == [sender] and a["sensor"] == "mx2" and a["ips"] == ["127.0.0.2"], a
+    wait_until(lambda: user_flag(mx1, sender) is not None, 3, "the account's flag on mx1")
+    assert user_flag(mx1, sender)["sensor"] == "mx2"
+    time.sleep(1.5)  # mx1 has replayed the whole burst by now
+    assert len(alerts_of([mx1, mx2], "compromised_account")) == 1, alerts_of([mx1, mx2], "compromised_account")
+    assert all("ip" not in f for s in (mx1, mx2) for f in flagged(s)), [flagged(s) for s in (mx1, mx2)]
+    assert int(pg_server.scalar("SELECT count(*) FROM shared_events WHERE kind = 11")) == 22
+    assert pg_server.psql("SELECT key, sensor FROM shared_flags") == [[f"user:compromised_account:{sender}", "mx2"]]
+
+
 def test_a_flag_names_its_sensor_after_a_restart_without_the_database(pg_server, sensor_factory, upstream_factory):
     """SPEC 10: /flagged, `flags list` and the alert log name the sensor that raised each
     flag. The local store keeps that name (schema 9), so a sensor restarted while the
