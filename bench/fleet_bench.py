@@ -12,6 +12,7 @@ ships each with bench/fleet_ship_bench (the daemon's Shipper), then times
 local report over one sensor's store for comparison. Binaries: build-release/ (or
 SMTP_SENSOR_BIN, FLEET_SHIP_BENCH, REPORT_STORE_GEN). BEFORE_BIN: another smtp-sensor
 (an older release, summing sessions only) timed on the same database, for before/after.
+KEEP=1 leaves PostgreSQL running and the stores in place (it prints where), to profile.
 """
 import os
 import subprocess
@@ -30,6 +31,7 @@ SENSOR_BIN = os.environ.get("SMTP_SENSOR_BIN", str(BUILD / "daemon" / "smtp-sens
 SHIP = os.environ.get("FLEET_SHIP_BENCH", str(BUILD / "bench" / "fleet_ship_bench"))
 GEN = os.environ.get("REPORT_STORE_GEN", str(BUILD / "bench" / "report_store_gen"))
 BEFORE = os.environ.get("BEFORE_BIN", "")
+KEEP = os.environ.get("KEEP", "") == "1"
 
 
 def main() -> int:
@@ -46,13 +48,13 @@ def main() -> int:
         pg.start()
         url = pg.url()
         subprocess.run([SENSOR_BIN, "fleet", "init", "--url", url], check=True)
-        stores = []
-        for i in range(sensors):
-            store = work / f"mx{i + 1}.db"
-            # Fewer keys than the year-long report bench: a month of one site's MX.
-            subprocess.run([GEN, str(store), str(per), "2000", "20000", "50000", str(days)], check=True,
-                           stdout=subprocess.DEVNULL)
-            stores.append(store)
+        stores = [work / f"mx{i + 1}.db" for i in range(sensors)]
+        # Two at a time (one per core). Fewer keys than the year-long report bench: one site's MX.
+        for pair in range(0, sensors, 2):
+            gens = [subprocess.Popen([GEN, str(store), str(per), "2000", "20000", "50000", str(days)],
+                                     stdout=subprocess.DEVNULL) for store in stores[pair:pair + 2]]
+            if any(g.wait() != 0 for g in gens):
+                raise RuntimeError("report_store_gen failed")
         print(f"## shipping ({sensors} sensors x {per:,} sessions, one after another)")
         for i, store in enumerate(stores):
             r = subprocess.run([SHIP, str(store), url, f"mx{i + 1}"], capture_output=True, text=True, check=True)
@@ -85,8 +87,11 @@ def main() -> int:
                 print(f"| {step} | {mode} | {fleet:.2f} | {before} | {local} |", flush=True)
         return 0
     finally:
-        pg.cleanup()
-        subprocess.run(["rm", "-rf", str(work)])
+        if KEEP:
+            print(f"KEEP: PostgreSQL at {pg.url()} (data {pg.data}), stores in {work}", flush=True)
+        else:
+            pg.cleanup()
+            subprocess.run(["rm", "-rf", str(work)])
 
 
 if __name__ == "__main__":
