@@ -89,6 +89,10 @@ constexpr const char* kMigrations[] = {
          level smallint NOT NULL,
          start bigint NOT NULL,
          PRIMARY KEY (sensor, level, start));)",
+    // 5: the total packs (a few bytes each) apart, for the whole fleet's trend and sensor
+    // mode: in the table they sit one to a page among the big key packs, and a year of
+    // hours for 4 sensors read 19,000 pages (0.65 s); an index-only scan reads 250 (15 ms).
+    R"(CREATE INDEX packs_total ON packs (sensor, level, start) INCLUDE (direction, listener, data) WHERE kind = 4;)",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

@@ -11,7 +11,7 @@
 
 namespace smtp::fleet {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // The migrations in order: entry i takes the schema from version i to i+1.
 std::span<const char* const> migrations();

@@ -8,7 +8,7 @@ import pytest
 
 from harness import free_port, run_cli
 
-EXPECTED_VERSION = 4  # fleet/schema.hpp kSchemaVersion
+EXPECTED_VERSION = 5  # fleet/schema.hpp kSchemaVersion
 
 
 def test_fleet_init_creates_then_finds_current(pg_server):
