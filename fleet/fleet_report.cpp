@@ -11,22 +11,19 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <limits>
 #include <map>
 #include <set>
-#include <tuple>
 #include <utility>
 
 namespace smtp::fleet {
 namespace {
 
-// An in-memory store as the report reads it at the current schema: packs (per the
-// query's direction and listener, which PostgreSQL applied already; several per unit and
-// scope, one per sensor, so no primary key) and the trend's roll-ups, with an empty
-// sessions table (every period of every zone is made of whole quarter hours, and every
-// unit the report reads is in rollup_packed, so it reads no session row).
+// An in-memory store as the report reads it at the current schema: the trend's roll-ups
+// and the units packed, with an empty sessions table (every period of every zone is made
+// of whole quarter hours, and every unit the report reads is in rollup_packed, so it
+// reads no session row). The packs themselves are in HeldPacks.
 const std::string kLocalTables =
     "CREATE TABLE sessions (start_ms INTEGER NOT NULL, domain TEXT NOT NULL, auth_user TEXT NOT NULL, "
     "auth_result TEXT NOT NULL, client_ip TEXT NOT NULL, blocked INTEGER NOT NULL, bad_commands INTEGER NOT NULL, "
@@ -36,9 +33,6 @@ const std::string kLocalTables =
     "CREATE TABLE rollup_trend (level INTEGER NOT NULL, start INTEGER NOT NULL, new_connections INTEGER NOT NULL, "
     "blocked_connections INTEGER NOT NULL, bad_commands INTEGER NOT NULL, terminations INTEGER NOT NULL, "
     "bandwidth_bytes INTEGER NOT NULL, messages INTEGER NOT NULL, PRIMARY KEY (level, start)) WITHOUT ROWID;"
-    "CREATE TABLE rollup_pack (kind INTEGER NOT NULL, level INTEGER NOT NULL, start INTEGER NOT NULL, "
-    "direction INTEGER NOT NULL, listener TEXT NOT NULL, data BLOB NOT NULL);"
-    "CREATE INDEX rollup_pack_unit ON rollup_pack (kind, level, start);"
     "CREATE TABLE rollup_packed (level INTEGER NOT NULL, start INTEGER NOT NULL, PRIMARY KEY (level, start)) WITHOUT ROWID;"
     "PRAGMA user_version = " + std::to_string(store::kSchemaVersion) + ";";
 
@@ -111,54 +105,6 @@ std::string array_text(std::string_view s) {
   return out + '"';
 }
 
-// A row of a result in binary format: integers in network byte order, text and bytea raw.
-struct BinaryRow {
-  const PGresult* r;
-  std::string_view text(int col) const { return cell(r, 0, col); }
-  std::int64_t be(int col, int bytes) const {
-    if (PQgetlength(r, 0, col) != bytes) throw std::runtime_error("fleet report: unexpected column from the fleet database");
-    const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, 0, col));
-    std::uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v = v << 8 | p[i];
-    return bytes == 2 ? static_cast<std::int16_t>(v) : static_cast<std::int64_t>(v);
-  }
-  int int16(int col) const { return static_cast<int>(be(col, 2)); }
-  std::int64_t int64(int col) const { return be(col, 8); }
-};
-
-// Runs sql with text parameters and hands each row, in binary and one at a time (the
-// packs of a year of a fleet need not be held twice), to row; returns the rows seen.
-std::uint64_t binary_rows(Connection& db, const std::string& sql, const std::vector<std::string>& params,
-                          const std::function<void(const BinaryRow&)>& row) {
-  std::vector<const char*> values;
-  for (const auto& p : params) values.push_back(p.c_str());
-  if (!PQsendQueryParams(db.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 1) ||
-      !PQsetSingleRowMode(db.get()))
-    throw PgError(PQerrorMessage(db.get()), "");
-  std::uint64_t n = 0;
-  std::string error, state;
-  while (PGresult* raw = PQgetResult(db.get())) {
-    Result r(raw);
-    const auto status = PQresultStatus(raw);
-    if (status == PGRES_SINGLE_TUPLE) {
-      // After a failure the rest is drained, so the connection stays usable.
-      if (error.empty()) {
-        try {
-          row(BinaryRow{raw});
-        } catch (const std::exception& e) {
-          error = e.what();
-        }
-      }
-      ++n;
-    } else if (status != PGRES_TUPLES_OK && error.empty()) {
-      const char* code = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
-      error = PQresultErrorMessage(raw), state = code ? code : "";
-    }
-  }
-  if (!error.empty()) throw PgError(error, state);
-  return n;
-}
-
 store::Counts counts_at(const std::vector<std::string>& f, std::size_t first) {
   store::Counts c{};
   for (std::size_t i = 0; i < c.size(); ++i) c[i] = std::strtoll(f[first + i].c_str(), nullptr, 10);
@@ -183,10 +129,8 @@ void split_copy_line(std::string_view line, std::vector<std::string>& fields) {
   }
 }
 
-SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std::vector<std::string>& sensors,
-                              FleetReportStats* stats) {
+FleetStore load_fleet_sessions(Connection& db, const report::Query& q, const std::vector<std::string>& sensors) {
   using report::Mode;
-  const auto t0 = std::chrono::steady_clock::now();
   const auto periods = report::make_periods(q);
   std::int64_t lo = 0, hi = 0;
   if (!periods.empty()) {
@@ -258,20 +202,19 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
     sqlite3_close(raw);
     throw std::runtime_error("cannot open an in-memory store");
   }
-  SqlitePtr mem(raw, &sqlite3_close);
+  FleetStore out{SqlitePtr(raw, &sqlite3_close)};
   store::exec(raw, kLocalTables.c_str());
   // A hash aggregate over a month of a fleet's keys outgrows the default 4 MB and would
   // spill to disk; this is per session, for the report's connection only. JIT compiles
   // each query's expressions (tens of ms to a second) for sums over a few units' rows.
   db.exec_script("SET work_mem = '64MB'; SET jit = off");
   store::exec(raw, "BEGIN");
-  auto ins = store::prepare(raw, "INSERT INTO rollup_pack VALUES (?, ?, ?, ?, ?, ?)");
   auto mark = store::prepare(raw, "INSERT OR IGNORE INTO rollup_packed VALUES (?, ?)");
   auto trend = store::prepare(raw, "INSERT INTO rollup_trend VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO UPDATE SET "
                                    "new_connections = new_connections + ?3, blocked_connections = blocked_connections + ?4, "
                                    "bad_commands = bad_commands + ?5, terminations = terminations + ?6, "
                                    "bandwidth_bytes = bandwidth_bytes + ?7, messages = messages + ?8");
-  if (!ins || !mark || !trend) throw std::runtime_error(sqlite3_errmsg(raw));
+  if (!mark || !trend) throw std::runtime_error(sqlite3_errmsg(raw));
   auto step_done = [&](sqlite3_stmt* st) {
     if (sqlite3_step(st) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(raw));
     sqlite3_reset(st);
@@ -282,15 +225,10 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
     for (int i = 0; i < 6; ++i) sqlite3_bind_int64(trend.get(), 3 + i, c[static_cast<std::size_t>(i)]);
     step_done(trend.get());
   };
-  auto add_pack = [&](int level, std::int64_t start, int direction, std::string_view listener, std::string_view blob) {
-    if (blob.empty()) return;
-    sqlite3_bind_int(ins.get(), 1, static_cast<int>(src.kind));
-    sqlite3_bind_int(ins.get(), 2, level);
-    sqlite3_bind_int64(ins.get(), 3, start);
-    sqlite3_bind_int(ins.get(), 4, direction);
-    sqlite3_bind_text(ins.get(), 5, listener.data(), static_cast<int>(listener.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_blob(ins.get(), 6, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
-    step_done(ins.get());
+  // Every pack held is in the query's scope (PostgreSQL applied its direction and
+  // listener, and the sums below are of that scope), as the report's source must give.
+  auto add_pack = [&](int level, std::int64_t start, std::string_view blob) {
+    out.packs->add(static_cast<store::Level>(level), start, blob);
   };
   for (const auto& [level, start] : taken) {
     sqlite3_bind_int(mark.get(), 1, static_cast<int>(level));
@@ -300,12 +238,10 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
 
   // 1. The sensors' packs of the units taken, asked for as runs of consecutive units per
   // sensor and level (a year by day is one run per sensor): one range scan of the primary
-  // key per run instead of one lookup per unit; units in a run's range that the plan did
-  // not take do not occur, but a row is checked against the units wanted all the same.
-  std::uint64_t pack_rows = 0;
-  std::string us, ul, ua, ub;  // the (sensor, level, from, to) runs as array literals
+  // key per run instead of one lookup per unit. A run holds every unit in its range (they
+  // are consecutive), so each row is of a unit the plan took.
   std::map<std::pair<store::Level, std::int64_t>, std::vector<std::string>> have;  // unit -> sensors with its pack
-  std::set<std::tuple<std::string_view, int, std::int64_t>> wanted;
+  std::string us, ul, ua, ub;  // the (sensor, level, from, to) runs as array literals
   for (const auto& [sensor, units] : packed) {
     int run_level = -1;
     std::int64_t run_from = 0, run_to = 0;
@@ -319,7 +255,6 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
     for (const auto& [level, start] : taken) {  // ordered by level, then start
       if (!units.count({static_cast<int>(level), start})) continue;
       have[{level, start}].push_back(sensor);
-      wanted.insert({sensor, static_cast<int>(level), start});
       if (run_level == static_cast<int>(level) && start == store::next_unit(level, run_to)) {
         run_to = start;
         continue;
@@ -329,38 +264,6 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
     }
     flush_run();
   }
-  if (!us.empty()) {
-    const std::string sql = "SELECT p.sensor, p.level, p.start, p.direction, p.listener, p.data FROM packs p "
-                            "JOIN unnest($1::text[], $2::smallint[], $3::bigint[], $4::bigint[]) AS u(s, l, a, b) "
-                            "ON p.sensor = u.s AND p.level = u.l AND p.start >= u.a AND p.start <= u.b WHERE p.kind = " +
-                            std::to_string(static_cast<int>(fetch_kind)) + scope;
-    std::string one;
-    store::Counts total{};
-    pack_rows = binary_rows(db, sql, {"{" + us + "}", "{" + ul + "}", "{" + ua + "}", "{" + ub + "}"}, [&](const BinaryRow& r) {
-      const std::string_view sensor = r.text(0), listener = r.text(4), data = r.text(5);
-      const int level = r.int16(1), direction = r.int16(3);
-      const std::int64_t start = r.int64(2);
-      if (!wanted.count({sensor, level, start})) return;
-      if (!trend_rows && !sensor_mode) return add_pack(level, start, direction, listener, data);
-      // The trend and sensor mode take a pack's sum (of one domain, with --domain).
-      total = {};
-      bool any = false;
-      store::PackReader reader(data);
-      store::PackEntry e;
-      while (reader.next(e)) {
-        if (sensor_mode && q.domain && e.key != *q.domain) continue;
-        for (std::size_t i = 0; i < total.size(); ++i) total[i] += e.counts[i];
-        any = true;
-      }
-      if (reader.corrupt()) throw std::runtime_error("fleet report: a packed roll-up is damaged");
-      if (!any) return;
-      if (trend_rows) return add_trend(level, start, total);
-      one.clear();
-      store::encode(one, {sensor, {}, total});
-      add_pack(level, start, direction, listener, one);
-    });
-  }
-
   // 2. The sessions of the units taken for the sensors without their pack, summed per
   // unit and key as store/packer.cpp sums them: the key and (user, ip_domain) the
   // session's domain, with what the packer leaves out (empty keys, users whose AUTH
@@ -402,7 +305,6 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
               "::text[])";
     units.push_back(u);
   }
-  std::uint64_t groups = 0;
   if (!units.empty()) {
     // Gathered per unit here rather than sorted by PostgreSQL: its ORDER BY over the
     // groups cost more than the map. Each unit is read by the start_ms index alone:
@@ -413,34 +315,78 @@ SqlitePtr load_fleet_sessions(Connection& db, const report::Query& q, const std:
     const std::string select = "SELECT u.i, " + key + ", " + domain + ", " + kSums + " FROM (VALUES " + values +
                                ") AS u(i, a, b, inc) JOIN sessions ON start_ms >= u.a AND start_ms < u.b "
                                "WHERE sensor || '' = ANY (u.inc)" + scope + filter + " GROUP BY 1, 2, 3";
-    groups = copy_out(db, select, [&](std::vector<std::string>& f) {
+    copy_out(db, select, [&](std::vector<std::string>& f) {
       if (f.size() != 9) throw std::runtime_error("fleet report: unexpected row from the fleet database");
       const auto i = static_cast<std::size_t>(std::strtoull(f[0].c_str(), nullptr, 10));
       if (i >= units.size()) throw std::runtime_error("fleet report: unexpected row from the fleet database");
       if (trend_rows) return add_trend(static_cast<int>(units[i].first), units[i].second, counts_at(f, 3));
       sums[i].push_back({std::move(f[1]), std::move(f[2]), counts_at(f, 3)});
     });
-    // One scope: the one the report's scanner asks for.
-    const int direction = q.direction == report::Direction::out ? 1 : 0;
     for (auto& [i, entries] : sums)
-      add_pack(static_cast<int>(units[i].first), units[i].second, direction, q.listener.value_or(""),
-               store::encode_sorted(std::move(entries)));
+      add_pack(static_cast<int>(units[i].first), units[i].second, store::encode_sorted(std::move(entries)));
+  }
+  // The key packs (most of a report's bytes) stream in start order on a thread of their
+  // own while the report merges the units already here (HeldPacks). The trend's and
+  // sensor mode's sums go to the in-memory store, so they are read first.
+  const bool keyed = !trend_rows && !sensor_mode;
+  const std::string sql = "SELECT p.sensor, p.level, p.start, p.data FROM packs p "
+                          "JOIN unnest($1::text[], $2::smallint[], $3::bigint[], $4::bigint[]) AS u(s, l, a, b) "
+                          "ON p.sensor = u.s AND p.level = u.l AND p.start >= u.a AND p.start <= u.b WHERE p.kind = " +
+                          std::to_string(static_cast<int>(fetch_kind)) + scope + (keyed ? " ORDER BY p.start" : "");
+  std::vector<std::string> runs{"{" + us + "}", "{" + ul + "}", "{" + ua + "}", "{" + ub + "}"};
+  if (!us.empty() && !keyed) {
+    std::string one;
+    store::Counts total{};
+    binary_rows(db, sql, runs, [&](const BinaryRow& r) {
+      const std::string_view sensor = r.text(0), data = r.text(3);
+      const int level = r.int16(1);
+      const std::int64_t start = r.int64(2);
+      // The trend and sensor mode take a pack's sum (of one domain, with --domain).
+      total = {};
+      bool any = false;
+      store::PackReader reader(data);
+      store::PackEntry e;
+      while (reader.next(e)) {
+        if (sensor_mode && q.domain && e.key != *q.domain) continue;
+        for (std::size_t i = 0; i < total.size(); ++i) total[i] += e.counts[i];
+        any = true;
+      }
+      if (reader.corrupt()) throw std::runtime_error("fleet report: a packed roll-up is damaged");
+      if (!any) return;
+      if (trend_rows) return add_trend(level, start, total);
+      one.clear();
+      store::encode(one, {sensor, {}, total});
+      add_pack(level, start, one);
+    });
   }
   store::exec(raw, "COMMIT");
-  if (stats) {
-    stats->groups = groups;
-    stats->packs = pack_rows;
-    stats->units = taken.size();
-    stats->fetch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!us.empty() && keyed) {
+    // The thread owns copies of what it reads.
+    HeldPacks* packs = out.packs.get();
+    packs->open_stream();
+    out.fetch = std::thread([&db, packs, sql, runs = std::move(runs)] {
+      try {
+        binary_rows(db, sql, runs, [&](const BinaryRow& r) {
+          const std::int64_t start = r.int64(2);
+          packs->reached(start);  // ORDER BY start: every earlier start is in
+          packs->add(static_cast<store::Level>(r.int16(1)), start, r.text(3));
+        });
+        packs->close_stream();
+      } catch (...) {
+        packs->close_stream(std::current_exception());
+      }
+    });
   }
-  return mem;
+  return out;
 }
 
 void write_fleet_report(const ConnectInfo& info, const report::Query& query, const std::vector<std::string>& sensors,
-                        const std::function<void(std::string_view)>& write, FleetReportStats* stats) {
+                        const std::function<void(std::string_view)>& write) {
   Connection db(info);
-  auto mem = load_fleet_sessions(db, query, sensors, stats);
-  report::write_report(mem.get(), query, write);
+  auto fleet = load_fleet_sessions(db, query, sensors);
+  const report::PackSource packs = fleet.packs->source();
+  report::write_report(fleet.mem.get(), query, write, &packs);
+  fleet.finish();
 }
 
 }  // namespace smtp::fleet

@@ -123,4 +123,42 @@ void Connection::end_copy() {
   if (status != PGRES_COMMAND_OK) fail(r.get());
 }
 
+std::int64_t BinaryRow::be(int col, int bytes) const {
+  if (PQgetlength(r, 0, col) != bytes) throw std::runtime_error("unexpected column from the fleet database");
+  const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, 0, col));
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = v << 8 | p[i];
+  return bytes == 2 ? static_cast<std::int16_t>(v) : static_cast<std::int64_t>(v);
+}
+
+std::uint64_t binary_rows(Connection& db, const std::string& sql, const std::vector<std::string>& params,
+                          const std::function<void(const BinaryRow&)>& row) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  if (!PQsendQueryParams(db.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 1) ||
+      !PQsetSingleRowMode(db.get()))
+    throw PgError(PQerrorMessage(db.get()), "");
+  std::uint64_t n = 0;
+  std::string error, state;
+  while (PGresult* raw = PQgetResult(db.get())) {
+    Result r(raw);
+    const auto status = PQresultStatus(raw);
+    if (status == PGRES_SINGLE_TUPLE) {
+      if (error.empty()) {
+        try {
+          row(BinaryRow{raw});
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+      }
+      ++n;
+    } else if (status != PGRES_TUPLES_OK && error.empty()) {
+      const char* code = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+      error = PQresultErrorMessage(raw), state = code ? code : "";
+    }
+  }
+  if (!error.empty()) throw PgError(error, state);
+  return n;
+}
+
 }  // namespace smtp::fleet

@@ -4,6 +4,8 @@
 
 #include <libpq-fe.h>
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -76,5 +78,21 @@ class Connection {
 inline std::string_view cell(const PGresult* r, int row, int col) {
   return {PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col))};
 }
+
+// A row of a result in binary format: integers in network byte order, text and bytea raw.
+struct BinaryRow {
+  const PGresult* r;
+  std::string_view text(int col) const { return cell(r, 0, col); }
+  int int16(int col) const { return static_cast<int>(be(col, 2)); }
+  std::int64_t int64(int col) const { return be(col, 8); }
+  std::int64_t be(int col, int bytes) const;  // throws on a column of another width
+};
+
+// Runs sql with text parameters and hands each row, in binary and one at a time (the
+// packs of a year of a fleet need not be held twice), to row; returns the rows seen.
+// What row throws ends the query (the rest is drained, so the connection stays usable)
+// and is thrown as a PgError.
+std::uint64_t binary_rows(Connection& db, const std::string& sql, const std::vector<std::string>& params,
+                          const std::function<void(const BinaryRow&)>& row);
 
 }  // namespace smtp::fleet

@@ -274,13 +274,13 @@ std::string render_table(const Report& r) {
   return out;
 }
 
-void write_report(sqlite3* db, const Query& q, const std::function<void(std::string_view)>& write) {
+void write_report(sqlite3* db, const Query& q, const std::function<void(std::string_view)>& write, const PackSource* packs) {
   // Rows come out of the scan in period then key order: CSV and JSON in that order (or
   // by period descending) stream as they come, in chunks, and never sit in memory. Any
   // other order, --top with a sort, and the table (which measures its columns first)
   // need the whole report.
   const bool streams = q.format != Format::table && q.sort == Column::period;
-  if (!streams) return write(render(run_report(db, q), q.format));
+  if (!streams) return write(render(run_report(db, q, nullptr, packs), q.format));
   constexpr std::size_t kChunk = 1 << 20;
   const auto periods = make_periods(q);
   const bool keyed = q.mode != Mode::trend;
@@ -304,7 +304,7 @@ void write_report(sqlite3* db, const Query& q, const std::function<void(std::str
     }
     ++n;
     return !q.top || n < *q.top;
-  });
+  }, nullptr, packs);
   if (q.format == Format::json) out += kJsonTail;
   write(out);
 }

@@ -13,7 +13,8 @@ namespace smtp::report {
 std::string render(const Report& report, Format format);
 // Runs the query and hands the text to write in pieces (of about 1 MiB when the rows
 // can stream straight from the store, see format.cpp). Throws as run_report does.
-void write_report(sqlite3* db, const Query& query, const std::function<void(std::string_view)>& write);
+void write_report(sqlite3* db, const Query& query, const std::function<void(std::string_view)>& write,
+                  const PackSource* packs = nullptr);
 void write_report(const std::string& store_path, const Query& query, const std::function<void(std::string_view)>& write);
 std::string render_table(const Report& report);
 std::string render_csv(const Report& report);

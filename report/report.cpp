@@ -122,14 +122,14 @@ struct Run {
 // period in key order; emits a row per key with sessions (every period in trend mode).
 class Scanner {
  public:
-  Scanner(sqlite3* db, const Query& q, const Source& src, bool v7_columns, ReportStats& stats)
-      : q_(q), src_(src), stats_(stats),
+  Scanner(sqlite3* db, const Query& q, const Source& src, bool v7_columns, ReportStats& stats, const PackSource* packs)
+      : q_(q), src_(src), stats_(stats), source_(packs),
         trend_(db, "SELECT new_connections, blocked_connections, bad_commands, terminations, bandwidth_bytes, messages "
                    "FROM rollup_trend WHERE level = ?1 AND start = ?2"),
         rows_(db, rows_sql(q, v7_columns)) {
     if (q.domain) sqlite3_bind_text(rows_.st, 3, q.domain->data(), static_cast<int>(q.domain->size()), SQLITE_STATIC);
     if (q.listener) sqlite3_bind_text(rows_.st, 4, q.listener->data(), static_cast<int>(q.listener->size()), SQLITE_STATIC);
-    if (src.packs) {
+    if (src.packs && !source_) {
       // Every scope's pack of the unit that the query's direction and listener take.
       pack_ = std::make_unique<Statement>(
           db, "SELECT data FROM rollup_pack WHERE kind = ?1 AND level = ?2 AND start = ?3 AND (?4 < 0 OR direction = ?4) "
@@ -249,6 +249,14 @@ class Scanner {
   }
 
   void open_pack(const Plan::Unit& u) {
+    if (source_) {  // views that outlive the period: no copy
+      (*source_)(u.level, u.start, [&](std::string_view pack) {
+        auto& r = next_run(u.sign);
+        r.packed = true;
+        r.reader = store::PackReader(pack);
+      });
+      return;
+    }
     sqlite3_stmt* st = pack_->st;
     sqlite3_bind_int(st, 2, static_cast<int>(u.level));
     sqlite3_bind_int64(st, 3, u.start);
@@ -318,6 +326,7 @@ class Scanner {
   const Query& q_;
   const Source& src_;
   ReportStats& stats_;
+  const PackSource* source_;  // else the store's rollup_pack
   Statement trend_;
   Statement rows_;
   std::unique_ptr<Statement> pack_;
@@ -409,7 +418,7 @@ sqlite3* open_report_store(const std::string& path) {
 }
 
 void scan_report(sqlite3* db, const Query& q, const std::vector<Period>& periods, const RowSink& sink,
-                 ReportStats* stats_out) {
+                 ReportStats* stats_out, const PackSource* packs) {
   ReportStats stats;
   const int schema = store::schema_version(db);
   const Source src = report_source(q, schema);
@@ -426,7 +435,7 @@ void scan_report(sqlite3* db, const Query& q, const std::vector<Period>& periods
     Plan plan(src.chain, [&](Level level, std::int64_t start) { return !src.packs || packed.count({level, start}) > 0; });
     for (std::uint32_t p = 0; p < periods.size(); ++p) plan.add(periods[p].begin_ms, periods[p].end_ms, {p, 1});
     const auto reads = plan.per_period(periods.size());
-    Scanner scanner(db, q, src, store::has_v7_columns(db), stats);
+    Scanner scanner(db, q, src, store::has_v7_columns(db), stats, packs);
     const bool reverse = q.sort == Column::period && q.descending;
     for (std::uint32_t i = 0; i < periods.size(); ++i) {
       const std::uint32_t p = reverse ? static_cast<std::uint32_t>(periods.size()) - 1 - i : i;
@@ -440,7 +449,7 @@ void scan_report(sqlite3* db, const Query& q, const std::vector<Period>& periods
   if (stats_out) *stats_out = stats;
 }
 
-Report run_report(sqlite3* db, const Query& q, ReportStats* stats) {
+Report run_report(sqlite3* db, const Query& q, ReportStats* stats, const PackSource* packs) {
   Report report{q, make_periods(q), {}, {}};
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> ids;
   auto intern = [&](std::string_view key) {
@@ -455,7 +464,7 @@ Report run_report(sqlite3* db, const Query& q, ReportStats* stats) {
     scan_report(db, q, report.periods, [&](std::uint32_t p, std::string_view key, const Counters& c) {
       report.rows.push_back({p, intern(key), c});
       return true;
-    }, stats);
+    }, stats, packs);
     sort_rows(report);
     return report;
   }
@@ -482,7 +491,7 @@ Report run_report(sqlite3* db, const Query& q, ReportStats* stats) {
     rows.push_back(row);
     if (rows.size() >= 2 * n) prune();
     return true;
-  }, stats);
+  }, stats, packs);
   std::sort(rows.begin(), rows.end(), cmp);
   if (rows.size() > n) rows.resize(n);
   return report;

@@ -63,6 +63,13 @@ Source report_source(const Query& q, int schema);
 // Opens the store read-only (never creating it); throws StoreUnavailable.
 sqlite3* open_report_store(const std::string& path);
 
+// The packs of one unit that the query's scope takes (its direction and listener), each
+// handed to `each` as a view that stays valid until the report returns. Given, it stands
+// in for the store's rollup_pack: the fleet report hands over what PostgreSQL sent instead
+// of copying a year of packs into SQLite first (bench/README.md, issue 22).
+using PackSource = std::function<void(store::Level level, std::int64_t start,
+                                      const std::function<void(std::string_view pack)>& each)>;
+
 // Gets each row of the report in period then key order (periods last first when the
 // query sorts by period descending), keys ascending; returns false to stop early.
 using RowSink = std::function<bool(std::uint32_t period, std::string_view key, const Counters& counters)>;
@@ -70,10 +77,10 @@ using RowSink = std::function<bool(std::uint32_t period, std::string_view key, c
 // Feeds sink the rows of the periods (make_periods(query)). Throws QueryError,
 // StoreUnavailable, or std::runtime_error for SQLite failures.
 void scan_report(sqlite3* db, const Query& query, const std::vector<Period>& periods, const RowSink& sink,
-                 ReportStats* stats = nullptr);
+                 ReportStats* stats = nullptr, const PackSource* packs = nullptr);
 
 // The whole report in memory, sorted and cut to --top.
-Report run_report(sqlite3* db, const Query& query, ReportStats* stats = nullptr);
+Report run_report(sqlite3* db, const Query& query, ReportStats* stats = nullptr, const PackSource* packs = nullptr);
 Report run_report(const std::string& store_path, const Query& query, ReportStats* stats = nullptr);
 
 }  // namespace smtp::report
