@@ -148,14 +148,8 @@ FleetStore load_fleet_sessions(Connection& db, const report::Query& q, const std
   if (trend_rows || (sensor_mode && !q.domain)) fetch_kind = store::PackKind::total;
 
   std::string sensor_in;  // " AND sensor IN (...)" when the report names sensors
-  if (!sensors.empty()) {
-    sensor_in = " AND sensor IN (";
-    for (std::size_t i = 0; i < sensors.size(); ++i) {
-      if (i > 0) sensor_in += ',';
-      sensor_in += quote_literal(db.get(), sensors[i]);
-    }
-    sensor_in += ")";
-  }
+  for (const auto& s : sensors) list_add(sensor_in, quote_literal(db.get(), s));
+  if (!sensor_in.empty()) sensor_in = " AND sensor IN (" + sensor_in + ")";
   std::string scope;  // the packs' and the sessions' scope filter
   if (q.listener) scope += " AND listener = " + quote_literal(db.get(), *q.listener);
   if (q.direction != report::Direction::both) scope += q.direction == report::Direction::out ? " AND direction = 1" : " AND direction = 0";
