@@ -2,6 +2,9 @@
 // --top, drill-down, CSV escaping, JSON and table output, time-zone boundaries.
 #include "fixture.hpp"
 
+#include <map>
+#include <memory>
+
 using namespace report_test;
 using namespace smtp::report;
 
@@ -335,4 +338,40 @@ TEST_CASE("SMTP In and SMTP Out: --direction and --listener pick the sessions, p
   CHECK(both(s, rows, range + "&listener=out&direction=in&mode=ip") == keyed_header("ip"));
   CHECK(both(s, rows, range + "&listener=nosuch") ==
         kHeader + "2026-11-23,0,0,0,0,0,0,\r\n2026-11-24,0,0,0,0,0,0,\r\n2026-11-25,0,0,0,0,0,0,\r\n");
+}
+
+TEST_CASE("a PackSource stands in for the store's packs (the fleet report's seam)") {
+  TestStore s(known_sessions());
+  const std::string q = "from=2026-11-23&to=2026-11-25&tz=Europe/Berlin&step=hour&mode=ip";
+  const std::string expected = csv(s.path, q);
+  // The store's ip packs, held apart; then the store has none left.
+  std::map<std::pair<smtp::store::Level, std::int64_t>, std::vector<std::string>> held;
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(nullptr, &sqlite3_close);
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(s.path.c_str(), &raw) == SQLITE_OK);
+  db.reset(raw);
+  {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(raw, "SELECT level, start, data FROM rollup_pack WHERE kind = 2", -1, &st, nullptr) == SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+      held[{static_cast<smtp::store::Level>(sqlite3_column_int(st, 0)), sqlite3_column_int64(st, 1)}].emplace_back(
+          static_cast<const char*>(sqlite3_column_blob(st, 2)), static_cast<std::size_t>(sqlite3_column_bytes(st, 2)));
+    sqlite3_finalize(st);
+  }
+  REQUIRE(!held.empty());
+  REQUIRE(sqlite3_exec(raw, "DELETE FROM rollup_pack", nullptr, nullptr, nullptr) == SQLITE_OK);
+  CHECK(csv(s.path, q) != expected);  // the store alone has lost them
+  std::size_t asked = 0;
+  const PackSource source = [&](smtp::store::Level level, std::int64_t start,
+                                const std::function<void(std::string_view)>& each) {
+    ++asked;
+    const auto it = held.find({level, start});
+    if (it != held.end())
+      for (const auto& p : it->second) each(p);
+  };
+  CHECK(render_csv(run_report(raw, query(q), nullptr, &source)) == expected);
+  CHECK(asked > 0);
+  std::string streamed;  // CSV by period streams from the scan, through the same seam
+  write_report(raw, query(q + "&format=csv"), [&](std::string_view t) { streamed += t; }, &source);
+  CHECK(streamed == expected);
 }
