@@ -21,9 +21,9 @@ std::uint32_t Sensor::steady_seconds() {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
-bool alerted_per_user(detect::DetectorId id) {
+bool alerted_per_user(detect::DetectorId id, bool outbound) {
   return id == detect::DetectorId::distributed_bruteforce || id == detect::DetectorId::user_many_ips ||
-         id == detect::DetectorId::outbound_rejections;
+         id == detect::DetectorId::outbound_rejections || (outbound && id == detect::DetectorId::compromised_account);
 }
 
 namespace {
@@ -134,9 +134,7 @@ void Sensor::remote_event(const detect::DetectorEvent& e) {
   detect::Findings crossings;
   detectors_.replay(e, steady_seconds(), &crossings);
   for (auto& f : crossings) {
-    // An outbound compromised_account names the account, not the local MTA (SPEC 14).
-    if (alerted_per_user(f.id) ||
-        (f.id == detect::DetectorId::compromised_account && e.kind == detect::EventKind::outbound_message)) {
+    if (alerted_per_user(f.id, e.kind == detect::EventKind::outbound_message)) {
       claim_for_user(f, e);
       continue;
     }

@@ -19,8 +19,8 @@ namespace smtp::daemon {
 
 // The detectors that count clients per user and alert once per account
 // (Sensor::raise_for_user), locally and for the fleet; compromised_account joins them
-// only on an outbound listener.
-bool alerted_per_user(detect::DetectorId id);
+// only on an outbound listener, where the client is the local MTA (SPEC 14).
+bool alerted_per_user(detect::DetectorId id, bool outbound);
 
 class Sensor {
  public:

@@ -149,13 +149,10 @@ void SessionDetectors::raise_for_user(detect::Finding& f, bool flag_ips) {
 
 void SessionDetectors::raise() {
   for (auto& f : findings_) {
-    if (alerted_per_user(f.id)) {
+    if (alerted_per_user(f.id, facts_.outbound)) {
+      // An outbound compromised_account's alert names the local client too.
+      if (f.id == detect::DetectorId::compromised_account && f.described) f.ips.push_back(facts_.client_ip);
       raise_for_user(f, f.id == detect::DetectorId::distributed_bruteforce);
-      continue;
-    }
-    if (f.id == detect::DetectorId::compromised_account && facts_.outbound) {
-      if (f.described) f.ips.push_back(facts_.client_ip);  // the alert names the local client too
-      raise_for_user(f, false);
       continue;
     }
     const bool block = f.action == config::Action::block;
