@@ -86,11 +86,25 @@ class Stream {
   }
   std::size_t write_some(std::span<const char> from, error_code& ec) {
     if (!ssl_) return socket_.write_some(asio::buffer(from.data(), from.size()), ec);
-    std::size_t n = 0;
-    ERR_clear_error();
-    const int r = SSL_write_ex(ssl_.get(), from.data(), from.size(), &n);
-    if (r == 1) wants_read_ = false;
-    return r == 1 ? (ec = {}, n) : (ec = tls_error(r, /*reading=*/false), 0);
+    // With SSL_MODE_ENABLE_PARTIAL_WRITE, SSL_write returns after each 16 KB record, so a
+    // short count does not mean the socket is full, as it does in cleartext: write on
+    // until OpenSSL says so. Else every record cost the pump a wait for writability
+    // (an epoll_ctl and a trip through epoll) and a copy of the rest (issue 20).
+    std::size_t done = 0;
+    ec = {};
+    while (done < from.size()) {
+      std::size_t n = 0;
+      ERR_clear_error();
+      const int r = SSL_write_ex(ssl_.get(), from.data() + done, from.size() - done, &n);
+      if (r != 1) {
+        const error_code e = tls_error(r, /*reading=*/false);
+        if (done == 0) ec = e;  // else the bytes written count; the error comes again
+        return done;
+      }
+      wants_read_ = false;
+      done += n;
+    }
+    return done;
   }
 
   void shutdown_send() {
