@@ -35,9 +35,10 @@ void Pump::resume() {
   start();
 }
 
-void Pump::wait_readable() {
+void Pump::wait_readable(bool drained) {
   if (paused_) return session_.on_pump_drained(dir_);
-  from_.async_read_some(probe_, [self = session_.shared_from_this(), this](const error_code& ec, std::size_t n) { on_read(ec, n); });
+  from_.async_read_some(
+      probe_, [self = session_.shared_from_this(), this](const error_code& ec, std::size_t n) { on_read(ec, n); }, drained);
 }
 
 void Pump::on_read(const error_code& ec, std::size_t n) {
@@ -54,13 +55,25 @@ void Pump::read_on(std::size_t have) {
   // A probe that came back short most likely drained the socket: no read is tried
   // then, so that a quiet connection costs one read per message.
   bool more = have == probe_.size();
+  // Whether a read of this very handler found the socket empty: a short cleartext read
+  // or would_block. Only such first-hand evidence may tell the next read to skip its
+  // recv() (the probe's own short read was already told to the reactor, in the reactor).
+  bool drained = false;
   for (int i = 0; i < kReadsPerWakeup; ++i) {
     bool eof = false;
     error_code rec;
     while (more && have < buf.size()) {
+      const std::size_t want = buf.size() - have;
       const std::size_t n = from_.read_some(buf.subspan(have), rec);
-      if (rec) break;
+      if (rec) {
+        drained = rec == asio::error::would_block || rec == asio::error::try_again;
+        break;
+      }
       have += n;
+      if (n < want && !from_.tls()) {  // under TLS a read returns one record: read on
+        drained = true;
+        break;
+      }
     }
     if (rec == asio::error::eof) eof = true;
     else if (rec && rec != asio::error::would_block && rec != asio::error::try_again) {
@@ -79,8 +92,9 @@ void Pump::read_on(std::size_t have) {
     if (have < buf.size()) break;    // the socket is drained
     have = 0;
     more = true;
+    drained = false;
   }
-  wait_readable();
+  wait_readable(drained);
 }
 
 bool Pump::forward(std::span<const char> bytes) {

@@ -38,7 +38,8 @@ class Pump {
   void resume();
 
  private:
-  void wait_readable();
+  // `drained`: a read of the calling handler found the socket empty (see read_on).
+  void wait_readable(bool drained = false);
   void on_read(const error_code& ec, std::size_t n);
   // Reads on into the scratch buffer, which holds `have` bytes already, then hands it all
   // to the session and the peer.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "daemon/asio.hpp"
+#include "daemon/relay/drained_read.hpp"
 #include "daemon/relay/tls_context.hpp"
 
 #include <openssl/err.h>
@@ -34,17 +35,16 @@ class Stream {
   // handler gets "" or OpenSSL's reason for the failure.
   void async_handshake(SslPtr ssl, bool server_role, std::function<void(std::string)> done);
 
-  // A read that Asio may complete at once: cheaper than async_wait, which re-arms epoll
-  // every time. Asio (Boost 1.74) tries the recv() first unless the last one returned 0
-  // bytes, so a read re-armed after a short one costs a recv() that fails with EAGAIN;
-  // skipping it needs EPOLLRDHUP (data and FIN can arrive in one event, and a short read
-  // says nothing of the FIN), which Asio does not register (bench/README.md, issue 20).
+  // A read that may complete at once: cheaper than async_wait, which re-arms epoll every
+  // time. In cleartext a short read tells the reactor the socket is drained, so the next
+  // read waits for epoll without a recv() that fails first (drained_read.hpp, issue 20).
   // Under TLS, waits for readiness and then decrypts, so the handler sees cleartext
   // either way.
+  // `drained`: the caller's own read just found the socket empty, in this same handler.
   template <class Handler>
-  void async_read_some(std::span<char> into, Handler&& h) {
+  void async_read_some(std::span<char> into, Handler&& h, bool drained = false) {
     if (!ssl_) {
-      socket_.async_read_some(asio::buffer(into.data(), into.size()), std::forward<Handler>(h));
+      socket_.async_read_drained(into, std::forward<Handler>(h), drained);
       return;
     }
     if (SSL_has_pending(ssl_.get()) != 0) {  // bytes OpenSSL holds, which no poll would announce
@@ -123,7 +123,7 @@ class Stream {
   error_code tls_error(int r, bool reading);
   void handshake_step(std::function<void(std::string)> done);
 
-  tcp::socket socket_;
+  ReactorSocket socket_;
   SslPtr ssl_;
   bool wants_write_ = false;  // the last TLS read needs the socket writable
   bool wants_read_ = false;   // the last TLS write needs the socket readable

@@ -1,0 +1,134 @@
+// A cleartext socket read that tells Asio's reactor when it drained the socket, so that the
+// next read waits for epoll instead of first trying a recv() that fails (issue 20).
+#pragma once
+
+#include "daemon/asio.hpp"
+
+#include <boost/asio/detail/reactor.hpp>
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <memory>
+#include <span>
+
+namespace smtp::daemon {
+
+// Why: Asio (1.74) starts every read with a "speculative" recv() unless the last read on
+// the socket returned end of file. An SMTP relay reads a command, forwards it and reads
+// again before the peer can have answered, so that recv() fails with EAGAIN once per turn,
+// 15 times in a session of one message, half of all its recv() calls. HAProxy takes a short
+// read as "drained" and waits for the next epoll edge; so does this read, told to Asio as
+// the reactor's own `done_and_exhausted` (what it uses for EOF), which clears the socket's
+// speculative flag inside the reactor, where no later edge can slip past it.
+//
+// A short read says nothing of a FIN that came with the bytes, and no edge follows it: so
+// the socket also registers EPOLLRDHUP, and a short read counts as draining only when the
+// last epoll event of the socket did not report the peer's close. Both need Asio's private
+// reactor state (the registration mask, and the events of the last wakeup); they are
+// reached in drained_read.cpp and checked against this Boost version at compile time.
+class DrainedReads {
+ public:
+  using Descriptor = asio::detail::epoll_reactor::per_descriptor_data;
+
+  // Adds EPOLLRDHUP to the socket's epoll registration (once per socket; one epoll_ctl).
+  // False if the socket is not registered as expected: then reads stay Asio's own.
+  static bool watch_peer_close(asio::io_context& context, int fd, Descriptor descriptor);
+  // The events of the socket's last epoll wakeup.
+  static std::uint32_t last_events(Descriptor descriptor);
+  // The caller's own read, in the running handler, found the socket empty: the next read
+  // waits for epoll without a recv() first (unless the peer's FIN is known to be behind).
+  static void skip_next_recv(Descriptor descriptor);
+};
+
+// tcp::socket with the reactor's view of it reachable (basic_socket keeps it protected).
+class ReactorSocket : public tcp::socket {
+ public:
+  explicit ReactorSocket(asio::io_context& context) : tcp::socket(context) {}
+  explicit ReactorSocket(tcp::socket&& socket) : tcp::socket(std::move(socket)) {}
+
+  // A read into `into` whose handler gets (error_code, bytes), as async_read_some's would.
+  // `drained`: a read of the running handler just found the socket empty (never a read
+  // of an earlier handler: epoll may have reported new bytes since).
+  template <class Handler>
+  void async_read_drained(std::span<char> into, Handler&& handler, bool drained = false);
+
+ private:
+  template <class Handler>
+  class ReadOp;
+  bool watched_ = false;
+  bool trusted_ = false;  // EPOLLRDHUP is registered: a short read may count as draining
+};
+
+template <class Handler>
+class ReactorSocket::ReadOp : public asio::detail::reactor_op {
+ public:
+  ReadOp(int fd, DrainedReads::Descriptor descriptor, bool trusted, std::span<char> into, Handler handler)
+      : reactor_op(error_code(), &do_perform, &do_complete),
+        fd_(fd), descriptor_(descriptor), trusted_(trusted), into_(into), handler_(std::move(handler)) {}
+
+ private:
+  static status do_perform(reactor_op* base) {
+    auto* op = static_cast<ReadOp*>(base);
+    for (;;) {
+      const ssize_t n = ::recv(op->fd_, op->into_.data(), op->into_.size(), 0);
+      if (n > 0) {
+        op->ec_ = {};
+        op->bytes_transferred_ = static_cast<std::size_t>(n);
+        const bool shorter = op->bytes_transferred_ < op->into_.size();
+        return op->trusted_ && shorter && (DrainedReads::last_events(op->descriptor_) & EPOLLRDHUP) == 0 ? done_and_exhausted : done;
+      }
+      if (n == 0) {
+        op->ec_ = asio::error::eof;
+        op->bytes_transferred_ = 0;
+        return done_and_exhausted;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      op->ec_ = error_code(errno, asio::error::get_system_category());
+      return done;
+    }
+  }
+
+  // owner is null when the io_context is destroyed with the read pending: drop it unrun.
+  static void do_complete(void* owner, asio::detail::operation* base, const error_code&, std::size_t) {
+    std::unique_ptr<ReadOp> op(static_cast<ReadOp*>(base));
+    if (owner == nullptr) return;
+    Handler handler = std::move(op->handler_);
+    const error_code ec = op->ec_;
+    const std::size_t n = op->bytes_transferred_;
+    op.reset();
+    handler(ec, n);
+  }
+
+  int fd_;
+  DrainedReads::Descriptor descriptor_;
+  bool trusted_;
+  std::span<char> into_;
+  Handler handler_;
+};
+
+template <class Handler>
+void ReactorSocket::async_read_drained(std::span<char> into, Handler&& handler, bool drained) {
+  auto& impl = impl_.get_implementation();
+  auto& context = static_cast<asio::io_context&>(get_executor().context());
+  if (!watched_) {
+    watched_ = true;
+    trusted_ = DrainedReads::watch_peer_close(context, impl.socket_, impl.reactor_data_);
+  }
+  if (drained && trusted_) DrainedReads::skip_next_recv(impl.reactor_data_);
+  auto& reactor = asio::use_service<asio::detail::reactor>(context);
+  auto* op = new ReadOp<std::decay_t<Handler>>(impl.socket_, impl.reactor_data_, trusted_, into, std::forward<Handler>(handler));
+  error_code ec;
+  if ((impl.state_ & asio::detail::socket_ops::non_blocking) == 0 &&
+      !asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, ec)) {
+    op->ec_ = ec;
+    reactor.post_immediate_completion(op, false);
+    return;
+  }
+  reactor.start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, op, false, true);
+}
+
+}  // namespace smtp::daemon
