@@ -278,7 +278,11 @@ void RelaySession::begin_relaying() {
   if (tls_step_ == TlsStep::handshaking) tls_step_ = TlsStep::done;
   phase_ = Phase::relaying;
   last_activity_ = Clock::now();
-  arm_timer(relay_deadline());
+  // While relaying, on_timer checks the deadline and re-arms to it, so a timer already due
+  // sooner (the connect's or a handshake's) may stay: re-arming it cost most sessions a
+  // timerfd_settime, their new deadline being the worker's earliest (issue 20).
+  const auto due = timer_.expiry();
+  if (due <= last_activity_ || due > relay_deadline()) arm_timer(relay_deadline());
   to_server_.resume();
   to_client_.resume();
 }

@@ -73,6 +73,26 @@ def test_greeting_timeout_is_an_upstream_error_and_lingers(sensor_factory, upstr
     assert sensor.counter("smtp_sensor_upstream_errors_total") == 1
 
 
+def test_idle_timeout_holds_when_the_connect_timeout_is_shorter(sensor_factory, upstream_factory):
+    """The connect's timer, due sooner than the idle deadline, stays armed into the relay (issue
+    20: no timerfd_settime per session); when it fires, the session re-arms to its idle deadline
+    and lives on, and the idle timeout then counts from the last byte."""
+    up = upstream_factory(Script())
+    sensor = sensor_factory(up.addr, config={"timeouts": {"connect": "1s", "idle": "3s"}})
+    s = connect(sensor.port)
+    assert read_reply(s, timeout=10).startswith(b"220"), "no greeting"
+    time.sleep(1.5)  # past the connect's deadline: the session must still relay
+    assert smtp_cmd(s, b"EHLO idle.test").startswith(b"250")
+    last_byte = time.monotonic()
+    rest, how = recv_all(s, timeout=15)
+    waited = time.monotonic() - last_byte
+    assert how in ("eof", "reset"), (how, rest)
+    assert 2.5 <= waited <= 6, f"closed {waited:.1f} s after the last byte, idle is 3 s"
+    s.close()
+    rows = wait_store_rows(sensor, 1)
+    assert rows[0]["termination"] == "idle_timeout", rows
+
+
 def test_sighup_applies_listener_keys_to_new_sessions(sensor_factory, upstream_factory):
     a = upstream_factory(Script(greeting="220 upstream-a ready", hostname="upstream-a"))
     b = upstream_factory(Script(greeting="220 upstream-b ready", hostname="upstream-b"))
