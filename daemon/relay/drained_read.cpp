@@ -58,6 +58,14 @@ bool DrainedReads::watch_peer_close(asio::io_context& context, int fd, Descripto
   return true;
 }
 
+bool DrainedReads::watch_peer_close_with_next_wait(Descriptor descriptor) {
+  if (descriptor == nullptr) return false;
+  std::uint32_t& events = descriptor->*reach(RegisteredEvents{});
+  if (events == 0) return false;
+  events |= EPOLLRDHUP;  // start_op's MOD for the wait sends registered_events_ whole
+  return true;
+}
+
 std::uint32_t DrainedReads::last_events(Descriptor descriptor) {
   // descriptor_state derives privately from scheduler_operation; a C-style cast may
   // convert to an inaccessible base ([expr.cast]/4).

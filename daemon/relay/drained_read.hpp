@@ -8,6 +8,7 @@
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -36,6 +37,9 @@ class DrainedReads {
   // Adds EPOLLRDHUP to the socket's epoll registration (once per socket; one epoll_ctl).
   // False if the socket is not registered as expected: then reads stay Asio's own.
   static bool watch_peer_close(asio::io_context& context, int fd, Descriptor descriptor);
+  // Adds EPOLLRDHUP to the registration Asio keeps, for its next epoll_ctl to carry: only
+  // right before a wait of Asio's (async_wait), which always re-registers the socket.
+  static bool watch_peer_close_with_next_wait(Descriptor descriptor);
   // The events of the socket's last epoll wakeup.
   static std::uint32_t last_events(Descriptor descriptor);
   // The caller's own read, in the running handler, found the socket empty: the next read
@@ -47,7 +51,37 @@ class DrainedReads {
 class ReactorSocket : public tcp::socket {
  public:
   explicit ReactorSocket(asio::io_context& context) : tcp::socket(context) {}
-  explicit ReactorSocket(tcp::socket&& socket) : tcp::socket(std::move(socket)) {}
+  // An accepted socket: Asio marks it a possible dup of another descriptor (accept goes
+  // through assign), which makes close() remove it from epoll by hand first. It is no dup.
+  explicit ReactorSocket(tcp::socket&& accepted) : tcp::socket(std::move(accepted)) {
+    auto& state = impl_.get_implementation().state_;
+    state = static_cast<asio::detail::socket_ops::state_type>(state & ~asio::detail::socket_ops::possible_dup);
+  }
+
+  // Opens a socket that is non-blocking from its creation (SOCK_NONBLOCK), and known to
+  // Asio as such: open() and then non_blocking(true) cost an ioctl more per session.
+  void open_non_blocking(const tcp& protocol, error_code& ec) {
+    const int fd = ::socket(protocol.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol.protocol());
+    if (fd < 0) {
+      ec.assign(errno, asio::error::get_system_category());
+      return;
+    }
+    if (assign(protocol, fd, ec)) {
+      ::close(fd);
+      return;
+    }
+    namespace ops = asio::detail::socket_ops;
+    auto& state = impl_.get_implementation().state_;
+    // Ours, not a dup of another descriptor: close() may leave the epoll removal to the kernel.
+    state = static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::user_set_non_blocking | ops::internal_non_blocking);
+  }
+
+  // The caller's next step is an async_wait on this socket (a connect's): its epoll_ctl
+  // registers EPOLLRDHUP as well, and saves watch_peer_close's own.
+  void watch_peer_close_with_next_wait() {
+    watched_ = true;
+    trusted_ = DrainedReads::watch_peer_close_with_next_wait(impl_.get_implementation().reactor_data_);
+  }
 
   // A read into `into` whose handler gets (error_code, bytes), as async_read_some's would.
   // `drained`: a read of the running handler just found the socket empty (never a read

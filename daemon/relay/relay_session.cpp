@@ -192,12 +192,13 @@ void RelaySession::connect_socket() {
   // per session.
   auto& s = upstream_.socket();
   error_code ec;
-  if (!s.is_open()) s.open(target_->protocol(), ec);
-  if (!ec) s.non_blocking(true, ec);
+  if (!s.is_open()) upstream_.open_non_blocking(target_->protocol(), ec);
+  else s.non_blocking(true, ec);  // opened early, to bind a transparent source
   if (!ec) s.set_option(tcp::no_delay(true), ec);
   if (ec) return on_connected(ec);
   if (::connect(s.native_handle(), target_->data(), static_cast<socklen_t>(target_->size())) == 0) return on_connected({});
   if (errno != EINPROGRESS) return on_connected({errno, asio::error::get_system_category()});
+  upstream_.watch_peer_close_with_next_wait();  // the wait's epoll_ctl carries EPOLLRDHUP
   s.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code& wait_ec) {
     if (wait_ec) return self->on_connected(wait_ec);
     int err = 0;

@@ -22,10 +22,13 @@ namespace smtp::daemon {
 // without the pump changing.
 class Stream {
  public:
-  explicit Stream(tcp::socket socket) : socket_(std::move(socket)) {}
+  explicit Stream(tcp::socket accepted) : socket_(std::move(accepted)) {}
   explicit Stream(asio::io_context& context) : socket_(context) {}
 
   tcp::socket& socket() { return socket_; }
+  void open_non_blocking(const tcp& protocol, error_code& ec) { socket_.open_non_blocking(protocol, ec); }
+  // Before an async_wait on socket(): see ReactorSocket::watch_peer_close_with_next_wait.
+  void watch_peer_close_with_next_wait() { socket_.watch_peer_close_with_next_wait(); }
   bool is_open() const { return socket_.is_open(); }
   bool tls() const { return ssl_ != nullptr; }
   SSL* ssl() const { return ssl_.get(); }
