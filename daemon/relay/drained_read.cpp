@@ -66,15 +66,16 @@ bool DrainedReads::watch_peer_close_with_next_wait(Descriptor descriptor) {
   return true;
 }
 
-std::uint32_t DrainedReads::last_events(Descriptor descriptor) {
+bool DrainedReads::fin_seen(Descriptor descriptor) {
   // descriptor_state derives privately from scheduler_operation; a C-style cast may
-  // convert to an inaccessible base ([expr.cast]/4).
+  // convert to an inaccessible base ([expr.cast]/4). task_result_ holds the events of the
+  // socket's last wakeup.
   const auto* op = (const asio::detail::scheduler_operation*)descriptor;  // NOLINT
-  return op->*reach(TaskResult{});
+  return (op->*reach(TaskResult{}) & EPOLLRDHUP) != 0;
 }
 
 void DrainedReads::skip_next_recv(Descriptor descriptor) {
-  if (descriptor == nullptr || (last_events(descriptor) & EPOLLRDHUP) != 0) return;
+  if (descriptor == nullptr || fin_seen(descriptor)) return;
   // What perform_io does itself after a read that returns done_and_exhausted.
   (descriptor->*reach(TrySpeculative{}))[Reactor::read_op] = false;
 }

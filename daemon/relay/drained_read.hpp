@@ -40,8 +40,9 @@ class DrainedReads {
   // Adds EPOLLRDHUP to the registration Asio keeps, for its next epoll_ctl to carry: only
   // right before a wait of Asio's (async_wait), which always re-registers the socket.
   static bool watch_peer_close_with_next_wait(Descriptor descriptor);
-  // The events of the socket's last epoll wakeup.
-  static std::uint32_t last_events(Descriptor descriptor);
+  // The socket's last epoll wakeup reported the peer's FIN (EPOLLRDHUP): a short read then
+  // does not mean drained, as the end of file is still to be read and no edge will come.
+  static bool fin_seen(Descriptor descriptor);
   // The caller's own read, in the running handler, found the socket empty: the next read
   // waits for epoll without a recv() first (unless the peer's FIN is known to be behind).
   static void skip_next_recv(Descriptor descriptor);
@@ -112,7 +113,7 @@ class ReactorSocket::ReadOp : public asio::detail::reactor_op {
         op->ec_ = {};
         op->bytes_transferred_ = static_cast<std::size_t>(n);
         const bool shorter = op->bytes_transferred_ < op->into_.size();
-        return op->trusted_ && shorter && (DrainedReads::last_events(op->descriptor_) & EPOLLRDHUP) == 0 ? done_and_exhausted : done;
+        return op->trusted_ && shorter && !DrainedReads::fin_seen(op->descriptor_) ? done_and_exhausted : done;
       }
       if (n == 0) {
         op->ec_ = asio::error::eof;

@@ -37,12 +37,19 @@ struct Pair {
   std::optional<Result> read(std::size_t size = 512) {
     std::vector<char> buf(size);
     std::optional<Result> out;
-    reader->async_read_drained(buf, [&](const boost::system::error_code& ec, std::size_t n) {
+    start_read(buf, out);
+    run();
+    return out;
+  }
+  // Starts a read into `buf`; its result lands in `out` once the io_context runs it.
+  void start_read(std::vector<char>& buf, std::optional<Result>& out) {
+    reader->async_read_drained(buf, [&buf, &out](const boost::system::error_code& ec, std::size_t n) {
       out = Result{ec, std::string(buf.data(), n)};
     });
+  }
+  void run() {
     io.restart();
     io.run_for(std::chrono::seconds(2));
-    return out;
   }
   void send(const std::string& s) { asio::write(peer, asio::buffer(s)); }
 };
@@ -71,16 +78,13 @@ TEST_CASE("bytes and the peer's FIN in one epoll wakeup: the bytes, then end of 
   // The read waits first, so that bytes and FIN reach it together, in one event.
   std::optional<Pair::Result> r;
   std::vector<char> buf(512);
-  p.reader->async_read_drained(buf, [&](const boost::system::error_code& ec, std::size_t n) {
-    r = Pair::Result{ec, std::string(buf.data(), n)};
-  });
+  p.start_read(buf, r);
   p.io.poll();
   REQUIRE_FALSE(r);
   p.send("QUIT\r\n");
   p.peer.shutdown(tcp::socket::shutdown_send);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // both are in before the wakeup
-  p.io.restart();
-  p.io.run_for(std::chrono::seconds(2));
+  p.run();
   REQUIRE(r);
   CHECK(r->bytes == "QUIT\r\n");
   r = p.read();
