@@ -47,7 +47,7 @@ void Watchdog::post_round() {
 void Watchdog::tick() {
   std::string late;
   for (std::size_t i = 0; i < workers_.size(); ++i)
-    if (state_->answered[i].load(std::memory_order_acquire) != round_) late += (late.empty() ? "" : ", ") + std::to_string(i);
+    if (state_->answered[i].load(std::memory_order_acquire) != round_) late += (late.empty() ? "io-" : ", io-") + std::to_string(i);  // thread names
   if (late.empty()) {
     notify_("WATCHDOG=1");
     ++pings_;

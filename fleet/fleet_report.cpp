@@ -8,6 +8,7 @@
 #include "store/schema.hpp"
 #include "store/time_units.hpp"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -359,6 +360,7 @@ FleetStore load_fleet_sessions(Connection& db, const report::Query& q, const std
     HeldPacks* packs = out.packs.get();
     packs->open_stream();
     out.fetch = std::thread([&db, packs, sql, runs = std::move(runs)] {
+      pthread_setname_np(pthread_self(), "fleet-fetch");
       try {
         binary_rows(db, sql, runs, [&](const BinaryRow& r) {
           const std::int64_t start = r.int64(2);

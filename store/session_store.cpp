@@ -3,6 +3,7 @@
 #include "store/rollups.hpp"
 #include "store/schema.hpp"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include <stdexcept>
@@ -35,7 +36,10 @@ SessionStore::SessionStore(const std::string& path, std::chrono::milliseconds re
   // only (Packer::pack_parent), so the daemon's steady footprint stays small (issue 20:
   // under 64 MiB of RSS with 1,000 sessions open).
   exec(db_, ("PRAGMA cache_size = " + std::to_string(Packer::kSteadyCacheKiB)).c_str());
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "store");  // top -H, perf: OPERATIONS.md "Threads"
+    run();
+  });
 }
 
 SessionStore::~SessionStore() {

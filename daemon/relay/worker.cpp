@@ -2,9 +2,11 @@
 
 #include "daemon/relay/relay_session.hpp"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
+#include <string>
 #include <thread>
 
 namespace smtp::daemon {
@@ -17,7 +19,15 @@ unsigned auto_threads() {
   return std::max(1u, cores);
 }
 
-Worker::Worker() : work_(asio::make_work_guard(context_)) {}
+Worker::Worker(unsigned index) : work_(asio::make_work_guard(context_)), index_(index) {}
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    const std::string name = "io-" + std::to_string(index_);
+    pthread_setname_np(pthread_self(), name.c_str());
+    context_.run();
+  });
+}
 
 Worker::~Worker() { stop(); }
 

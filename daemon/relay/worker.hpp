@@ -24,13 +24,14 @@ unsigned auto_threads();
 // intrusive list of them (no allocation) for draining and for /sessions.
 class Worker {
  public:
-  Worker();
+  // `index` names the thread "io-<index>" (top -H, perf, /proc/PID/task/*/comm).
+  explicit Worker(unsigned index);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   asio::io_context& context() { return context_; }
-  void start() { thread_ = std::thread([this] { context_.run(); }); }
+  void start();
   void stop() {
     work_.reset();
     context_.stop();
@@ -59,6 +60,7 @@ class Worker {
   Context context_{1};  // one thread per context: Asio may skip its locking
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
+  unsigned index_;
   List sessions_;
 };
 

@@ -3,6 +3,7 @@
 #include "text/json.hpp"
 
 #include <fmt/format.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -68,7 +69,7 @@ std::string next_alert_id(std::string_view sensor) {
   return fmt::format("{}-{:016x}", sensor, counter.fetch_add(1, std::memory_order_relaxed));
 }
 
-AlertLog::AlertLog(const config::Alerts& cfg) : pool_(std::make_shared<spdlog::details::thread_pool>(4096, 1)) {
+AlertLog::AlertLog(const config::Alerts& cfg) : pool_(std::make_shared<spdlog::details::thread_pool>(4096, 1, [] { pthread_setname_np(pthread_self(), "alerts"); })) {
   std::vector<spdlog::sink_ptr> sinks{std::make_shared<spdlog::sinks::rotating_file_sink_mt>(cfg.path, cfg.max_size, cfg.max_files)};
   if (cfg.syslog) sinks.push_back(std::make_shared<spdlog::sinks::syslog_sink_mt>("smtp-sensor", LOG_PID, LOG_MAIL, false));
   logger_ = std::make_shared<spdlog::async_logger>("alerts", sinks.begin(), sinks.end(), pool_,

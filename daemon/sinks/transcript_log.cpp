@@ -4,6 +4,7 @@
 #include <spdlog/sinks/rotating_file_sink.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,7 +23,10 @@ std::string transcript_file_name(const std::string& path, std::size_t index) {
 TranscriptLog::TranscriptLog(const config::Transcripts& cfg)
     : path_(cfg.path), max_size_(cfg.max_size), max_files_(cfg.max_files), queue_lines_(cfg.queue_size) {
   open_file();
-  writer_ = std::thread([this] { run(); });
+  writer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "transcripts");  // top -H, perf: OPERATIONS.md "Threads"
+    run();
+  });
 }
 
 // Appends to what is there, as spdlog's rotating sink did.

@@ -2,7 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include <pthread.h>
+
+#include <future>
 #include <memory>
+#include <string>
 
 using namespace smtp::daemon;
 using boost::asio::ip::tcp;
@@ -10,8 +14,8 @@ using boost::asio::ip::tcp;
 // The daemon accepts on a listener's home worker straight into the socket of the next
 // worker round robin, so a pending accept in one context holds a socket of another.
 TEST_CASE("a pending accept for another worker is dropped while both contexts still exist") {
-  auto target = std::make_unique<Worker>();
-  auto home = std::make_unique<Worker>();
+  auto target = std::make_unique<Worker>(0);
+  auto home = std::make_unique<Worker>(1);
   auto acceptor = std::make_unique<tcp::acceptor>(home->context(), tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
   auto token = std::make_shared<int>(0);
   std::weak_ptr<int> watch = token;
@@ -30,4 +34,17 @@ TEST_CASE("a pending accept for another worker is dropped while both contexts st
   // Destroying the target first is what used to free a socket service still in use (ASan).
   target.reset();
   home.reset();
+}
+
+TEST_CASE("a worker's thread is named after its index") {
+  Worker worker(7);
+  worker.start();
+  std::promise<std::string> name;
+  boost::asio::post(worker.context(), [&name] {
+    char buf[16] = {};
+    pthread_getname_np(pthread_self(), buf, sizeof buf);
+    name.set_value(buf);
+  });
+  CHECK(name.get_future().get() == "io-7");
+  worker.stop();
 }

@@ -200,3 +200,20 @@ def test_no_watchdog_for_another_pid(sensor_factory, sink_factory, notify_socket
     assert any("READY=1" in m for _t, m in notify_socket.messages), notify_socket.messages
     assert not notify_socket.received("WATCHDOG=1"), notify_socket.messages
     assert "systemd watchdog" not in sensor.stderr_text()
+
+
+def test_threads_are_named_for_top_and_perf(sensor_factory, sink_factory):
+    """`top -H`, `ps -L` and perf show what each thread is for (OPERATIONS.md "Threads")."""
+    sensor = sensor_factory(sink_factory().addr, config={"threads": 3, "transcripts": {"enabled": True}})
+    task = Path(f"/proc/{sensor.pid}/task")
+
+    def names():
+        return sorted((t / "comm").read_text().strip() for t in task.iterdir())
+
+    # The single-thread pools name themselves in a first task: give them a moment.
+    wait_until(lambda: {"flags", "auth", "reports"} <= set(names()), 5, what="the pools named")
+    got = names()
+    for expected in ("io-0", "io-1", "io-2", "transcripts", "store", "alerts", "flags", "auth", "reports"):
+        assert got.count(expected) == 1, (expected, got)
+    assert "io-3" not in got
+    assert got.count("smtp-sensor") == 1, got  # the control thread keeps the process's name
