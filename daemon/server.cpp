@@ -56,7 +56,7 @@ Server::Server(config::Config config)
       config_(std::make_shared<const config::Config>(std::move(config))) {
   const auto& cfg = *config_;
   // Each pool has one thread, named by a first task (top -H, perf: OPERATIONS.md "Threads").
-  for (auto [pool, name] : {std::pair{&flag_pool_, "flags"}, {&auth_pool_, "auth"}, {&report_pool_, "reports"}})
+  for (auto [pool, name] : {std::pair{&auth_pool_, "auth"}, {&report_pool_, "reports"}})
     asio::post(*pool, [name] { pthread_setname_np(pthread_self(), name); });
   outputs_ = std::make_unique<SinkOutputs>(cfg, metrics_);
   fleet_ = std::make_unique<FleetLink>(cfg, metrics_);
@@ -83,7 +83,7 @@ Server::Server(config::Config config)
     bind(*l);
     listeners_.push_back(std::move(l));
   }
-  load_flags();
+  flags_ = std::make_unique<FlagKeeper>(control_, sensor_->flags(), cfg.store.enabled ? cfg.store.path : std::string());
   // After the store's flags are back and before the first session (it sets the tap).
   share_ = std::make_unique<FleetShare>(cfg, *sensor_, *outputs_, metrics_);
   if (!cfg.control.socket.empty()) {
@@ -120,7 +120,7 @@ Server::Server(config::Config config)
                   return cfg->store.enabled ? cfg->store.path : std::string();
                 },
                 fleet_->report_function()},
-               &flag_pool_);
+               &flags_->pool());
     // SPEC 13: history, transcripts and alerts, read on the report pool as well.
     add_investigate_routes(*http_, report_pool_,
                            {[this] {
@@ -176,7 +176,7 @@ Server::~Server() {
   report_pool_.join();
   auth_pool_.stop();
   auth_pool_.join();
-  flag_pool_.join();  // the last flag writes finish before the store closes
+  flags_->join();  // the last flag writes finish before the store closes
   control_server_.reset();
   http_.reset();
   for (auto& w : workers_) w->drop_pending();  // every context still exists (worker.hpp)
@@ -296,28 +296,6 @@ void Server::reload_tls(const config::Config& fresh) {
 
 namespace {
 
-store::StoredFlag to_stored(const FlagEntry& e) {
-  using namespace std::chrono;
-  return {e.ip, e.type, duration_cast<milliseconds>(e.since.time_since_epoch()).count(),
-          duration_cast<milliseconds>(e.expires.time_since_epoch()).count(), e.count, e.block, e.manual, e.reason,
-          e.sensor};
-}
-
-FlagEntry from_stored(const store::StoredFlag& f) {
-  using namespace std::chrono;
-  FlagEntry e;
-  e.ip = f.key;
-  e.type = f.type;
-  e.since = FlagClock::time_point(duration_cast<FlagClock::duration>(milliseconds(f.since_ms)));
-  e.expires = FlagClock::time_point(duration_cast<FlagClock::duration>(milliseconds(f.expires_ms)));
-  e.count = f.count;
-  e.block = f.block;
-  e.manual = f.manual;
-  e.reason = f.reason;
-  e.sensor = f.sensor;  // "" (a row from before schema 9): FlagTable::restore names this sensor
-  return e;
-}
-
 // One line of `list`: the key first, then key=value pairs, reason (free text) last.
 std::string flag_line(const FlagEntry& e) {
   std::string line = e.ip + " action=" + (e.block ? "block" : "flag") + " type=" + e.type +
@@ -329,50 +307,6 @@ std::string flag_line(const FlagEntry& e) {
 }
 
 }  // namespace
-
-void Server::load_flags() {
-  const auto& cfg = *config_;
-  if (!cfg.store.enabled) return;
-  try {
-    flag_store_ = std::make_unique<store::FlagStore>(cfg.store.path);
-    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(FlagClock::now().time_since_epoch()).count();
-    std::vector<FlagEntry> entries;
-    for (const auto& f : flag_store_->load(now)) entries.push_back(from_stored(f));
-    sensor_->flags().restore(entries);
-    if (!entries.empty()) spdlog::info("flags: {} active flags read back from the store", sensor_->flags().size());
-  } catch (const std::exception& e) {
-    spdlog::error("flags: cannot read the flags from the store, they will not survive a restart: {}", e.what());
-    flag_store_.reset();
-  }
-}
-
-// The flag table's changes, written in one transaction on flag_pool_: never on a session
-// thread, never on the control thread.
-void Server::persist_flags() {
-  if (!flag_store_) return;
-  asio::post(flag_pool_, [this] {
-    auto changes = sensor_->flags().take_changes();
-    if (changes.empty()) return;
-    std::vector<std::pair<std::string, std::optional<store::StoredFlag>>> rows;
-    rows.reserve(changes.size());
-    for (auto& [key, entry] : changes)
-      rows.emplace_back(std::move(key), entry ? std::optional<store::StoredFlag>(to_stored(*entry)) : std::nullopt);
-    try {
-      flag_store_->apply(rows);
-    } catch (const std::exception& e) {
-      spdlog::warn("flags: writing {} changes to the store failed: {}", rows.size(), e.what());
-    }
-  });
-}
-
-void Server::persist_flags_every_second() {
-  flag_timer_.expires_after(std::chrono::seconds(1));
-  flag_timer_.async_wait([this](const error_code& ec) {
-    if (ec) return;
-    persist_flags();
-    persist_flags_every_second();
-  });
-}
 
 std::string Server::control_answer(const control::Request& r) {
   switch (r.verb) {
@@ -387,14 +321,14 @@ std::string Server::control_answer(const control::Request& r) {
       if (!err.empty()) return "error: " + err + "\n";
       spdlog::info("control: flagged {} ({} for {} s){}", r.target, r.block ? "block" : "flag", ttl.count() / 1000,
                    r.reason.empty() ? "" : ": " + r.reason);
-      persist_flags();
+      flags_->persist();
       return "ok\n";
     }
     case control::Verb::remove: {
       const auto err = sensor_->remove_manual(r.target);
       if (!err.empty()) return "error: " + err + "\n";
       spdlog::info("control: removed the flag on {}", r.target);
-      persist_flags();
+      flags_->persist();
       return "ok\n";
     }
     default: return "error: unknown command\n";
@@ -452,7 +386,7 @@ void Server::check_drained() {
     if (control_server_) control_server_->stop();
     signals_.cancel();
     flush_timer_.cancel();
-    flag_timer_.cancel();
+    flags_->stop();
     control_.stop();
     return;
   }
@@ -510,7 +444,7 @@ int Server::run() {
   }
   wait_signal();
   flush_logs_every_second();
-  persist_flags_every_second();
+  flags_->start();
   // STATUS= replaces any "Upgrading the session store" left from start-up.
   const auto ready = "READY=1\nSTATUS=serving " + std::to_string(listeners_.size()) +
                      (listeners_.size() == 1 ? " listener" : " listeners");
@@ -529,13 +463,7 @@ int Server::run() {
   }
   for (auto& w : workers_) w->stop();
   outputs_->flush();
-  {
-    // The last flag changes reach the store before the process goes.
-    persist_flags();
-    std::promise<void> written;
-    asio::post(flag_pool_, [&written] { written.set_value(); });
-    written.get_future().wait_for(std::chrono::seconds(10));
-  }
+  flags_->write_last();  // before the process goes
   spdlog::info("stopped");
   return 0;
 }

@@ -4,6 +4,7 @@
 #include "config/config.hpp"
 #include "daemon/asio.hpp"
 #include "daemon/control/control_server.hpp"
+#include "daemon/flag_keeper.hpp"
 #include "daemon/fleet_link.hpp"
 #include "daemon/fleet_share.hpp"
 #include "daemon/http/basic_auth.hpp"
@@ -15,7 +16,6 @@
 #include "daemon/sink_outputs.hpp"
 #include "daemon/sinks/metrics.hpp"
 #include "daemon/watchdog.hpp"
-#include "store/flag_store.hpp"
 
 #include <memory>
 #include <mutex>
@@ -55,10 +55,6 @@ class Server {
   void flush_logs_every_second();
   void start_watchdog();
   std::string sessions_json();
-  // Flags (SPEC 11): read back at start, their changes written each second on flag_pool_.
-  void load_flags();
-  void persist_flags();
-  void persist_flags_every_second();
   std::string control_answer(const control::Request& request);
   // HTTP (SPEC 12): basic auth per request, the certificate again on SIGHUP.
   void authorize(std::string authorization, std::function<void(bool)> done);
@@ -77,10 +73,7 @@ class Server {
   std::vector<std::unique_ptr<Listening>> listeners_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<control::ControlServer> control_server_;
-  asio::steady_timer flag_timer_{control_};
-  std::unique_ptr<store::FlagStore> flag_store_;  // null when the store is off
-  // /flagged pages and the flags' store writes: off the control thread and the sessions'.
-  asio::thread_pool flag_pool_{1};
+  std::unique_ptr<FlagKeeper> flags_;  // the flags in the store (SPEC 11), and /flagged
   // bcrypt checks (~50 ms each) run here, so a flood of wrong passwords never holds up
   // the control thread. auth_ is replaced on SIGHUP (control thread) and read there too.
   asio::thread_pool auth_pool_{1};
