@@ -11,6 +11,7 @@ HAPROXY_BIN="${HAPROXY_BIN:-haproxy}"
 SMTP_SINK_BIN="${SMTP_SINK_BIN:-/usr/sbin/smtp-sink}"
 ROUNDS="${ROUNDS:-3}"
 SINKS="${SINKS:-off}"
+SENSOR_THREADS="${SENSOR_THREADS:-auto}"  # the sensor's `threads:` (issue 20 compares 1 and 2)
 KEEP=0
 
 # bench_setup NAME: the scratch folder and the exit trap.
@@ -86,12 +87,13 @@ start_haproxy() {
 cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
 
 # sensor_settings: the sensor config after its listeners, the same in both benchmarks:
-# transcripts and store on or off with --sinks, everything under $work.
+# transcripts and store on or off with --sinks, `threads:` from $SENSOR_THREADS, everything
+# under $work.
 sensor_settings() {
   local sinks_enabled=false
   [[ $SINKS == on ]] && sinks_enabled=true
   cat <<EOF
-threads: auto
+threads: $SENSOR_THREADS
 http: { listen: "127.0.0.1:$HTTP_PORT" }
 transcripts: { enabled: $sinks_enabled, path: $work/transcript.log }
 alerts: { path: $work/alerts.jsonl }
