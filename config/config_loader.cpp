@@ -2,14 +2,12 @@
 
 #include "config/config_sections.hpp"
 #include "config/units.hpp"
+#include "config/yaml_reader.hpp"
 
-#include <arpa/inet.h>
 #include <libpq-fe.h>
-#include <netdb.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -19,217 +17,7 @@
 namespace smtp::config {
 namespace {
 
-// Edit distance, for "did you mean" on misspelt keys.
-std::size_t distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-using Keys = std::initializer_list<std::string_view>;
-
-// "HOST:PORT" or "[IPv6]:PORT" split into host and port text; empty when neither form.
-std::optional<std::pair<std::string, std::string_view>> split_host_port(std::string_view s) {
-  if (!s.empty() && s.front() == '[') {
-    const auto close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return std::nullopt;
-    return std::pair{std::string(s.substr(1, close - 1)), s.substr(close + 2)};
-  }
-  const auto colon = s.rfind(':');
-  if (colon == std::string_view::npos || s.find(':') != colon) return std::nullopt;
-  return std::pair{std::string(s.substr(0, colon)), s.substr(colon + 1)};
-}
-
-std::optional<std::uint16_t> port_number(std::string_view port) {
-  unsigned p = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc{} || end != port.data() + port.size() || p > 65535 || port.empty()) return std::nullopt;
-  return static_cast<std::uint16_t>(p);
-}
-
-bool ip_literal(const std::string& host) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
-class Reader {
- public:
-  explicit Reader(std::string file) : file_(std::move(file)) {}
-
-  void error(const YAML::Mark& m, std::string message) {
-    errors_.push_back({file_, m.is_null() ? 0 : m.line + 1, m.is_null() ? 0 : m.column + 1, std::move(message)});
-  }
-  std::vector<ConfigError>& errors() { return errors_; }
-
-  // Visits each key of a mapping, rejecting unknown keys with a suggestion.
-  template <class F>
-  void map(const YAML::Node& node, std::string_view where, Keys keys, F&& visit) {
-    map_of(node, where, keys, std::forward<F>(visit));
-  }
-  template <class KeyList, class F>
-  void map_of(const YAML::Node& node, std::string_view where, const KeyList& keys, F&& visit) {
-    if (!node || node.IsNull()) return;
-    if (!node.IsMap()) return error(node.Mark(), std::string(where) + ": expected a mapping");
-    for (const auto& kv : node) {
-      const auto key = kv.first.Scalar();
-      if (std::find(std::begin(keys), std::end(keys), key) == std::end(keys)) {
-        unknown(kv.first.Mark(), where, key, keys);
-        continue;
-      }
-      visit(key, kv.second);
-    }
-  }
-
-  template <class KeyList>
-  void unknown(const YAML::Mark& m, std::string_view where, const std::string& key, const KeyList& keys) {
-    std::string msg = "unknown key '" + key + "' in " + std::string(where);
-    std::string_view best;
-    std::size_t best_d = 3;
-    for (auto k : keys)
-      if (auto d = distance(key, k); d < best_d) best = k, best_d = d;  // at most 2 edits away
-    if (!best.empty()) msg += "; did you mean '" + std::string(best) + "'?";
-    error(m, msg);
-  }
-
-  bool scalar(const YAML::Node& n, std::string_view what, std::string& out) {
-    if (!n.IsScalar()) {
-      error(n.Mark(), std::string(what) + ": expected a single value");
-      return false;
-    }
-    out = n.Scalar();
-    return true;
-  }
-
-  void string(const YAML::Node& n, std::string_view what, std::string& out) {
-    if (n.IsNull()) out.clear();
-    else scalar(n, what, out);
-  }
-
-  void boolean(const YAML::Node& n, std::string_view what, bool& out) {
-    std::string s;
-    if (!scalar(n, what, s)) return;
-    if (s == "true" || s == "yes" || s == "on") out = true;
-    else if (s == "false" || s == "no" || s == "off") out = false;
-    else error(n.Mark(), std::string(what) + ": expected true or false, got '" + s + "'");
-  }
-
-  template <class Int>
-  void integer(const YAML::Node& n, std::string_view what, Int& out, std::uint64_t min, std::uint64_t max) {
-    std::string s;
-    if (!scalar(n, what, s)) return;
-    std::uint64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc{} || end != s.data() + s.size())
-      return error(n.Mark(), std::string(what) + ": expected a whole number, got '" + s + "'");
-    if (v < min || v > max)
-      return error(n.Mark(), std::string(what) + ": must be between " + std::to_string(min) + " and " +
-                                 std::to_string(max) + ", got " + s);
-    out = static_cast<Int>(v);
-  }
-
-  void real(const YAML::Node& n, std::string_view what, double& out) {
-    std::string s;
-    if (!scalar(n, what, s)) return;
-    try {
-      std::size_t used = 0;
-      const double v = std::stod(s, &used);
-      if (used != s.size()) throw std::invalid_argument(s);
-      if (!(v > 0)) return error(n.Mark(), std::string(what) + ": must be greater than 0, got " + s);
-      out = v;
-    } catch (const std::exception&) {
-      error(n.Mark(), std::string(what) + ": expected a number, got '" + s + "'");
-    }
-  }
-
-  void duration(const YAML::Node& n, std::string_view what, Duration& out, bool allow_zero = false) {
-    std::string s;
-    if (!scalar(n, what, s)) return;
-    const auto d = parse_duration(s);
-    if (!d) return error(n.Mark(), std::string(what) + ": expected a duration like 30s, 10m, 1h or 2d, got '" + s + "'");
-    if (!allow_zero && d->count() == 0) return error(n.Mark(), std::string(what) + ": must be longer than 0");
-    out = *d;
-  }
-
-  void size(const YAML::Node& n, std::string_view what, std::uint64_t& out) {
-    std::string s;
-    if (!scalar(n, what, s)) return;
-    const auto v = parse_size(s);
-    if (!v) return error(n.Mark(), std::string(what) + ": expected a size like 64KiB or 100MiB, got '" + s + "'");
-    if (*v == 0) return error(n.Mark(), std::string(what) + ": must be larger than 0");
-    out = *v;
-  }
-
-  template <class E>
-  void choice(const YAML::Node& n, std::string_view what, E& out, std::initializer_list<std::pair<std::string_view, E>> options) {
-    std::string s;
-    if (!scalar(n, what, s)) return;
-    std::string names;
-    for (const auto& [name, value] : options) {
-      if (s == name) {
-        out = value;
-        return;
-      }
-      names += (names.empty() ? "" : " | ") + std::string(name);
-    }
-    error(n.Mark(), std::string(what) + ": expected " + names + ", got '" + s + "'");
-  }
-
-  void cidrs(const YAML::Node& n, std::string_view what, std::vector<Cidr>& out) {
-    out.clear();
-    if (n.IsNull()) return;
-    if (!n.IsSequence()) return error(n.Mark(), std::string(what) + ": expected a list of CIDRs");
-    for (const auto& item : n) {
-      std::string s;
-      if (!scalar(item, what, s)) continue;
-      if (auto c = Cidr::parse(s)) out.push_back(*c);
-      else error(item.Mark(), std::string(what) + ": not an IPv4 or IPv6 CIDR: '" + s + "'");
-    }
-  }
-
-  // "1.2.3.4:25", "[::1]:25"; with resolve, a host name is looked up once, here.
-  void host_port(const YAML::Node& n, std::string_view what, HostPort& out, bool resolve) {
-    std::string s;
-    if (!scalar(n, what, s)) return;
-    auto split = split_host_port(s);
-    if (!split && !s.empty() && s.front() == '[')
-      return error(n.Mark(), std::string(what) + ": expected [IPv6]:PORT, got '" + s + "'");
-    if (!split) return error(n.Mark(), std::string(what) + ": expected HOST:PORT (IPv6 as [addr]:PORT), got '" + s + "'");
-    auto& [host, port] = *split;
-    const auto p = port_number(port);
-    if (!p) return error(n.Mark(), std::string(what) + ": bad port in '" + s + "'");
-    if (!ip_literal(host)) {
-      if (!resolve) return error(n.Mark(), std::string(what) + ": '" + host + "' is not an IP address");
-      addrinfo hints{};
-      hints.ai_socktype = SOCK_STREAM;
-      addrinfo* res = nullptr;
-      if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr)
-        return error(n.Mark(), std::string(what) + ": cannot resolve host '" + host + "'");
-      char text[INET6_ADDRSTRLEN] = {};
-      const void* addr = res->ai_family == AF_INET
-                             ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr)
-                             : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr);
-      inet_ntop(res->ai_family, addr, text, sizeof text);
-      freeaddrinfo(res);
-      host = text;
-    }
-    out = {host, *p};
-  }
-
- private:
-  std::string file_;
-  std::vector<ConfigError> errors_;
-};
-
-void read_tls(Reader& r, const YAML::Node& n, Tls& tls) {
+void read_tls(YamlReader& r, const YAML::Node& n, Tls& tls) {
   r.map(n, "tls", {"mode", "cert", "key", "implicit", "verify", "ca_file", "upstream_implicit"},
         [&](const std::string& k, const YAML::Node& v) {
           if (k == "mode")
@@ -253,7 +41,7 @@ void read_tls(Reader& r, const YAML::Node& n, Tls& tls) {
   }
 }
 
-Listener read_listener(Reader& r, const YAML::Node& n) {
+Listener read_listener(YamlReader& r, const YAML::Node& n) {
   Listener l;
   bool has_listen = false;
   r.map(n, "listener",
@@ -293,7 +81,7 @@ Listener read_listener(Reader& r, const YAML::Node& n) {
   return l;
 }
 
-void read_detectors(Reader& r, const YAML::Node& n, Detectors& d) {
+void read_detectors(YamlReader& r, const YAML::Node& n, Detectors& d) {
   std::vector<std::string_view> names;
   for (const auto& k : kDetectors) names.push_back(k.name);
   names.push_back("max_tracked");
@@ -344,7 +132,7 @@ void read_detectors(Reader& r, const YAML::Node& n, Detectors& d) {
 }
 
 template <class S>
-void read_field(Reader& r, const YAML::Node& v, const std::string& what, const Field<S>& f, S& s) {
+void read_field(YamlReader& r, const YAML::Node& v, const std::string& what, const Field<S>& f, S& s) {
   switch (f.kind) {
     case FieldKind::boolean: return r.boolean(v, what, s.*std::get<bool S::*>(f.member));
     case FieldKind::text: return r.string(v, what, s.*std::get<std::string S::*>(f.member));
@@ -383,7 +171,7 @@ void read_field(Reader& r, const YAML::Node& v, const std::string& what, const F
 
 // A flat section: each key is read as its table entry says, errors named "section.key".
 template <const auto& Sec>
-void read_section(Reader& r, const YAML::Node& n, Config& c) {
+void read_section(YamlReader& r, const YAML::Node& n, Config& c) {
   std::array<std::string_view, Sec.fields.size()> keys;
   for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = Sec.fields[i].key;
   r.map_of(n, Sec.name, keys, [&](const std::string& k, const YAML::Node& v) {
@@ -394,7 +182,7 @@ void read_section(Reader& r, const YAML::Node& n, Config& c) {
 
 // fleet: the flat keys, then the URL as libpq itself parses it (PQconninfoParse), so a
 // typo is reported at its line and column here rather than as a retry loop at run time.
-void read_fleet(Reader& r, const YAML::Node& n, Config& c) {
+void read_fleet(YamlReader& r, const YAML::Node& n, Config& c) {
   read_section<sections::fleet>(r, n, c);
   if (!n.IsMap()) return;
   if (const auto url = n["url"]; url && !c.fleet.url.empty()) {
@@ -413,7 +201,7 @@ void read_fleet(Reader& r, const YAML::Node& n, Config& c) {
 }
 
 // http: the flat keys from the table, tls as a nested table, basic_auth as user: bcrypt hash.
-void read_http(Reader& r, const YAML::Node& n, Config& c) {
+void read_http(YamlReader& r, const YAML::Node& n, Config& c) {
   std::vector<std::string_view> keys;
   for (const auto& f : sections::http.fields) keys.push_back(f.key);
   keys.push_back("tls");
@@ -453,13 +241,13 @@ void read_http(Reader& r, const YAML::Node& n, Config& c) {
   });
 }
 
-void read_listeners(Reader& r, const YAML::Node& v, Config& c) {
+void read_listeners(YamlReader& r, const YAML::Node& v, Config& c) {
   if (!v.IsSequence() || v.size() == 0) return r.error(v.Mark(), "listeners: expected a list of one or more listeners");
   c.listeners.clear();
   for (const auto& item : v) c.listeners.push_back(read_listener(r, item));
 }
 
-void read_threads(Reader& r, const YAML::Node& v, Config& c) {
+void read_threads(YamlReader& r, const YAML::Node& v, Config& c) {
   if (v.IsScalar() && v.Scalar() == "auto") c.threads = 0;
   else r.integer(v, "threads (a number or auto)", c.threads, 1, 256);
 }
@@ -467,7 +255,7 @@ void read_threads(Reader& r, const YAML::Node& v, Config& c) {
 // The top-level keys, in the order "did you mean" considers them.
 struct TopKey {
   std::string_view name;
-  void (*read)(Reader&, const YAML::Node&, Config&);
+  void (*read)(YamlReader&, const YAML::Node&, Config&);
 };
 constexpr TopKey kTopLevel[] = {
     {"listeners", read_listeners},
@@ -480,16 +268,16 @@ constexpr TopKey kTopLevel[] = {
     {sections::transcripts.name, read_section<sections::transcripts>},
     {sections::alerts.name, read_section<sections::alerts>},
     {sections::store.name, read_section<sections::store>},
-    {"allow", [](Reader& r, const YAML::Node& v, Config& c) { r.cidrs(v, "allow", c.allow); }},
-    {"deny", [](Reader& r, const YAML::Node& v, Config& c) { r.cidrs(v, "deny", c.deny); }},
-    {"detectors", [](Reader& r, const YAML::Node& v, Config& c) { read_detectors(r, v, c.detectors); }},
+    {"allow", [](YamlReader& r, const YAML::Node& v, Config& c) { r.cidrs(v, "allow", c.allow); }},
+    {"deny", [](YamlReader& r, const YAML::Node& v, Config& c) { r.cidrs(v, "deny", c.deny); }},
+    {"detectors", [](YamlReader& r, const YAML::Node& v, Config& c) { read_detectors(r, v, c.detectors); }},
     {sections::addresses.name, read_section<sections::addresses>},
     {sections::flag.name, read_section<sections::flag>},
     {sections::sensor.name, read_section<sections::sensor>},
     {sections::fleet.name, read_fleet},
 };
 
-Config read_root(Reader& r, const YAML::Node& root) {
+Config read_root(YamlReader& r, const YAML::Node& root) {
   Config c;
   if (root.IsNull()) return c;
   std::array<std::string_view, std::size(kTopLevel)> keys;
@@ -541,7 +329,7 @@ std::string join(const std::vector<ConfigError>& errors) {
 ConfigErrors::ConfigErrors(std::vector<ConfigError> errors) : std::runtime_error(join(errors)), errors_(std::move(errors)) {}
 
 Config parse_config(std::string_view yaml, const std::string& file_name) {
-  Reader r(file_name);
+  YamlReader r(file_name);
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
