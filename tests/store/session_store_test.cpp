@@ -37,6 +37,14 @@ std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// Noon (UTC) of a day some days back: a session a second or a minute later falls in the same hour,
+// day and week, whenever the test runs (one run just before midnight once split them).
+std::int64_t noon_days_ago(int days) {
+  constexpr std::int64_t kDay = 24 * 3600 * 1000LL;
+  const auto then = now_ms() - days * kDay;
+  return then - then % kDay + kDay / 2;
+}
+
 SessionRecord record(std::uint64_t lcid, std::int64_t start_ms) {
   SessionRecord r;
   r.lcid = lcid;
@@ -195,7 +203,7 @@ static std::int64_t pack_sum(sqlite3* db, PackKind kind, Level level, std::int64
 TEST_CASE("roll-ups are written with the rows, packed once their units are over, and pruned with them") {
   TempDir dir;
   const auto path = (dir.path / "sessions.db").string();
-  const auto old_ms = now_ms() - 3 * 24 * 3600 * 1000LL;
+  const auto old_ms = noon_days_ago(3);
   {
     SessionStore store(path, 400 * 24h, 100);
     store.submit(record(1, old_ms));
@@ -234,7 +242,7 @@ TEST_CASE("roll-ups are written with the rows, packed once their units are over,
 TEST_CASE("a late session deletes the packs of its units; hours and days are packed again at once") {
   TempDir dir;
   const auto path = (dir.path / "sessions.db").string();
-  const auto old_ms = now_ms() - 15 * 24 * 3600 * 1000LL;  // its ISO week is over too
+  const auto old_ms = noon_days_ago(15);  // its ISO week is over too
   SessionStore store(path, 400 * 24h, 100);
   store.submit(record(1, old_ms));
   store.submit(record(2, now_ms()));
@@ -276,7 +284,7 @@ TEST_CASE("the migration progress hook runs only when there is a migration to ru
 TEST_CASE("a unit whose children's packs are too big to merge is left to its children") {
   TempDir dir;
   const auto path = (dir.path / "sessions.db").string();
-  const auto old_ms = now_ms() - 2 * 24 * 3600 * 1000LL;
+  const auto old_ms = noon_days_ago(2);
   {
     SessionStore store(path, 400 * 24h, 100);
     store.submit(record(1, old_ms));
@@ -302,7 +310,7 @@ TEST_CASE("a unit whose children's packs are too big to merge is left to its chi
 TEST_CASE("v7: each session's direction and user are stored, and packs are kept per direction and listener") {
   TempDir dir;
   const auto path = (dir.path / "sessions.db").string();
-  const auto old_ms = now_ms() - 3 * 24 * 3600 * 1000LL;
+  const auto old_ms = noon_days_ago(3);
   {
     SessionStore store(path, 400 * 24h, 100);
     store.submit(record(1, old_ms));  // inbound, listener smtp, AUTH alice@example.com
