@@ -185,7 +185,7 @@ Server::~Server() {
 
 void Server::bind(Listening& l) {
   const auto ep = to_endpoint(l.runtime.config.listen);
-  l.acceptor = std::make_unique<tcp::acceptor>(l.home->context());
+  l.acceptor = std::make_unique<NonBlockingAcceptor>(l.home->context());
   l.backoff = std::make_unique<asio::steady_timer>(l.home->context());
   try {
     l.acceptor->open(ep.protocol());
@@ -209,7 +209,7 @@ void Server::accept(Listening& l) {
   // Sessions are spread over the workers round robin; the socket is created on the
   // target worker's context so it never has to move threads.
   Worker& target = *workers_[next_worker_++ % workers_.size()];
-  l.acceptor->async_accept(target.context(), l.peer, [this, &l, &target](const error_code& ec, tcp::socket socket) {
+  l.acceptor->async_accept_non_blocking(target.context(), l.peer, [this, &l, &target](const error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) return;
     if (!ec) on_accepted(l, target, std::move(socket), l.peer);
     else spdlog::warn("listener '{}': accept failed: {}", l.runtime.config.name, ec.message());

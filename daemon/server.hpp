@@ -10,6 +10,7 @@
 #include "daemon/http/basic_auth.hpp"
 #include "daemon/http/http_server.hpp"
 #include "daemon/relay/listener_runtime.hpp"
+#include "daemon/relay/nonblocking_accept.hpp"
 #include "daemon/relay/worker.hpp"
 #include "daemon/sense/listener_sense.hpp"
 #include "daemon/sense/sensor.hpp"
@@ -37,7 +38,7 @@ class Server {
     ListenerRuntime runtime;
     std::unique_ptr<ListenerSense> sense;
     Worker* home = nullptr;  // the worker whose thread runs the acceptor
-    std::unique_ptr<tcp::acceptor> acceptor;
+    std::unique_ptr<NonBlockingAcceptor> acceptor;
     std::unique_ptr<asio::steady_timer> backoff;  // out of descriptors: the next accept waits on it
     tcp::endpoint peer;  // filled by the accept in flight
   };

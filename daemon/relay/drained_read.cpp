@@ -1,24 +1,15 @@
 #include "daemon/relay/drained_read.hpp"
 
-#include <boost/version.hpp>
+#include "daemon/relay/asio_reach.hpp"
 
 // The four members below are private to Asio's epoll reactor; their meaning was read in
 // Boost 1.74's epoll_reactor.ipp (registration in register_descriptor, the events of a
 // wakeup in run() -> set_ready_events -> task_result_, the speculative flag in start_op and
-// perform_io). Another version must be read again.
-static_assert(BOOST_VERSION == 107400, "drained_read.cpp reaches into Asio 1.74's epoll_reactor: check it against this Boost");
+// perform_io).
 
 namespace smtp::daemon {
-namespace {
 
 using Reactor = asio::detail::epoll_reactor;
-
-// Explicit instantiation may name private members (C++ [temp.spec]/6); the friend function
-// hands the member pointer out. No object layout is assumed.
-template <class Tag, typename Tag::type Member>
-struct Reach {
-  friend typename Tag::type reach(Tag) { return Member; }
-};
 
 struct EpollFd {
   using type = int Reactor::*;
@@ -42,8 +33,6 @@ template struct Reach<RegisteredEvents, &Reactor::descriptor_state::registered_e
 template struct Reach<TrySpeculative, &Reactor::descriptor_state::try_speculative_>;
 template struct Reach<TaskResult, &asio::detail::scheduler_operation::task_result_>;
 
-}  // namespace
-
 bool DrainedReads::watch_peer_close(asio::io_context& context, int fd, Descriptor descriptor) {
   if (descriptor == nullptr) return false;
   std::uint32_t& events = descriptor->*reach(RegisteredEvents{});
@@ -66,12 +55,13 @@ bool DrainedReads::watch_peer_close_with_next_wait(Descriptor descriptor) {
   return true;
 }
 
-bool DrainedReads::fin_seen(Descriptor descriptor) {
+std::uint32_t DrainedReads::last_events(Descriptor descriptor) {
+  if (descriptor == nullptr) return 0;
   // descriptor_state derives privately from scheduler_operation; a C-style cast may
   // convert to an inaccessible base ([expr.cast]/4). task_result_ holds the events of the
   // socket's last wakeup.
   const auto* op = (const asio::detail::scheduler_operation*)descriptor;  // NOLINT
-  return (op->*reach(TaskResult{}) & EPOLLRDHUP) != 0;
+  return op->*reach(TaskResult{});
 }
 
 void DrainedReads::skip_next_recv(Descriptor descriptor) {

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 
@@ -42,7 +43,9 @@ class DrainedReads {
   static bool watch_peer_close_with_next_wait(Descriptor descriptor);
   // The socket's last epoll wakeup reported the peer's FIN (EPOLLRDHUP): a short read then
   // does not mean drained, as the end of file is still to be read and no edge will come.
-  static bool fin_seen(Descriptor descriptor);
+  static bool fin_seen(Descriptor descriptor) { return (last_events(descriptor) & EPOLLRDHUP) != 0; }
+  // The epoll events of the socket's last wakeup (EPOLLIN, EPOLLOUT, EPOLLERR, ...).
+  static std::uint32_t last_events(Descriptor descriptor);
   // The caller's own read, in the running handler, found the socket empty: the next read
   // waits for epoll without a recv() first (unless the peer's FIN is known to be behind).
   static void skip_next_recv(Descriptor descriptor);
@@ -67,6 +70,13 @@ class ReactorSocket : public tcp::socket {
       ec.assign(errno, asio::error::get_system_category());
       return;
     }
+    adopt_non_blocking(protocol, fd, ec);
+  }
+
+  // Takes over `fd`, a socket already non-blocking (SOCK_NONBLOCK, or accept4's flag), and
+  // tells Asio so, which would otherwise set it again (an ioctl) before the first read.
+  // On failure `fd` is closed.
+  void adopt_non_blocking(const tcp& protocol, int fd, error_code& ec) {
     if (assign(protocol, fd, ec)) {
       ::close(fd);
       return;
@@ -82,6 +92,16 @@ class ReactorSocket : public tcp::socket {
   void watch_peer_close_with_next_wait() {
     watched_ = true;
     trusted_ = DrainedReads::watch_peer_close_with_next_wait(impl_.get_implementation().reactor_data_);
+  }
+
+  // The socket's last epoll wakeup reported the peer's FIN (see DrainedReads::fin_seen).
+  bool fin_seen() { return DrainedReads::fin_seen(impl_.get_implementation().reactor_data_); }
+
+  // In the handler of a wait for writability after a connect: that wakeup reported the
+  // socket writable, without EPOLLERR or EPOLLHUP.
+  bool connected_cleanly() {
+    const auto events = DrainedReads::last_events(impl_.get_implementation().reactor_data_);
+    return (events & EPOLLOUT) != 0 && (events & (EPOLLERR | EPOLLHUP)) == 0;
   }
 
   // A read into `into` whose handler gets (error_code, bytes), as async_read_some's would.

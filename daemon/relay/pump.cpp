@@ -35,6 +35,12 @@ void Pump::resume() {
   start();
 }
 
+void Pump::resume_now() {
+  paused_ = false;
+  if (pending_size_ > 0) return flush();
+  read_on(0, /*more=*/true);
+}
+
 void Pump::wait_readable(bool drained) {
   if (paused_) return session_.on_pump_drained(dir_);
   from_.async_read_some(
@@ -47,14 +53,14 @@ void Pump::on_read(const error_code& ec, std::size_t n) {
   if (ec) return session_.on_pump_error(dir_, ec, /*reading=*/true);
   const auto buf = scratch();
   std::memcpy(buf.data(), probe_.data(), n);
-  read_on(n);
+  // A probe that came back short most likely drained the socket: no read is tried
+  // then, so that a quiet connection costs one read per message. But when the peer's FIN
+  // came with the bytes, its end of file is read now, not after another trip through epoll.
+  read_on(n, n == probe_.size() || from_.fin_seen());
 }
 
-void Pump::read_on(std::size_t have) {
+void Pump::read_on(std::size_t have, bool more) {
   const auto buf = scratch();
-  // A probe that came back short most likely drained the socket: no read is tried
-  // then, so that a quiet connection costs one read per message.
-  bool more = have == probe_.size();
   // Whether a read of this very handler found the socket empty: a short cleartext read
   // or would_block. Only such first-hand evidence may tell the next read to skip its
   // recv() (the probe's own short read was already told to the reactor, in the reactor).

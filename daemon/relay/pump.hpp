@@ -36,14 +36,19 @@ class Pump {
   // streams to TLS; the session hears on_pump_drained() when nothing is left to write.
   void pause() { paused_ = true; }
   void resume();
+  // Resumes by reading at once what is already there (an upstream's banner usually is,
+  // by the time its connect completes) instead of through a completion that Asio queues
+  // behind a trip through epoll. Only outside every pump's handler: the bytes go through
+  // the thread's scratch buffer, which a pump on the stack may be holding.
+  void resume_now();
 
  private:
   // `drained`: a read of the calling handler found the socket empty (see read_on).
   void wait_readable(bool drained = false);
   void on_read(const error_code& ec, std::size_t n);
   // Reads on into the scratch buffer, which holds `have` bytes already, then hands it all
-  // to the session and the peer.
-  void read_on(std::size_t have);
+  // to the session and the peer. `more`: the socket may hold more than `have`.
+  void read_on(std::size_t have, bool more);
   bool forward(std::span<const char> bytes);  // false: the write failed and the session closed
   void flush();
   void on_writable(const error_code& ec);

@@ -54,7 +54,7 @@ void RelaySession::release_slot() {
 
 void RelaySession::start() {
   error_code ec;
-  client_.socket().non_blocking(true, ec);
+  if (!client_.socket().non_blocking()) client_.socket().non_blocking(true, ec);  // accepted non-blocking: no ioctl
   client_.socket().set_option(tcp::no_delay(true), ec);
   if (settings_.proxy_protocol_in) {
     if (!in_any(settings_.trusted_proxies, client_endpoint_.address())) {
@@ -201,9 +201,13 @@ void RelaySession::connect_socket() {
   upstream_.watch_peer_close_with_next_wait();  // the wait's epoll_ctl carries EPOLLRDHUP
   s.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code& wait_ec) {
     if (wait_ec) return self->on_connected(wait_ec);
+    // A wakeup that says writable and nothing of an error is a connect that succeeded;
+    // only otherwise is the outcome asked for (one getsockopt fewer per session).
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(self->upstream_.socket().native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (!self->upstream_.connected_cleanly() &&
+        ::getsockopt(self->upstream_.socket().native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+      err = errno;
     self->on_connected(err == 0 ? error_code{} : error_code{err, asio::error::get_system_category()});
   });
 }
@@ -284,8 +288,9 @@ void RelaySession::begin_relaying() {
   // timerfd_settime, their new deadline being the worker's earliest (issue 20).
   const auto due = timer_.expiry();
   if (due <= last_activity_ || due > relay_deadline()) arm_timer(relay_deadline());
-  to_server_.resume();
-  to_client_.resume();
+  // Both read at once: the upstream's banner is usually there by now (issue 20).
+  to_server_.resume_now();
+  if (!closed()) to_client_.resume_now();
 }
 
 std::string RelaySession::proxy_header() {

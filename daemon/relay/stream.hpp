@@ -30,6 +30,11 @@ class Stream {
   // Before an async_wait on socket(): see ReactorSocket::watch_peer_close_with_next_wait.
   void watch_peer_close_with_next_wait() { socket_.watch_peer_close_with_next_wait(); }
   bool is_open() const { return socket_.is_open(); }
+  // The wakeup that ended a connect's wait for writability reported neither error nor
+  // hang-up: the connect succeeded, no SO_ERROR to read.
+  bool connected_cleanly() { return socket_.connected_cleanly(); }
+  // In cleartext: the peer's FIN came with the last wakeup, so end of file follows the bytes.
+  bool fin_seen() { return !ssl_ && socket_.fin_seen(); }
   bool tls() const { return ssl_ != nullptr; }
   SSL* ssl() const { return ssl_.get(); }
 

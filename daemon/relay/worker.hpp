@@ -38,8 +38,8 @@ class Worker {
     if (thread_.joinable()) thread_.join();
   }
 
-  // Destroys every handler still queued (the context stays). A pending accept holds a
-  // socket of its *target* worker, so all workers do this before any is destroyed: else
+  // Destroys every handler still queued (the context stays). An accept waiting in the
+  // queue holds a socket of its *target* worker, so all workers do this before any is destroyed: else
   // the last one frees a socket whose worker's services are gone (ASan saw it, CI stop 26).
   void drop_pending() { context_.shutdown(); }
 

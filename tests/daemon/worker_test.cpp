@@ -1,5 +1,7 @@
 #include "daemon/relay/worker.hpp"
 
+#include "daemon/relay/nonblocking_accept.hpp"
+
 #include <doctest/doctest.h>
 
 #include <pthread.h>
@@ -12,15 +14,18 @@ using namespace smtp::daemon;
 using boost::asio::ip::tcp;
 
 // The daemon accepts on a listener's home worker straight into the socket of the next
-// worker round robin, so a pending accept in one context holds a socket of another.
+// worker round robin, so an accept pending in one context holds on to another, where its
+// socket is made (and a completed one waiting in the queue holds that socket).
 TEST_CASE("a pending accept for another worker is dropped while both contexts still exist") {
   auto target = std::make_unique<Worker>(0);
   auto home = std::make_unique<Worker>(1);
-  auto acceptor = std::make_unique<tcp::acceptor>(home->context(), tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  auto acceptor = std::make_unique<NonBlockingAcceptor>(home->context(), tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
   auto token = std::make_shared<int>(0);
   std::weak_ptr<int> watch = token;
   bool called = false;
-  acceptor->async_accept(target->context(), [token, &called](const boost::system::error_code&, tcp::socket) { called = true; });
+  tcp::endpoint peer;
+  acceptor->async_accept_non_blocking(target->context(), peer,
+                                      [token, &called](const boost::system::error_code&, tcp::socket) { called = true; });
   token.reset();
   target->stop();
   home->stop();
