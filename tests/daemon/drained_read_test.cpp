@@ -4,6 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -101,9 +104,47 @@ TEST_CASE("bytes and the peer's FIN in one epoll wakeup: the bytes, then end of 
   p.run();
   REQUIRE(p.pending);
   CHECK(p.pending->bytes == "QUIT\r\n");
+  CHECK(p.reader->fin_seen());  // what tells the pump to read the end of file in this handler
   const auto r = p.read();
   REQUIRE(r);  // a short read with the FIN behind it must not wait for an edge that never comes
   CHECK(r->ec == asio::error::eof);
+}
+
+TEST_CASE("bytes without a FIN: fin_seen says nothing is behind them") {
+  Pair p;
+  p.start_pending_read();
+  p.send("MAIL FROM:<a@b>\r\n");
+  p.run();
+  REQUIRE(p.pending);
+  CHECK_FALSE(p.reader->fin_seen());
+}
+
+// The relay's own connect: a wait for writability, then connected_cleanly() instead of a
+// getsockopt(SO_ERROR) when the wakeup carried no error.
+TEST_CASE("connected_cleanly: yes after a connect that succeeded, no after one that was refused") {
+  asio::io_context io{1};
+  tcp::acceptor open_port(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::endpoint closed_port;
+  {
+    tcp::acceptor gone(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    closed_port = gone.local_endpoint();
+  }
+  auto connect_and_wait = [&io](const tcp::endpoint& to) {
+    ReactorSocket s(io);
+    boost::system::error_code ec;
+    s.open_non_blocking(tcp::v4(), ec);
+    REQUIRE_FALSE(ec);
+    const int rc = ::connect(s.native_handle(), to.data(), static_cast<socklen_t>(to.size()));
+    REQUIRE((rc == 0 || errno == EINPROGRESS));
+    bool woke = false;
+    s.async_wait(tcp::socket::wait_write, [&woke](const boost::system::error_code& e) { woke = !e; });
+    io.restart();
+    io.run_for(std::chrono::seconds(2));
+    REQUIRE(woke);
+    return s.connected_cleanly();
+  };
+  CHECK(connect_and_wait(open_port.local_endpoint()));
+  CHECK_FALSE(connect_and_wait(closed_port));  // ECONNREFUSED: EPOLLERR, so SO_ERROR is read
 }
 
 TEST_CASE("the peer's FIN after a short read, while no read is pending: end of file") {
