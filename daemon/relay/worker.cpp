@@ -11,12 +11,14 @@
 
 namespace smtp::daemon {
 
+unsigned auto_threads_for(unsigned cores) { return std::max(1u, cores / 2); }
+
 unsigned auto_threads() {
   cpu_set_t set;
   CPU_ZERO(&set);
   const unsigned cores = sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<unsigned>(CPU_COUNT(&set))
                                                                      : std::thread::hardware_concurrency();
-  return std::max(1u, cores);
+  return auto_threads_for(cores);
 }
 
 Worker::Worker(unsigned index) : work_(asio::make_work_guard(context_)), index_(index) {}

@@ -15,9 +15,11 @@ using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode
 
 class RelaySession;
 
-// `threads: auto`: one I/O thread per core this process may run on (its affinity mask,
-// so a systemd CPUAffinity= or taskset is respected). Measured against half the cores on
-// the 2-core machine (bench/README.md, issue 20; docs/DESIGN.md "I/O threads").
+// `threads: auto`: one I/O thread per two cores this process may run on (its affinity
+// mask, so a systemd CPUAffinity= or taskset is respected), at least one: the other half
+// is left to the MTA the sensor fronts on the same host. Measured on the 2-core machine
+// (bench/README.md, issue 20; docs/DESIGN.md "I/O threads").
+unsigned auto_threads_for(unsigned cores);
 unsigned auto_threads();
 
 // Sessions never leave their worker, so their state needs no locks; the worker keeps an

@@ -53,3 +53,13 @@ TEST_CASE("a worker's thread is named after its index") {
   CHECK(name.get_future().get() == "io-7");
   worker.stop();
 }
+
+TEST_CASE("threads: auto is one I/O thread per two cores, at least one") {
+  CHECK(auto_threads_for(0) == 1);  // affinity unreadable and no hint: still one
+  CHECK(auto_threads_for(1) == 1);
+  CHECK(auto_threads_for(2) == 1);
+  CHECK(auto_threads_for(3) == 1);
+  CHECK(auto_threads_for(4) == 2);
+  CHECK(auto_threads_for(16) == 8);
+  CHECK(auto_threads() >= 1);
+}
