@@ -51,6 +51,22 @@ class DrainedReads {
   static void skip_next_recv(Descriptor descriptor);
 };
 
+// Hands a reactor operation of our own to Asio as a read on `fd` (tried at once, then
+// whenever epoll reports the socket readable), after making the socket non-blocking for
+// Asio if it is not yet; or completes it at once with the error of that.
+inline void start_read_op(asio::io_context& context, int fd, asio::detail::socket_ops::state_type& state,
+                          DrainedReads::Descriptor& descriptor, asio::detail::reactor_op* op) {
+  auto& reactor = asio::use_service<asio::detail::reactor>(context);
+  error_code ec;
+  if ((state & asio::detail::socket_ops::non_blocking) == 0 &&
+      !asio::detail::socket_ops::set_internal_non_blocking(fd, state, true, ec)) {
+    op->ec_ = ec;
+    reactor.post_immediate_completion(op, false);
+    return;
+  }
+  reactor.start_op(asio::detail::epoll_reactor::read_op, fd, descriptor, op, false, true);
+}
+
 // tcp::socket with the reactor's view of it reachable (basic_socket keeps it protected).
 class ReactorSocket : public tcp::socket {
  public:
@@ -174,16 +190,8 @@ void ReactorSocket::async_read_drained(std::span<char> into, Handler&& handler, 
     trusted_ = DrainedReads::watch_peer_close(context, impl.socket_, impl.reactor_data_);
   }
   if (drained && trusted_) DrainedReads::skip_next_recv(impl.reactor_data_);
-  auto& reactor = asio::use_service<asio::detail::reactor>(context);
-  auto* op = new ReadOp<std::decay_t<Handler>>(impl.socket_, impl.reactor_data_, trusted_, into, std::forward<Handler>(handler));
-  error_code ec;
-  if ((impl.state_ & asio::detail::socket_ops::non_blocking) == 0 &&
-      !asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, ec)) {
-    op->ec_ = ec;
-    reactor.post_immediate_completion(op, false);
-    return;
-  }
-  reactor.start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, op, false, true);
+  start_read_op(context, impl.socket_, impl.state_, impl.reactor_data_,
+                new ReadOp<std::decay_t<Handler>>(impl.socket_, impl.reactor_data_, trusted_, into, std::forward<Handler>(handler)));
 }
 
 }  // namespace smtp::daemon

@@ -20,15 +20,7 @@ tcp NonBlockingAcceptor::protocol() {
 
 void NonBlockingAcceptor::start(asio::detail::reactor_op* op) {
   auto& impl = (this->*reach(AcceptorImpl{})).get_implementation();
-  auto& reactor = asio::use_service<asio::detail::reactor>(static_cast<asio::io_context&>(get_executor().context()));
-  error_code ec;
-  if ((impl.state_ & asio::detail::socket_ops::non_blocking) == 0 &&
-      !asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, ec)) {
-    op->ec_ = ec;
-    reactor.post_immediate_completion(op, false);
-    return;
-  }
-  reactor.start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, op, false, true);
+  start_read_op(static_cast<asio::io_context&>(get_executor().context()), impl.socket_, impl.state_, impl.reactor_data_, op);
 }
 
 }  // namespace smtp::daemon

@@ -34,9 +34,8 @@ class NonBlockingAcceptor : public tcp::acceptor {
   class AcceptOp;
   // The listener's protocol (v4 or v6), as Asio keeps it: no getsockname.
   tcp protocol();
-  // Makes the listener non-blocking for Asio if it is not yet, then hands `op` to the
-  // reactor, which tries it at once and again whenever epoll reports the listener
-  // readable. nonblocking_accept.cpp, which reaches Asio's private state.
+  // start_read_op (drained_read.hpp) on the listener; in nonblocking_accept.cpp, which
+  // reaches Asio's private state.
   void start(asio::detail::reactor_op* op);
 };
 
