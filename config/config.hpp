@@ -186,7 +186,7 @@ struct Fleet {
 struct Config {
   std::string source;  // the file it came from
   std::vector<Listener> listeners{Listener{}};
-  std::uint32_t threads = 0;  // 0 = auto, one per two cores
+  std::uint32_t threads = 0;  // 0 = auto, one per core
   Timeouts timeouts;
   Limits limits;
   Http http;

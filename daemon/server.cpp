@@ -206,12 +206,16 @@ std::shared_ptr<const config::Config> Server::config() const {
 }
 
 void Server::accept(Listening& l) {
-  // Sessions are spread over the workers round robin; the socket is created on the
-  // target worker's context so it never has to move threads.
-  Worker& target = *workers_[next_worker_++ % workers_.size()];
-  l.acceptor->async_accept_non_blocking(target.context(), l.peer, [this, &l, &target](const error_code& ec, tcp::socket socket) {
+  // The worker is picked once the connection is there, by the load at that moment (pack,
+  // then spread: pick_worker); the socket is created on its context so it never has to
+  // move threads.
+  auto pick = [this, &l]() -> asio::io_context& {
+    l.target = &pick_worker(*l.home, workers_);
+    return l.target->context();
+  };
+  l.acceptor->async_accept_non_blocking(pick, l.peer, [this, &l](const error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) return;
-    if (!ec) on_accepted(l, target, std::move(socket), l.peer);
+    if (!ec) on_accepted(l, *l.target, std::move(socket), l.peer);
     else spdlog::warn("listener '{}': accept failed: {}", l.runtime.config.name, ec.message());
     if (ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system) {
       metrics_.out_of_descriptors(l.runtime.config.name, "accept").Increment();
@@ -236,6 +240,7 @@ void Server::on_accepted(Listening& l, Worker& target, tcp::socket socket, const
     socket.close(ignored);
     return;
   }
+  target.took_session();  // counted now, not when the posted session starts: the next pick sees it
   // On the acceptor's own worker the session starts at once: a post would cost a trip
   // through the scheduler (and an extra epoll_wait) for nothing.
   if (&target == l.home) return std::make_shared<RelaySession>(target, rt, std::move(cfg), std::move(socket), peer)->start();

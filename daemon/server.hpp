@@ -40,7 +40,8 @@ class Server {
     Worker* home = nullptr;  // the worker whose thread runs the acceptor
     std::unique_ptr<NonBlockingAcceptor> acceptor;
     std::unique_ptr<asio::steady_timer> backoff;  // out of descriptors: the next accept waits on it
-    tcp::endpoint peer;  // filled by the accept in flight
+    tcp::endpoint peer;       // filled by the accept in flight
+    Worker* target = nullptr;  // where the accept in flight puts its session (pick_worker)
   };
 
   void bind(Listening& l);
@@ -83,7 +84,6 @@ class Server {
   asio::thread_pool report_pool_{1};
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config::Config> config_;
-  std::size_t next_worker_ = 0;
   std::chrono::steady_clock::time_point drain_deadline_{};
   bool draining_ = false;
   bool grace_over_ = false;

@@ -23,14 +23,15 @@ class NonBlockingAcceptor : public tcp::acceptor {
  public:
   using tcp::acceptor::acceptor;
 
-  // Accepts one connection into a socket of `target` (registered with that context's
-  // reactor, so that it never has to move threads); `peer` gets the client's address
-  // before the handler runs. Handler: void(const error_code&, tcp::socket).
-  template <class Handler>
-  void async_accept_non_blocking(asio::io_context& target, tcp::endpoint& peer, Handler&& handler);
+  // Accepts one connection into a socket of the io_context that `pick()` returns once the
+  // connection is there (registered with that context's reactor, so that it never has to
+  // move threads); `peer` gets the client's address before the handler runs.
+  // Pick: asio::io_context&(). Handler: void(const error_code&, tcp::socket).
+  template <class Pick, class Handler>
+  void async_accept_non_blocking(Pick&& pick, tcp::endpoint& peer, Handler&& handler);
 
  private:
-  template <class Handler>
+  template <class Pick, class Handler>
   class AcceptOp;
   // The listener's protocol (v4 or v6), as Asio keeps it: no getsockname.
   tcp protocol();
@@ -39,12 +40,12 @@ class NonBlockingAcceptor : public tcp::acceptor {
   void start(asio::detail::reactor_op* op);
 };
 
-template <class Handler>
+template <class Pick, class Handler>
 class NonBlockingAcceptor::AcceptOp : public asio::detail::reactor_op {
  public:
-  AcceptOp(int listener, tcp protocol, asio::io_context& target, tcp::endpoint& peer, Handler handler)
+  AcceptOp(int listener, tcp protocol, Pick pick, tcp::endpoint& peer, Handler handler)
       : reactor_op(error_code(), &do_perform, &do_complete),
-        listener_(listener), protocol_(protocol), target_(target), peer_(peer), handler_(std::move(handler)) {}
+        listener_(listener), protocol_(protocol), pick_(std::move(pick)), peer_(peer), handler_(std::move(handler)) {}
 
  private:
   static status do_perform(reactor_op* base) {
@@ -75,7 +76,7 @@ class NonBlockingAcceptor::AcceptOp : public asio::detail::reactor_op {
     }
     Handler handler = std::move(op->handler_);
     error_code ec = op->ec_;
-    ReactorSocket socket(op->target_);
+    ReactorSocket socket(op->pick_());  // after an error, a closed socket that only carries it
     if (!ec) socket.adopt_non_blocking(op->protocol_, op->fd_, ec);
     op.reset();
     handler(ec, tcp::socket(std::move(socket)));
@@ -83,15 +84,16 @@ class NonBlockingAcceptor::AcceptOp : public asio::detail::reactor_op {
 
   int listener_;
   tcp protocol_;
-  asio::io_context& target_;
+  Pick pick_;
   tcp::endpoint& peer_;
   int fd_ = -1;
   Handler handler_;
 };
 
-template <class Handler>
-void NonBlockingAcceptor::async_accept_non_blocking(asio::io_context& target, tcp::endpoint& peer, Handler&& handler) {
-  start(new AcceptOp<std::decay_t<Handler>>(native_handle(), protocol(), target, peer, std::forward<Handler>(handler)));
+template <class Pick, class Handler>
+void NonBlockingAcceptor::async_accept_non_blocking(Pick&& pick, tcp::endpoint& peer, Handler&& handler) {
+  start(new AcceptOp<std::decay_t<Pick>, std::decay_t<Handler>>(native_handle(), protocol(), std::forward<Pick>(pick), peer,
+                                                                std::forward<Handler>(handler)));
 }
 
 }  // namespace smtp::daemon

@@ -43,7 +43,10 @@ RelaySession::RelaySession(Worker& worker, ListenerRuntime& listener, std::share
   worker_.add(*this);
 }
 
-RelaySession::~RelaySession() { release_slot(); }
+RelaySession::~RelaySession() {
+  release_slot();
+  worker_.session_gone();  // the acceptor counted it in when it placed it here (pick_worker)
+}
 
 void RelaySession::release_slot() {
   // Once, at the close or else at the end: the slot is free before the client sees the

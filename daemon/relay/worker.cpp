@@ -11,14 +11,20 @@
 
 namespace smtp::daemon {
 
-unsigned auto_threads_for(unsigned cores) { return std::max(1u, cores / 2); }
-
 unsigned auto_threads() {
   cpu_set_t set;
   CPU_ZERO(&set);
   const unsigned cores = sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<unsigned>(CPU_COUNT(&set))
                                                                      : std::thread::hardware_concurrency();
-  return auto_threads_for(cores);
+  return std::max(1u, cores);
+}
+
+Worker& pick_worker(Worker& home, const std::vector<std::unique_ptr<Worker>>& workers, unsigned pack) {
+  if (home.load() < pack) return home;
+  Worker* best = &home;
+  for (const auto& w : workers)
+    if (w->load() < best->load()) best = w.get();
+  return *best;
 }
 
 Worker::Worker(unsigned index) : work_(asio::make_work_guard(context_)), index_(index) {}

@@ -16,6 +16,11 @@ namespace {
 
 const auto kLoopback = boost::asio::ip::make_address("127.0.0.1");
 
+// The context every accept of a test puts its socket on.
+auto on(boost::asio::io_context& context) {
+  return [&context]() -> boost::asio::io_context& { return context; };
+}
+
 // What the handler got.
 struct Accepted {
   boost::system::error_code ec;
@@ -30,7 +35,7 @@ TEST_CASE("an accepted socket is non-blocking from the start, lives on the targe
   NonBlockingAcceptor acceptor(home, tcp::endpoint(kLoopback, 0));
   tcp::endpoint peer;
   Accepted got;
-  acceptor.async_accept_non_blocking(target, peer, [&got](const boost::system::error_code& ec, tcp::socket s) {
+  acceptor.async_accept_non_blocking(on(target), peer, [&got](const boost::system::error_code& ec, tcp::socket s) {
     got.ec = ec;
     got.socket.emplace(std::move(s));
   });
@@ -72,16 +77,16 @@ TEST_CASE("accepts one connection per call, and a closed listener cancels the wa
   tcp::endpoint peer;
   int accepted = 0;
   auto count = [&accepted](const boost::system::error_code& ec, tcp::socket) { accepted += ec ? 0 : 1; };
-  acceptor.async_accept_non_blocking(home, peer, count);
+  acceptor.async_accept_non_blocking(on(home), peer, count);
   home.run_for(std::chrono::milliseconds(200));
   CHECK(accepted == 1);  // the second waits in the backlog for the next call
-  acceptor.async_accept_non_blocking(home, peer, count);
+  acceptor.async_accept_non_blocking(on(home), peer, count);
   home.restart();
   home.run_for(std::chrono::milliseconds(200));
   CHECK(accepted == 2);
 
   boost::system::error_code result;
-  acceptor.async_accept_non_blocking(home, peer, [&result](const boost::system::error_code& ec, tcp::socket) { result = ec; });
+  acceptor.async_accept_non_blocking(on(home), peer, [&result](const boost::system::error_code& ec, tcp::socket) { result = ec; });
   acceptor.close();
   home.restart();
   home.run_for(std::chrono::milliseconds(200));
@@ -96,7 +101,7 @@ TEST_CASE("a pending accept dropped at shutdown never runs its handler and frees
   std::weak_ptr<int> watch = token;
   bool called = false;
   tcp::endpoint peer;
-  acceptor->async_accept_non_blocking(target, peer, [token, &called](const boost::system::error_code&, tcp::socket) { called = true; });
+  acceptor->async_accept_non_blocking(on(target), peer, [token, &called](const boost::system::error_code&, tcp::socket) { called = true; });
   token.reset();
   CHECK_FALSE(watch.expired());
   acceptor.reset();  // cancelled: the handler waits in home's queue

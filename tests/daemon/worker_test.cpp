@@ -24,7 +24,7 @@ TEST_CASE("a pending accept for another worker is dropped while both contexts st
   std::weak_ptr<int> watch = token;
   bool called = false;
   tcp::endpoint peer;
-  acceptor->async_accept_non_blocking(target->context(), peer,
+  acceptor->async_accept_non_blocking([&target]() -> boost::asio::io_context& { return target->context(); }, peer,
                                       [token, &called](const boost::system::error_code&, tcp::socket) { called = true; });
   token.reset();
   target->stop();
@@ -54,12 +54,28 @@ TEST_CASE("a worker's thread is named after its index") {
   worker.stop();
 }
 
-TEST_CASE("threads: auto is one I/O thread per two cores, at least one") {
-  CHECK(auto_threads_for(0) == 1);  // affinity unreadable and no hint: still one
-  CHECK(auto_threads_for(1) == 1);
-  CHECK(auto_threads_for(2) == 1);
-  CHECK(auto_threads_for(3) == 1);
-  CHECK(auto_threads_for(4) == 2);
-  CHECK(auto_threads_for(16) == 8);
+TEST_CASE("pick_worker packs sessions on the listener's own worker, then spreads them to the least loaded") {
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < 3; ++i) workers.push_back(std::make_unique<Worker>(i));
+  Worker& home = *workers[1];
+  const auto take = [&](unsigned n) {
+    std::vector<unsigned> where;
+    for (unsigned i = 0; i < n; ++i) {
+      Worker& w = pick_worker(home, workers, 4);
+      w.took_session();
+      for (unsigned k = 0; k < workers.size(); ++k)
+        if (workers[k].get() == &w) where.push_back(k);
+    }
+    return where;
+  };
+  CHECK(take(4) == std::vector<unsigned>{1, 1, 1, 1});  // a quiet sensor: one thread
+  // Full: the least loaded takes the next, so the others fill up in turn; when all hold
+  // as many, home again.
+  CHECK(take(9) == std::vector<unsigned>{0, 2, 0, 2, 0, 2, 0, 2, 1});
+  // Sessions that end free their worker: home takes the next ones while under the mark.
+  for (int i = 0; i < 3; ++i) home.session_gone();
+  CHECK(home.load() == 2);
+  CHECK(take(2) == std::vector<unsigned>{1, 1});
+  CHECK(take(1) == std::vector<unsigned>{1});  // all at 4: a tie stays home
   CHECK(auto_threads() >= 1);
 }

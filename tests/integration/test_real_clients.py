@@ -4,6 +4,7 @@ import random
 import smtplib
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,40 @@ def test_smtp_source_many_messages(sensor_factory, sink_factory):
     assert len(sink.wait_messages(200)) == 200
     assert sensor.counter("smtp_sensor_connections_total", listener="smtp") == 200
     sensor.wait_metric("smtp_sensor_connections_active", lambda v: v == 0, {"listener": "smtp"})
+
+
+def _wakeups(pid: int, thread: str) -> int:
+    """Context switches so far of the sensor's thread named `thread` (OPERATIONS.md "Threads")."""
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        if (t / "comm").read_text().strip() == thread:
+            status = (t / "status").read_text().splitlines()
+            return sum(int(line.split()[1]) for line in status if "ctxt_switches" in line)
+    raise AssertionError(f"no thread {thread}")
+
+
+def test_sessions_fill_one_io_thread_then_spread(sensor_factory, sink_factory):
+    """Pack, then spread (SPEC 9, DESIGN "I/O threads"): ten sessions at a time stay on the
+    listener's own thread; a hundred at a time spill over to the second, and every message
+    still arrives."""
+    sink = sink_factory()
+    sensor = sensor_factory(sink.addr, config={"threads": 2})
+
+    def run(sessions: int, messages: int) -> int:
+        before = _wakeups(sensor.pid, "io-1")
+        r = subprocess.run(["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(messages), "-l", "1024",
+                            f"127.0.0.1:{sensor.port}"], capture_output=True, text=True, timeout=120 * SLOW)
+        assert r.returncode == 0, r.stderr
+        sensor.wait_metric("smtp_sensor_connections_active", lambda v: v == 0, {"listener": "smtp"})
+        return _wakeups(sensor.pid, "io-1") - before
+
+    quiet = run(10, 100)
+    flood = run(100, 400)
+    assert len(sink.wait_messages(500)) == 500
+    assert sensor.counter("smtp_sensor_connections_total", listener="smtp") == 500
+    # io-1 wakes once a second to flush its transcript lines whatever it holds; for a session
+    # it wakes at every command and reply.
+    assert quiet < 60, (quiet, flood)
+    assert flood > 300, (quiet, flood)
 
 
 @pytest.mark.parametrize("password,ok", [("secret", True), ("wrong", False)])
