@@ -41,9 +41,10 @@ class Worker {
     if (thread_.joinable()) thread_.join();
   }
 
-  // Destroys every handler still queued (the context stays). An accept waiting in the
-  // queue holds a socket of its *target* worker, so all workers do this before any is destroyed: else
-  // the last one frees a socket whose worker's services are gone (ASan saw it, CI stop 26).
+  // Destroys every handler still queued (the context stays). A handler queued on one
+  // worker may hold a socket of another (Asio's accept did, CI stop 26, where ASan saw the
+  // last worker free a socket whose worker's services were gone): so all workers do this
+  // before any is destroyed.
   void drop_pending() { context_.shutdown(); }
 
   void add(RelaySession& session);

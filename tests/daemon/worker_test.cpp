@@ -14,8 +14,8 @@ using namespace smtp::daemon;
 using boost::asio::ip::tcp;
 
 // The daemon accepts on a listener's home worker straight into the socket of the next
-// worker round robin, so an accept pending in one context holds on to another, where its
-// socket is made (and a completed one waiting in the queue holds that socket).
+// worker it picks, so an accept pending in one context holds on to another, where its
+// socket is made once a connection is there.
 TEST_CASE("a pending accept for another worker is dropped while both contexts still exist") {
   auto target = std::make_unique<Worker>(0);
   auto home = std::make_unique<Worker>(1);
