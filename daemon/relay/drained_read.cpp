@@ -64,8 +64,14 @@ std::uint32_t DrainedReads::last_events(Descriptor descriptor) {
   return op->*reach(TaskResult{});
 }
 
-void DrainedReads::skip_next_recv(Descriptor descriptor) {
-  if (descriptor == nullptr || fin_seen(descriptor)) return;
+bool DrainedReads::will_speculate(Descriptor descriptor) {
+  return descriptor == nullptr || (descriptor->*reach(TrySpeculative{}))[Reactor::read_op];
+}
+
+void DrainedReads::skip_next_recv(Descriptor descriptor, bool sure) {
+  // Not sure: the last events may be a recycled descriptor state's (Asio reuses them
+  // without clearing task_result_), which then only costs the recv() this would save.
+  if (descriptor == nullptr || (!sure && fin_seen(descriptor))) return;
   // What perform_io does itself after a read that returns done_and_exhausted.
   (descriptor->*reach(TrySpeculative{}))[Reactor::read_op] = false;
 }

@@ -1,5 +1,6 @@
-// A cleartext socket read that tells Asio's reactor when it drained the socket, so that the
-// next read waits for epoll instead of first trying a recv() that fails (issue 20).
+// A wait for a cleartext socket to be readable that skips Asio's first recv() when the
+// caller's own read just drained the socket, and says whether the peer's FIN came with the
+// wakeup (issue 20).
 #pragma once
 
 #include "daemon/asio.hpp"
@@ -22,15 +23,19 @@ namespace smtp::daemon {
 // the socket returned end of file. An SMTP relay reads a command, forwards it and reads
 // again before the peer can have answered, so that recv() fails with EAGAIN once per turn,
 // 15 times in a session of one message, half of all its recv() calls. HAProxy takes a short
-// read as "drained" and waits for the next epoll edge; so does this read, told to Asio as
-// the reactor's own `done_and_exhausted` (what it uses for EOF), which clears the socket's
-// speculative flag inside the reactor, where no later edge can slip past it.
+// read as "drained" and waits for the next epoll edge; so does the pump: its read, in the
+// handler, found the socket empty, and the wait it starts next clears the socket's
+// speculative flag, as the reactor does itself after end of file. The reactor runs on the
+// handler's own thread, so no edge can have been taken in between.
 //
 // A short read says nothing of a FIN that came with the bytes, and no edge follows it: so
-// the socket also registers EPOLLRDHUP, and a short read counts as draining only when the
-// last epoll event of the socket did not report the peer's close. Both need Asio's private
-// reactor state (the registration mask, and the events of the last wakeup); they are
-// reached in drained_read.cpp and checked against this Boost version at compile time.
+// the socket also registers EPOLLRDHUP, and the wait hands its handler the wakeup's word on
+// the FIN. With it, a short read is the end of the input (as HAProxy reads it): no recv()
+// of the end of file. Without it (the wait ended at once, not in a wakeup), a short read
+// counts as draining only when the socket's last events did not report the peer's close.
+// Both need Asio's private reactor state (the registration mask, the events of the last
+// wakeup, the speculative flag); they are reached in drained_read.cpp and checked against
+// this Boost version at compile time.
 class DrainedReads {
  public:
   using Descriptor = asio::detail::epoll_reactor::per_descriptor_data;
@@ -46,9 +51,13 @@ class DrainedReads {
   static bool fin_seen(Descriptor descriptor) { return (last_events(descriptor) & EPOLLRDHUP) != 0; }
   // The epoll events of the socket's last wakeup (EPOLLIN, EPOLLOUT, EPOLLERR, ...).
   static std::uint32_t last_events(Descriptor descriptor);
+  // Whether a read will be tried at once when the next read operation starts.
+  static bool will_speculate(Descriptor descriptor);
   // The caller's own read, in the running handler, found the socket empty: the next read
-  // waits for epoll without a recv() first (unless the peer's FIN is known to be behind).
-  static void skip_next_recv(Descriptor descriptor);
+  // waits for epoll without a recv() first. `sure`: nothing, not even a FIN, can be behind
+  // (the read failed with EAGAIN, or the wakeup that led to it reported no FIN); else the
+  // socket's last events decide, and a FIN they report keeps the recv().
+  static void skip_next_recv(Descriptor descriptor, bool sure);
 };
 
 // Hands a reactor operation of our own to Asio as a read on `fd` (tried at once, then
@@ -110,9 +119,6 @@ class ReactorSocket : public tcp::socket {
     trusted_ = DrainedReads::watch_peer_close_with_next_wait(impl_.get_implementation().reactor_data_);
   }
 
-  // The socket's last epoll wakeup reported the peer's FIN (see DrainedReads::fin_seen).
-  bool fin_seen() { return DrainedReads::fin_seen(impl_.get_implementation().reactor_data_); }
-
   // In the handler of a wait for writability after a connect: that wakeup reported the
   // socket writable, without EPOLLERR or EPOLLHUP.
   bool connected_cleanly() {
@@ -120,78 +126,77 @@ class ReactorSocket : public tcp::socket {
     return (events & EPOLLOUT) != 0 && (events & (EPOLLERR | EPOLLHUP)) == 0;
   }
 
-  // A read into `into` whose handler gets (error_code, bytes), as async_read_some's would.
-  // `drained`: a read of the running handler just found the socket empty (never a read
-  // of an earlier handler: epoll may have reported new bytes since).
+  // Waits until the socket is readable; the handler gets (error_code, Readiness) and then
+  // reads itself. `drained`: a read of the running handler just found the socket empty
+  // (never a read of an earlier handler: epoll may have reported new bytes since), and
+  // `sure` says no FIN can be behind it (see DrainedReads::skip_next_recv).
   template <class Handler>
-  void async_read_drained(std::span<char> into, Handler&& handler, bool drained = false);
+  void async_wait_readable(Handler&& handler, bool drained = false, bool sure = false);
 
  private:
   template <class Handler>
-  class ReadOp;
+  class ReadyOp;
   bool watched_ = false;
   bool trusted_ = false;  // EPOLLRDHUP is registered: a short read may count as draining
 };
 
-template <class Handler>
-class ReactorSocket::ReadOp : public asio::detail::reactor_op {
- public:
-  ReadOp(int fd, DrainedReads::Descriptor descriptor, bool trusted, std::span<char> into, Handler handler)
-      : reactor_op(error_code(), &do_perform, &do_complete),
-        fd_(fd), descriptor_(descriptor), trusted_(trusted), into_(into), handler_(std::move(handler)) {}
+// What a wait for readability learned. `woken`: it ended in an epoll wakeup of the socket
+// with EPOLLRDHUP registered (not at once, nor with an error), so `fin` is that wakeup's
+// word: whether the peer's FIN was in. Everything before a FIN is in the socket by then,
+// so with `fin` a read shorter than asked for has reached the end of the input.
+struct Readiness {
+  bool woken = false;
+  bool fin = false;
+};
 
- private:
-  static status do_perform(reactor_op* base) {
-    auto* op = static_cast<ReadOp*>(base);
-    for (;;) {
-      const ssize_t n = ::recv(op->fd_, op->into_.data(), op->into_.size(), 0);
-      if (n > 0) {
-        op->ec_ = {};
-        op->bytes_transferred_ = static_cast<std::size_t>(n);
-        const bool shorter = op->bytes_transferred_ < op->into_.size();
-        return op->trusted_ && shorter && !DrainedReads::fin_seen(op->descriptor_) ? done_and_exhausted : done;
-      }
-      if (n == 0) {
-        op->ec_ = asio::error::eof;
-        op->bytes_transferred_ = 0;
-        return done_and_exhausted;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
-      op->ec_ = error_code(errno, asio::error::get_system_category());
-      return done;
-    }
+template <class Handler>
+class ReactorSocket::ReadyOp : public asio::detail::reactor_op {
+ public:
+  ReadyOp(DrainedReads::Descriptor descriptor, bool woken, Handler handler)
+      : reactor_op(error_code(), &do_perform, &do_complete), descriptor_(descriptor), handler_(std::move(handler)) {
+    readiness_.woken = woken;
   }
 
-  // owner is null when the io_context is destroyed with the read pending: drop it unrun.
+ private:
+  // Run by the reactor when epoll reports the socket readable (or at once, if the op
+  // starts speculatively: then `woken` was false from the start). The wakeup's events are
+  // the descriptor's last until the next epoll_wait, which cannot run before this.
+  static status do_perform(reactor_op* base) {
+    auto* op = static_cast<ReadyOp*>(base);
+    if (op->readiness_.woken) op->readiness_.fin = (DrainedReads::last_events(op->descriptor_) & EPOLLRDHUP) != 0;
+    return done;
+  }
+
+  // owner is null when the io_context is destroyed with the wait pending: drop it unrun.
   static void do_complete(void* owner, asio::detail::operation* base, const error_code&, std::size_t) {
-    std::unique_ptr<ReadOp> op(static_cast<ReadOp*>(base));
+    std::unique_ptr<ReadyOp> op(static_cast<ReadyOp*>(base));
     if (owner == nullptr) return;
     Handler handler = std::move(op->handler_);
     const error_code ec = op->ec_;
-    const std::size_t n = op->bytes_transferred_;
+    const Readiness readiness = ec ? Readiness{} : op->readiness_;
     op.reset();
-    handler(ec, n);
+    handler(ec, readiness);
   }
 
-  int fd_;
   DrainedReads::Descriptor descriptor_;
-  bool trusted_;
-  std::span<char> into_;
+  Readiness readiness_;
   Handler handler_;
 };
 
 template <class Handler>
-void ReactorSocket::async_read_drained(std::span<char> into, Handler&& handler, bool drained) {
+void ReactorSocket::async_wait_readable(Handler&& handler, bool drained, bool sure) {
   auto& impl = impl_.get_implementation();
   auto& context = static_cast<asio::io_context&>(get_executor().context());
   if (!watched_) {
     watched_ = true;
     trusted_ = DrainedReads::watch_peer_close(context, impl.socket_, impl.reactor_data_);
   }
-  if (drained && trusted_) DrainedReads::skip_next_recv(impl.reactor_data_);
+  if (drained && trusted_) DrainedReads::skip_next_recv(impl.reactor_data_, sure);
+  // Without the speculative flag the reactor queues the op for epoll: it completes in a
+  // wakeup, whose events it can read.
+  const bool woken = trusted_ && !DrainedReads::will_speculate(impl.reactor_data_);
   start_read_op(context, impl.socket_, impl.state_, impl.reactor_data_,
-                new ReadOp<std::decay_t<Handler>>(impl.socket_, impl.reactor_data_, trusted_, into, std::forward<Handler>(handler)));
+                new ReadyOp<std::decay_t<Handler>>(impl.reactor_data_, woken, std::forward<Handler>(handler)));
 }
 
 }  // namespace smtp::daemon

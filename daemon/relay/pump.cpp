@@ -38,46 +38,47 @@ void Pump::resume() {
 void Pump::resume_now() {
   paused_ = false;
   if (pending_size_ > 0) return flush();
-  read_on(0, /*more=*/true);
+  read_on(Readiness{});
 }
 
-void Pump::wait_readable(bool drained) {
+void Pump::wait_readable(bool drained, bool sure) {
   if (paused_) return session_.on_pump_drained(dir_);
-  from_.async_read_some(
-      probe_, [self = session_.shared_from_this(), this](const error_code& ec, std::size_t n) { on_read(ec, n); }, drained);
+  from_.async_wait_to_read(
+      [self = session_.shared_from_this(), this](const error_code& ec, Readiness readiness) { on_readable(ec, readiness); },
+      drained, sure);
 }
 
-void Pump::on_read(const error_code& ec, std::size_t n) {
+void Pump::on_readable(const error_code& ec, Readiness readiness) {
   if (session_.closed()) return;
-  if (ec == asio::error::eof) return end_of_input();
   if (ec) return session_.on_pump_error(dir_, ec, /*reading=*/true);
-  const auto buf = scratch();
-  std::memcpy(buf.data(), probe_.data(), n);
-  // A probe that came back short most likely drained the socket: no read is tried
-  // then, so that a quiet connection costs one read per message. But when the peer's FIN
-  // came with the bytes, its end of file is read now, not after another trip through epoll.
-  read_on(n, n == probe_.size() || from_.fin_seen());
+  read_on(readiness);
 }
 
-void Pump::read_on(std::size_t have, bool more) {
+void Pump::read_on(Readiness readiness) {
   const auto buf = scratch();
-  // Whether a read of this very handler found the socket empty: a short cleartext read
-  // or would_block. Only such first-hand evidence may tell the next read to skip its
-  // recv() (the probe's own short read was already told to the reactor, in the reactor).
+  // Whether a read of this very handler found the socket empty (a short cleartext read,
+  // or would_block), and whether nothing, not even a FIN, can be behind it. Only such
+  // first-hand evidence may tell the next wait to skip its recv().
   bool drained = false;
+  bool sure = false;
   for (int i = 0; i < kReadsPerWakeup; ++i) {
+    std::size_t have = 0;
     bool eof = false;
     error_code rec;
-    while (more && have < buf.size()) {
+    while (have < buf.size()) {
       const std::size_t want = buf.size() - have;
       const std::size_t n = from_.read_some(buf.subspan(have), rec);
       if (rec) {
-        drained = rec == asio::error::would_block || rec == asio::error::try_again;
+        drained = sure = rec == asio::error::would_block || rec == asio::error::try_again;
         break;
       }
       have += n;
       if (n < want && !from_.tls()) {  // under TLS a read returns one record: read on
+        // A wakeup that saw the peer's FIN in: the short read reached it, and the end of
+        // file needs no recv() of its own (nor a trip through epoll: no edge would come).
+        eof = readiness.woken && readiness.fin;
         drained = true;
+        sure = readiness.woken;
         break;
       }
     }
@@ -96,11 +97,9 @@ void Pump::read_on(std::size_t have, bool more) {
     if (eof) return end_of_input();  // after the pending bytes, if any, are flushed
     if (pending_size_ > 0) return;   // the peer is slow: stop reading until it drains
     if (have < buf.size()) break;    // the socket is drained
-    have = 0;
-    more = true;
-    drained = false;
+    drained = sure = false;
   }
-  wait_readable(drained);
+  wait_readable(drained, sure);
 }
 
 bool Pump::forward(std::span<const char> bytes) {

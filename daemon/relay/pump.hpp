@@ -4,7 +4,6 @@
 #include "daemon/session_types.hpp"
 #include "daemon/relay/stream.hpp"
 
-#include <array>
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -19,10 +18,6 @@ class RelaySession;
 class Pump {
  public:
   static constexpr std::size_t kScratchSize = 64 * 1024;
-  // Each pump waits for data with a read into this small buffer of its own: SMTP
-  // commands and replies fit, and a full probe says a bulk transfer is on, which then
-  // continues in the shared scratch buffer.
-  static constexpr std::size_t kProbeSize = 512;
 
   Pump(RelaySession& session, Stream& from, Stream& to, Dir dir) : session_(session), from_(from), to_(to), dir_(dir) {}
 
@@ -43,12 +38,13 @@ class Pump {
   void resume_now();
 
  private:
-  // `drained`: a read of the calling handler found the socket empty (see read_on).
-  void wait_readable(bool drained = false);
-  void on_read(const error_code& ec, std::size_t n);
-  // Reads on into the scratch buffer, which holds `have` bytes already, then hands it all
-  // to the session and the peer. `more`: the socket may hold more than `have`.
-  void read_on(std::size_t have, bool more);
+  // `drained`: a read of the calling handler found the socket empty; `sure`: nothing, not
+  // even a FIN, can be behind it (see read_on).
+  void wait_readable(bool drained = false, bool sure = false);
+  void on_readable(const error_code& ec, Readiness readiness);
+  // Reads into the scratch buffer and hands each read to the session and the peer, a few
+  // times while the reads fill it. `readiness`: what the wait that led here learned.
+  void read_on(Readiness readiness);
   bool forward(std::span<const char> bytes);  // false: the write failed and the session closed
   void flush();
   void on_writable(const error_code& ec);
@@ -59,7 +55,6 @@ class Pump {
   Stream& from_;
   Stream& to_;
   Dir dir_;
-  std::array<char, kProbeSize> probe_;
   std::unique_ptr<char[]> pending_;
   std::size_t pending_offset_ = 0;
   std::size_t pending_size_ = 0;

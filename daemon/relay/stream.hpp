@@ -33,8 +33,6 @@ class Stream {
   // The wakeup that ended a connect's wait for writability reported neither error nor
   // hang-up: the connect succeeded, no SO_ERROR to read.
   bool connected_cleanly() { return socket_.connected_cleanly(); }
-  // In cleartext: the peer's FIN came with the last wakeup, so end of file follows the bytes.
-  bool fin_seen() { return !ssl_ && socket_.fin_seen(); }
   bool tls() const { return ssl_ != nullptr; }
   SSL* ssl() const { return ssl_.get(); }
 
@@ -43,35 +41,20 @@ class Stream {
   // handler gets "" or OpenSSL's reason for the failure.
   void async_handshake(SslPtr ssl, bool server_role, std::function<void(std::string)> done);
 
-  // A read that may complete at once: cheaper than async_wait, which re-arms epoll every
-  // time. In cleartext a short read tells the reactor the socket is drained, so the next
-  // read waits for epoll without a recv() that fails first (drained_read.hpp, issue 20).
-  // Under TLS, waits for readiness and then decrypts, so the handler sees cleartext
-  // either way.
-  // `drained`: the caller's own read just found the socket empty, in this same handler.
+  // Waits until a read_some() is worth trying; the handler gets (error_code, Readiness).
+  // In cleartext, cheaper than async_wait, which re-arms epoll every time: the wait ends at
+  // once unless the caller's own read just drained the socket (`drained`; `sure`: no FIN
+  // can be behind it), and in a wakeup says whether the peer's FIN came with it
+  // (drained_read.hpp, issue 20). Under TLS, ends at once while OpenSSL holds bytes, which
+  // no poll would announce, unless the caller's read just came back empty-handed (only
+  // part of a record is there); otherwise waits for the readiness the last read needs.
   template <class Handler>
-  void async_read_some(std::span<char> into, Handler&& h, bool drained = false) {
-    if (!ssl_) {
-      socket_.async_read_drained(into, std::forward<Handler>(h), drained);
-      return;
-    }
-    if (SSL_has_pending(ssl_.get()) != 0) {  // bytes OpenSSL holds, which no poll would announce
-      error_code ec;
-      const std::size_t n = read_some(into, ec);
-      // Only part of a record may be buffered: then it is an ordinary wait after all.
-      if (ec != asio::error::would_block) {
-        asio::post(socket_.get_executor(), [h = std::forward<Handler>(h), ec, n]() mutable { h(ec, n); });
-        return;
-      }
-    }
+  void async_wait_to_read(Handler&& h, bool drained = false, bool sure = false) {
+    if (!ssl_) return socket_.async_wait_readable(std::forward<Handler>(h), drained, sure);
+    if (!drained && SSL_has_pending(ssl_.get()) != 0)
+      return asio::post(socket_.get_executor(), [h = std::forward<Handler>(h)]() mutable { h(error_code{}, Readiness{}); });
     socket_.async_wait(wants_write_ ? tcp::socket::wait_write : tcp::socket::wait_read,
-                       [this, into, h = std::forward<Handler>(h)](const error_code& ec) mutable {
-                         if (ec) return h(ec, std::size_t{0});
-                         error_code rec;
-                         const std::size_t n = read_some(into, rec);
-                         if (rec == asio::error::would_block) return async_read_some(into, std::move(h));
-                         h(rec, n);
-                       });
+                       [h = std::forward<Handler>(h)](const error_code& ec) mutable { h(ec, Readiness{}); });
   }
   template <class Handler>
   void async_wait_readable(Handler&& h) {
