@@ -15,7 +15,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <span>
 
 namespace smtp::daemon {
 
@@ -141,8 +140,8 @@ class ReactorSocket : public tcp::socket {
 };
 
 // What a wait for readability learned. `woken`: it ended in an epoll wakeup of the socket
-// with EPOLLRDHUP registered (not at once, nor with an error), so `fin` is that wakeup's
-// word: whether the peer's FIN was in. Everything before a FIN is in the socket by then,
+// with EPOLLRDHUP registered (not at once, nor with an error, nor with EPOLLERR), so `fin`
+// is that wakeup's word: whether the peer's FIN was in. Everything before a FIN is in the socket by then,
 // so with `fin` a read shorter than asked for has reached the end of the input.
 struct Readiness {
   bool woken = false;
@@ -163,7 +162,12 @@ class ReactorSocket::ReadyOp : public asio::detail::reactor_op {
   // the descriptor's last until the next epoll_wait, which cannot run before this.
   static status do_perform(reactor_op* base) {
     auto* op = static_cast<ReadyOp*>(base);
-    if (op->readiness_.woken) op->readiness_.fin = (DrainedReads::last_events(op->descriptor_) & EPOLLRDHUP) != 0;
+    if (!op->readiness_.woken) return done;
+    const std::uint32_t events = DrainedReads::last_events(op->descriptor_);
+    // A reset also reports EPOLLRDHUP, but what follows its bytes is an error, not the end
+    // of file: the wakeup's word is then no word (the next read is tried at once).
+    if ((events & EPOLLERR) != 0) op->readiness_.woken = false;
+    else op->readiness_.fin = (events & EPOLLRDHUP) != 0;
     return done;
   }
 

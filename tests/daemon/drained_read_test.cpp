@@ -147,6 +147,23 @@ TEST_CASE("a short read with the FIN behind, its wait not woken: the next wait d
   CHECK(p.results[1].ec == asio::error::eof);
 }
 
+TEST_CASE("bytes and a reset in one wakeup: no word on the FIN, and the reset is read as an error, not an end of file") {
+  Pair p;
+  p.start_reads(3);
+  p.poll();
+  p.send("QUIT\r\n");
+  p.peer.set_option(asio::socket_base::linger(true, 0));  // close() sends a RST
+  p.peer.close();
+  p.settle();
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  p.io.restart();
+  while ((p.results.empty() || !p.results.back().ec) && std::chrono::steady_clock::now() < end)
+    p.io.run_one_for(std::chrono::milliseconds(20));
+  REQUIRE_FALSE(p.results.empty());
+  CHECK(p.results.back().ec == asio::error::connection_reset);
+  for (const auto& r : p.results) CHECK_FALSE(r.readiness.woken);  // EPOLLERR: the wakeup says nothing
+}
+
 // The relay's own connect: a wait for writability, then connected_cleanly() instead of a
 // getsockopt(SO_ERROR) when the wakeup carried no error.
 TEST_CASE("connected_cleanly: yes after a connect that succeeded, no after one that was refused") {
