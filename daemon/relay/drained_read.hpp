@@ -130,7 +130,7 @@ class ReactorSocket : public tcp::socket {
   // (never a read of an earlier handler: epoll may have reported new bytes since), and
   // `sure` says no FIN can be behind it (see DrainedReads::skip_next_recv).
   template <class Handler>
-  void async_wait_readable(Handler&& handler, bool drained = false, bool sure = false);
+  void async_wait_to_read(Handler&& handler, bool drained = false, bool sure = false);
 
  private:
   template <class Handler>
@@ -188,7 +188,7 @@ class ReactorSocket::ReadyOp : public asio::detail::reactor_op {
 };
 
 template <class Handler>
-void ReactorSocket::async_wait_readable(Handler&& handler, bool drained, bool sure) {
+void ReactorSocket::async_wait_to_read(Handler&& handler, bool drained, bool sure) {
   auto& impl = impl_.get_implementation();
   auto& context = static_cast<asio::io_context&>(get_executor().context());
   if (!watched_) {

@@ -50,7 +50,7 @@ class Stream {
   // part of a record is there); otherwise waits for the readiness the last read needs.
   template <class Handler>
   void async_wait_to_read(Handler&& h, bool drained = false, bool sure = false) {
-    if (!ssl_) return socket_.async_wait_readable(std::forward<Handler>(h), drained, sure);
+    if (!ssl_) return socket_.async_wait_to_read(std::forward<Handler>(h), drained, sure);
     if (!drained && SSL_has_pending(ssl_.get()) != 0)
       return asio::post(socket_.get_executor(), [h = std::forward<Handler>(h)]() mutable { h(error_code{}, Readiness{}); });
     socket_.async_wait(wants_write_ ? tcp::socket::wait_write : tcp::socket::wait_read,

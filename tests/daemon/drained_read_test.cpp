@@ -1,4 +1,4 @@
-// ReactorSocket::async_wait_readable over a real loopback connection, driven as the pump
+// ReactorSocket::async_wait_to_read over a real loopback connection, driven as the pump
 // drives it (a wait, then reads of its own): a wait after a read that drained the socket
 // goes to epoll without a recv(), the wakeup's word on the peer's FIN is right, and no
 // byte or end of file is ever missed because of either.
@@ -45,7 +45,7 @@ struct Pair {
   // `count` reads in a row, as the pump does them: a wait, a read of at most `size`
   // bytes, and the next wait started in the same handler, told what the read found.
   void start_reads(int count, std::size_t size = 512, bool drained = false, bool sure = false, int waits = 0) {
-    reader->async_wait_readable(
+    reader->async_wait_to_read(
         [this, count, size, waits](const boost::system::error_code& ec, Readiness readiness) {
           if (ec) {
             results.push_back({ec, readiness, {}, waits + 1, false});
@@ -253,8 +253,8 @@ TEST_CASE("a wait pending when the io_context goes is dropped, not run") {
   auto token = std::make_shared<int>(0);
   std::weak_ptr<int> watch = token;
   bool called = false;
-  reader->async_wait_readable([token, &called](const boost::system::error_code&, Readiness) { called = true; },
-                              /*drained=*/true, /*sure=*/true);
+  reader->async_wait_to_read([token, &called](const boost::system::error_code&, Readiness) { called = true; },
+                             /*drained=*/true, /*sure=*/true);
   token.reset();
   io->poll();
   CHECK_FALSE(watch.expired());
