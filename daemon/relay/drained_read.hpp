@@ -139,10 +139,10 @@ class ReactorSocket : public tcp::socket {
   bool trusted_ = false;  // EPOLLRDHUP is registered: a short read may count as draining
 };
 
-// What a wait for readability learned. `woken`: it ended in an epoll wakeup of the socket
-// with EPOLLRDHUP registered (not at once, nor with an error, nor with EPOLLERR), so `fin`
-// is that wakeup's word: whether the peer's FIN was in. Everything before a FIN is in the socket by then,
-// so with `fin` a read shorter than asked for has reached the end of the input.
+// What a wait for readability learned. `woken`: it ended in an epoll wakeup of the socket,
+// EPOLLRDHUP registered and no EPOLLERR (not at once, nor with an error code), so `fin` is
+// that wakeup's word: whether the peer's FIN was in. Everything before a FIN is in the
+// socket by then, so with `fin` a read shorter than asked for has reached the end of input.
 struct Readiness {
   bool woken = false;
   bool fin = false;
