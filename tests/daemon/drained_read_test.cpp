@@ -62,12 +62,17 @@ struct Pair {
         },
         drained, sure);
   }
-  // Runs until `n` results are in (or 2 s: a hang).
-  bool run_until(std::size_t n) {
+  // Runs until `done()` (or 2 s: a hang).
+  template <class Done>
+  bool run_until_done(Done done) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     io.restart();
-    while (results.size() < n && std::chrono::steady_clock::now() < end) io.run_one_for(std::chrono::milliseconds(20));
-    return results.size() >= n;
+    while (!done() && std::chrono::steady_clock::now() < end) io.run_one_for(std::chrono::milliseconds(20));
+    return done();
+  }
+  // Runs until `n` results are in.
+  bool run_until(std::size_t n) {
+    return run_until_done([this, n] { return results.size() >= n; });
   }
   // Runs what is ready, without waiting: a wait for epoll stays pending. The guard keeps
   // the io_context from stopping before it has run the wakeups of its last epoll_wait, as
@@ -155,11 +160,7 @@ TEST_CASE("bytes and a reset in one wakeup: no word on the FIN, and the reset is
   p.peer.set_option(asio::socket_base::linger(true, 0));  // close() sends a RST
   p.peer.close();
   p.settle();
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  p.io.restart();
-  while ((p.results.empty() || !p.results.back().ec) && std::chrono::steady_clock::now() < end)
-    p.io.run_one_for(std::chrono::milliseconds(20));
-  REQUIRE_FALSE(p.results.empty());
+  REQUIRE(p.run_until_done([&p] { return !p.results.empty() && p.results.back().ec; }));
   CHECK(p.results.back().ec == asio::error::connection_reset);
   for (const auto& r : p.results) CHECK_FALSE(r.readiness.woken);  // EPOLLERR: the wakeup says nothing
 }
