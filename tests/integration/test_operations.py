@@ -210,8 +210,9 @@ def test_threads_are_named_for_top_and_perf(sensor_factory, sink_factory):
     def names():
         return sorted((t / "comm").read_text().strip() for t in task.iterdir())
 
-    # The single-thread pools name themselves in a first task: give them a moment.
-    wait_until(lambda: {"flags", "auth", "reports"} <= set(names()), 5, what="the pools named")
+    # The single-thread pools name themselves in a first task, and each I/O thread as it
+    # starts: give them a moment (CI stop 29 read the names before io-0 had set its own).
+    wait_until(lambda: {"flags", "auth", "reports", "io-0", "io-1", "io-2"} <= set(names()), 5, what="the threads named")
     got = names()
     for expected in ("io-0", "io-1", "io-2", "transcripts", "store", "alerts", "flags", "auth", "reports"):
         assert got.count(expected) == 1, (expected, got)
