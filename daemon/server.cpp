@@ -210,7 +210,8 @@ void Server::accept(Listening& l) {
   // then spread: pick_worker); the socket is created on its context so it never has to
   // move threads.
   auto pick = [this, &l]() -> asio::io_context& {
-    l.target = &pick_worker(*l.home, workers_);
+    const bool tls = l.runtime.config.tls.mode == config::TlsMode::terminate;  // restart-only
+    l.target = &pick_worker(*l.home, workers_, tls ? kPackTlsSessions : kPackSessions);
     return l.target->context();
   };
   l.acceptor->async_accept_non_blocking(pick, l.peer, [this, &l](const error_code& ec, tcp::socket socket) {

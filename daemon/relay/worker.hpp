@@ -82,6 +82,11 @@ class Worker {
 // (bench/README.md, fourth pass). Past that, the least loaded worker takes it, so a flood
 // uses every core.
 constexpr unsigned kPackSessions = 64;
+// A listener that terminates TLS spreads its sessions from the second on: there a session's
+// cost is the crypto, which another core runs alongside, not the wakeups that packing saves.
+// Ten STARTTLS sessions re-encrypting 1 MB bodies on one thread reached 0.83-0.90x HAProxy's
+// throughput (two threads), spread 0.93-0.99x for the same CPU (bench/README.md, sixth pass).
+constexpr unsigned kPackTlsSessions = 1;
 Worker& pick_worker(Worker& home, const std::vector<std::unique_ptr<Worker>>& workers, unsigned pack = kPackSessions);
 
 }  // namespace smtp::daemon

@@ -79,3 +79,16 @@ TEST_CASE("pick_worker packs sessions on the listener's own worker, then spreads
   CHECK(take(1) == std::vector<unsigned>{1});  // all at 4: a tie stays home
   CHECK(auto_threads() >= 1);
 }
+
+TEST_CASE("pick_worker spreads a TLS listener's sessions from the second on") {
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < 2; ++i) workers.push_back(std::make_unique<Worker>(i));
+  Worker& home = *workers[1];
+  std::vector<unsigned> where;
+  for (unsigned i = 0; i < 5; ++i) {
+    Worker& w = pick_worker(home, workers, kPackTlsSessions);
+    w.took_session();
+    where.push_back(&w == &home ? 1 : 0);
+  }
+  CHECK(where == std::vector<unsigned>{1, 0, 1, 0, 1});
+}

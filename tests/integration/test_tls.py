@@ -460,6 +460,52 @@ def test_parallel_sessions_of_1mb_messages_through_terminate(pki, sensor_factory
         assert got == sorted(sha(m) for m in msgs for _ in range(10))
 
 
+def _io_switches(sensor) -> dict[str, int]:
+    """Voluntary context switches of each I/O thread: one at least each time it sleeps in
+    epoll and a session of its own wakes it."""
+    out = {}
+    for t in Path(f"/proc/{sensor.pid}/task").iterdir():
+        name = (t / "comm").read_text().strip()
+        if name.startswith("io-"):
+            status = (t / "status").read_text()
+            out[name] = int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.M).group(1))
+    return out
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["tls-spreads", "cleartext-packs"])
+def test_tls_sessions_spread_over_io_threads_cleartext_ones_pack(pki, sensor_factory, sink_factory, tls):
+    """Two sessions at once on a sensor with two I/O threads: a listener that terminates TLS
+    puts them on different threads (their cost is crypto, which a second core runs
+    alongside), a cleartext one keeps both on its own thread (DESIGN "I/O threads"). Each
+    NOOP's round trip wakes the thread that owns its session."""
+    sink = sink_factory(dump=False)
+    listener = {"tls": terminate(pki, implicit=True, upstream_implicit=False)} if tls else {}
+    sensor = sensor_factory(sink.addr, listener=listener, config=sensor_config(threads=2))
+    wait_until(lambda: {"io-0", "io-1"} <= set(_io_switches(sensor)), 5, what="the I/O threads named")
+    conns = []
+    for i in range(2):
+        if tls:
+            c = smtplib.SMTP_SSL("127.0.0.1", sensor.port, source_address=(f"127.0.0.{120 + i}", 0),
+                                 timeout=30 * SLOW, context=client_context(pki.ca.ca))
+        else:
+            c = smtplib.SMTP("127.0.0.1", sensor.port, source_address=(f"127.0.0.{120 + i}", 0), timeout=30 * SLOW)
+        c.ehlo("spread.test")
+        conns.append(c)
+    before = _io_switches(sensor)
+    rounds = 60
+    for _ in range(rounds):
+        for c in conns:
+            assert c.noop()[0] == 250
+    after = _io_switches(sensor)
+    woken = sorted(after[n] - before[n] for n in ("io-0", "io-1"))
+    for c in conns:
+        c.quit()
+    if tls:
+        assert woken[0] >= rounds // 2, woken  # each thread served one of the two sessions
+    else:
+        assert woken[1] >= rounds and woken[0] < rounds // 4, woken  # one thread served both
+
+
 # --------------------------------------------------------------------------- 6. handshake failures
 
 def _normal_starttls_session(sensor, pki, source: str, msg: bytes) -> None:
