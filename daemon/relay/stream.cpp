@@ -32,7 +32,7 @@ error_code Stream::tls_error(int r, bool reading) {
 }
 
 void Stream::async_handshake(SslPtr ssl, bool server_role, std::function<void(std::string)> done) {
-  ERR_clear_error();
+  clear_ssl_errors();
   if (!ssl || SSL_set_fd(ssl.get(), static_cast<int>(socket_.native_handle())) != 1) {
     done("cannot set up TLS: " + ssl_errors());
     return;
@@ -44,7 +44,7 @@ void Stream::async_handshake(SslPtr ssl, bool server_role, std::function<void(st
 }
 
 void Stream::handshake_step(std::function<void(std::string)> done) {
-  ERR_clear_error();
+  clear_ssl_errors();
   const int r = SSL_do_handshake(ssl_.get());
   if (r == 1) {
     wants_read_ = wants_write_ = false;

@@ -6,7 +6,6 @@
 #include "daemon/relay/drained_read.hpp"
 #include "daemon/relay/tls_context.hpp"
 
-#include <openssl/err.h>
 
 #include <cstddef>
 #include <functional>
@@ -70,7 +69,7 @@ class Stream {
   std::size_t read_some(std::span<char> into, error_code& ec) {
     if (!ssl_) return socket_.read_some(asio::buffer(into.data(), into.size()), ec);
     std::size_t n = 0;
-    ERR_clear_error();  // SSL_get_error reads the thread's queue, shared by every session here
+    clear_ssl_errors();
     const int r = SSL_read_ex(ssl_.get(), into.data(), into.size(), &n);
     if (r == 1) wants_write_ = false;
     return r == 1 ? (ec = {}, n) : (ec = tls_error(r, /*reading=*/true), 0);
@@ -85,7 +84,7 @@ class Stream {
     ec = {};
     while (done < from.size()) {
       std::size_t n = 0;
-      ERR_clear_error();
+      clear_ssl_errors();
       const int r = SSL_write_ex(ssl_.get(), from.data() + done, from.size() - done, &n);
       if (r != 1) {
         const error_code e = tls_error(r, /*reading=*/false);
