@@ -17,9 +17,9 @@ class RelaySession;
 // most one read's worth of bytes (kScratchSize), and nothing at all while idle.
 class Pump {
  public:
-  // 32 KB, not 64: a 1 MB body cost the sensor 12-20 % more CPU through a 64 KB buffer (a
-  // third more under TLS), as each read, scan and write of it ran out of the L1 cache
-  // (bench/README.md, "Issue 20, sixth pass"). HAProxy's buffers are 16 KB.
+  // 32 KB, not 64: a 1 MB body cost the sensor a quarter more CPU through a 64 KB buffer (a
+  // third more under TLS); likely as 64 KB read, scanned and written again outgrows a 48 KB L1
+  // data cache (bench/README.md, "Issue 20, sixth pass"). HAProxy's buffers are 16 KB.
   static constexpr std::size_t kScratchSize = 32 * 1024;
 
   Pump(RelaySession& session, Stream& from, Stream& to, Dir dir) : session_(session), from_(from), to_(to), dir_(dir) {}
