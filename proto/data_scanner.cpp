@@ -1,13 +1,9 @@
 #include "proto/data_scanner.hpp"
 
-#include <array>
-#include <bit>
-#include <cstdint>
-#include <cstring>
+#include "proto/line_dot.hpp"
 
-#if defined(__SSE2__) && !defined(SMTP_PROTO_NO_SIMD)
-#include <emmintrin.h>
-#endif
+#include <array>
+#include <cstdint>
 
 namespace smtp::proto {
 namespace {
@@ -17,51 +13,6 @@ constexpr std::array<std::array<std::string_view, 3>, 3> names = {{
     {"LF.CRLF", "LF.LF", "LF.CR"},
     {"CR.CRLF", "CR.LF", "CR.CR"},
 }};
-
-
-#if !defined(__SSE2__) || defined(SMTP_PROTO_NO_SIMD)
-// SWAR: the high bit of each byte of `x` that is zero, exactly (no false positives from borrows).
-constexpr std::uint64_t zero_bytes(std::uint64_t x) noexcept {
-  constexpr std::uint64_t low7 = 0x7f7f7f7f7f7f7f7fULL;
-  return ~(((x & low7) + low7) | x | low7);
-}
-#endif
-
-// First d in [from, n) with p[d] == '.' right after a CR or LF (p[d - 1]); n when there is none.
-// Text has a dot every few dozen bytes but a line-leading one rarely, so look for the pair at once.
-std::size_t find_line_dot(const char* p, std::size_t from, std::size_t n) noexcept {
-  std::size_t j = from - 1;  // candidate pair (j, j + 1)
-#if defined(__SSE2__) && !defined(SMTP_PROTO_NO_SIMD)
-  const __m128i cr = _mm_set1_epi8('\r');
-  const __m128i lf = _mm_set1_epi8('\n');
-  const __m128i dot = _mm_set1_epi8('.');
-  for (; j + 17 <= n; j += 16) {
-    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j));
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j + 1));
-    const __m128i eol = _mm_or_si128(_mm_cmpeq_epi8(a, cr), _mm_cmpeq_epi8(a, lf));
-    const auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(eol, _mm_cmpeq_epi8(b, dot))));
-    if (mask != 0) return j + 1 + static_cast<std::size_t>(std::countr_zero(mask));
-  }
-#else
-  constexpr std::uint64_t ones = 0x0101010101010101ULL;
-  for (; j + 9 <= n; j += 8) {
-    std::uint64_t a = 0;
-    std::uint64_t b = 0;
-    std::memcpy(&a, p + j, 8);
-    std::memcpy(&b, p + j + 1, 8);
-    const std::uint64_t dots = zero_bytes(b ^ (ones * '.'));
-    if (dots == 0) continue;  // most words hold no dot at all
-    const std::uint64_t m = (zero_bytes(a ^ (ones * '\r')) | zero_bytes(a ^ (ones * '\n'))) & dots;
-    if (m != 0) {
-      const int bit = std::endian::native == std::endian::little ? std::countr_zero(m) : std::countl_zero(m);
-      return j + 1 + static_cast<std::size_t>(bit / 8);
-    }
-  }
-#endif
-  for (; j + 1 < n; ++j)
-    if ((p[j] == '\r' || p[j] == '\n') && p[j + 1] == '.') return j + 1;
-  return n;
-}
 
 }  // namespace
 
@@ -136,7 +87,7 @@ DataScanner::Step DataScanner::scan(std::string_view in) noexcept {
     const char before_i = i >= 1 ? p[i - 1] : h1_;
     if (p[i] != '.' || (before_i != '\n' && before_i != '\r')) {
       if (i + 1 >= n) break;
-      d = find_line_dot(p, i + 1, n);
+      d = line_dot::find(p, i + 1, n);
       if (d >= n) break;
     }
     const char prev = d >= 1 ? p[d - 1] : h1_;

@@ -7,8 +7,8 @@
 
 namespace smtp::proto {
 
-// Only a '.' right after a line break can end DATA, so the scan jumps from dot to dot with memchr and
-// looks around each one: base64 bodies hold no dots at all. Content never touches the command parser.
+// Only a '.' right after a line break can end DATA, so the scan jumps from one such dot to the next
+// (line_dot.hpp, many bytes a step) and looks around each one. Content never touches the command parser.
 class DataScanner {
  public:
   struct Step {

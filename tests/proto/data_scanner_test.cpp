@@ -5,6 +5,7 @@
 #include <string>
 
 #include "proto/data_scanner.hpp"
+#include "proto/line_dot.hpp"
 
 using smtp::proto::DataScanner;
 
@@ -99,4 +100,30 @@ TEST_CASE("data scanner: megabytes of base64 and text end exactly at the dot lin
   CHECK(step.consumed == body.size() + 3);
   CHECK(scan.size() == body.size() - 2000);  // one stuffed dot per ".leading" line
   CHECK(scan.lookalikes() == 0);
+}
+
+TEST_CASE("line_dot: every variant finds the first line-leading dot a byte-by-byte search finds") {
+  using namespace smtp::proto;
+  std::mt19937 rng(2026);
+  // Mostly text with dots, some line breaks, and line-leading dots now and then, at every
+  // alignment and length around the 16- and 64-byte steps.
+  const char alphabet[] = "abc. .\r\n..x\rz\n";
+  for (int round = 0; round < 4000; ++round) {
+    const std::size_t n = 1 + rng() % 300;
+    std::string s(n, 'a');
+    const unsigned density = 1 + rng() % 40;  // 1 in `density` bytes is special
+    for (auto& c : s) c = rng() % density == 0 ? alphabet[rng() % (sizeof alphabet - 1)] : 'a';
+    for (std::size_t from = 1; from <= n; from += 1 + rng() % 7) {
+      std::size_t want = n;
+      for (std::size_t d = from; d < n; ++d)
+        if (s[d] == '.' && (s[d - 1] == '\r' || s[d - 1] == '\n')) {
+          want = d;
+          break;
+        }
+      CHECK(line_dot::find_portable(s.data(), from, n) == want);
+      if (line_dot::avx2()) CHECK(line_dot::find_avx2(s.data(), from, n) == want);
+      CHECK(line_dot::find(s.data(), from, n) == want);
+    }
+  }
+  MESSAGE("AVX2 variant tested: " << line_dot::avx2());
 }
