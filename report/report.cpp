@@ -1,5 +1,6 @@
 #include "report/report.hpp"
 
+#include "report/order.hpp"
 #include "report/plan.hpp"
 #include "store/pack.hpp"
 #include "store/schema.hpp"
@@ -339,63 +340,6 @@ struct StringHash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
-
-double per_message(const Counters& c) {
-  return c.messages == 0 ? -1.0 : static_cast<double>(c.new_connections) / static_cast<double>(c.messages);
-}
-
-std::int64_t counter(const Counters& c, Column col) {
-  switch (col) {
-    case Column::new_connections: return c.new_connections;
-    case Column::blocked_connections: return c.blocked_connections;
-    case Column::bad_commands: return c.bad_commands;
-    case Column::terminations: return c.terminations;
-    case Column::bandwidth_bytes: return c.bandwidth_bytes;
-    case Column::messages: return c.messages;
-    default: return 0;
-  }
-}
-
-// Whether row a sorts before row b in the query's order; key_cmp(a, b) compares their
-// keys as text (<0, 0, >0). Ties fall back to period, then key, both ascending. Rows
-// without messages have no ratio and sort last in either direction.
-template <class KeyCmp>
-bool before(const Query& q, const Row& a, const Row& b, KeyCmp key_cmp) {
-  int r = 0;  // <0: a first
-  switch (q.sort) {
-    case Column::period: r = a.period < b.period ? -1 : a.period > b.period ? 1 : 0; break;
-    case Column::key: r = key_cmp(a, b); break;
-    case Column::connections_per_message: {
-      const double x = per_message(a.counters), y = per_message(b.counters);
-      if ((x < 0) != (y < 0)) return y < 0;  // no ratio: last, whatever the order
-      r = x < y ? -1 : x > y ? 1 : 0;
-      break;
-    }
-    default: {
-      const auto x = counter(a.counters, q.sort), y = counter(b.counters, q.sort);
-      r = x < y ? -1 : x > y ? 1 : 0;
-    }
-  }
-  if (r != 0) return q.descending ? r > 0 : r < 0;
-  if (a.period != b.period) return a.period < b.period;
-  return key_cmp(a, b) < 0;
-}
-
-// Sorts the rows (which arrive in period order, ascending or descending as the query
-// sorts, then key order) and cuts them to --top.
-void sort_rows(Report& report) {
-  const Query& q = report.query;
-  auto& rows = report.rows;
-  if (q.sort != Column::period) {
-    std::vector<std::uint32_t> order(report.keys.size()), rank(report.keys.size());
-    for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return report.keys[a] < report.keys[b]; });
-    for (std::uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
-    auto key_cmp = [&](const Row& a, const Row& b) { return rank[a.key] < rank[b.key] ? -1 : rank[a.key] > rank[b.key] ? 1 : 0; };
-    std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) { return before(q, a, b, key_cmp); });
-  }
-  if (q.top && *q.top < rows.size()) rows.resize(*q.top);
-}
 
 }  // namespace
 
