@@ -6,7 +6,6 @@
 #include "daemon/relay/drained_read.hpp"
 #include "daemon/relay/tls_context.hpp"
 
-
 #include <cstddef>
 #include <functional>
 #include <span>

@@ -105,8 +105,8 @@ TEST_CASE("data scanner: megabytes of base64 and text end exactly at the dot lin
 TEST_CASE("line_dot: every variant finds the first line-leading dot a byte-by-byte search finds") {
   using namespace smtp::proto;
   std::mt19937 rng(2026);
-  // Mostly text with dots, some line breaks, and line-leading dots now and then, at every
-  // alignment and length around the 16- and 64-byte steps.
+  // Mostly text with dots, some line breaks, and line-leading dots now and then, at
+  // many offsets and lengths around the 16- and 64-byte steps.
   const char alphabet[] = "abc. .\r\n..x\rz\n";
   for (int round = 0; round < 4000; ++round) {
     const std::size_t n = 1 + rng() % 300;
