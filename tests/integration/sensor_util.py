@@ -197,6 +197,22 @@ def sessions(sensor) -> list[dict]:
     return data
 
 
+def thread_names(pid: int) -> list[str]:
+    """The names of the sensor's threads, sorted (each sets its own as it starts)."""
+    return sorted((t / "comm").read_text().strip() for t in Path(f"/proc/{pid}/task").iterdir())
+
+
+def thread_switches(pid: int, thread: str) -> tuple[int, int]:
+    """Voluntary and involuntary context switches so far of the sensor's thread named `thread`
+    (OPERATIONS.md "Threads"): a voluntary one each time it sleeps, in epoll say, and is woken."""
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        if (t / "comm").read_text().strip() == thread:
+            status = (t / "status").read_text()
+            return tuple(int(re.search(rf"^{kind}_ctxt_switches:\s+(\d+)", status, re.M).group(1))
+                         for kind in ("voluntary", "nonvoluntary"))
+    raise AssertionError(f"no thread {thread}")
+
+
 def wait_sessions_idle(sensor, timeout: float = 5.0) -> None:
     """Until /sessions is empty and connections_active is 0 (all sessions fully ended)."""
     deadline = time.monotonic() + timeout * SLOW

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness import SLOW, free_port, hostport, run_cli, wait_until
+from sensor_util import thread_names
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[(trace|debug|info|warning|error|critical)\] \S")
@@ -205,15 +206,10 @@ def test_no_watchdog_for_another_pid(sensor_factory, sink_factory, notify_socket
 def test_threads_are_named_for_top_and_perf(sensor_factory, sink_factory):
     """`top -H`, `ps -L` and perf show what each thread is for (OPERATIONS.md "Threads")."""
     sensor = sensor_factory(sink_factory().addr, config={"threads": 3, "transcripts": {"enabled": True}})
-    task = Path(f"/proc/{sensor.pid}/task")
-
-    def names():
-        return sorted((t / "comm").read_text().strip() for t in task.iterdir())
-
     # The single-thread pools name themselves in a first task, and each I/O thread as it
     # starts: give them a moment (CI stop 29 read the names before io-0 had set its own).
-    wait_until(lambda: {"flags", "auth", "reports", "io-0", "io-1", "io-2"} <= set(names()), 5, what="the threads named")
-    got = names()
+    wait_until(lambda: {"flags", "auth", "reports", "io-0", "io-1", "io-2"} <= set(thread_names(sensor.pid)), 5, what="the threads named")
+    got = thread_names(sensor.pid)
     for expected in ("io-0", "io-1", "io-2", "transcripts", "store", "alerts", "flags", "auth", "reports"):
         assert got.count(expected) == 1, (expected, got)
     assert "io-3" not in got

@@ -4,12 +4,12 @@ import random
 import smtplib
 import socket
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from harness import SLOW, SmtpSink, free_port, random_text_message, sha
 from scripted_server import Script
+from sensor_util import thread_switches
 
 
 def test_smtp_source_many_messages(sensor_factory, sink_factory):
@@ -24,12 +24,8 @@ def test_smtp_source_many_messages(sensor_factory, sink_factory):
 
 
 def _wakeups(pid: int, thread: str) -> int:
-    """Context switches so far of the sensor's thread named `thread` (OPERATIONS.md "Threads")."""
-    for t in Path(f"/proc/{pid}/task").iterdir():
-        if (t / "comm").read_text().strip() == thread:
-            status = (t / "status").read_text().splitlines()
-            return sum(int(line.split()[1]) for line in status if "ctxt_switches" in line)
-    raise AssertionError(f"no thread {thread}")
+    """Context switches so far, of both kinds, of the sensor's thread named `thread`."""
+    return sum(thread_switches(pid, thread))
 
 
 def test_sessions_fill_one_io_thread_then_spread(sensor_factory, sink_factory):

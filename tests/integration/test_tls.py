@@ -25,7 +25,7 @@ import pytest
 
 from harness import SLOW, SmtpConn, SmtpSink, connect, random_text_message, recv_all, sha, wait_until
 from scripted_server import Script
-from sensor_util import Transcript, sensor_config, sessions, wait_sessions_idle, wait_store_rows
+from sensor_util import Transcript, sensor_config, sessions, thread_names, thread_switches, wait_sessions_idle, wait_store_rows
 from test_detectors_common import Alerts, det_config, smtp
 from tls_util import HandshakeCounts, Pki, client_context, der, make_pki, peer_der, server_context, starttls
 
@@ -461,15 +461,9 @@ def test_parallel_sessions_of_1mb_messages_through_terminate(pki, sensor_factory
 
 
 def _io_switches(sensor) -> dict[str, int]:
-    """Voluntary context switches of each I/O thread: one at least each time it sleeps in
-    epoll and a session of its own wakes it."""
-    out = {}
-    for t in Path(f"/proc/{sensor.pid}/task").iterdir():
-        name = (t / "comm").read_text().strip()
-        if name.startswith("io-"):
-            status = (t / "status").read_text()
-            out[name] = int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.M).group(1))
-    return out
+    """Voluntary context switches of the two I/O threads: one at least each time a thread
+    sleeps in epoll and a session of its own wakes it."""
+    return {name: thread_switches(sensor.pid, name)[0] for name in ("io-0", "io-1")}
 
 
 @pytest.mark.parametrize("tls", [True, False], ids=["tls-spreads", "cleartext-packs"])
@@ -481,7 +475,7 @@ def test_tls_sessions_spread_over_io_threads_cleartext_ones_pack(pki, sensor_fac
     sink = sink_factory(dump=False)
     listener = {"tls": terminate(pki, implicit=True, upstream_implicit=False)} if tls else {}
     sensor = sensor_factory(sink.addr, listener=listener, config=sensor_config(threads=2))
-    wait_until(lambda: {"io-0", "io-1"} <= set(_io_switches(sensor)), 5, what="the I/O threads named")
+    wait_until(lambda: {"io-0", "io-1"} <= set(thread_names(sensor.pid)), 5, what="the I/O threads named")
     conns = []
     for i in range(2):
         if tls:
