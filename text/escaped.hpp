@@ -1,8 +1,9 @@
-// Peer text on its way into a transcript line, formatted with fmt: control bytes as \xNN.
+// Peer text on its way into a transcript line: control bytes as \xNN.
 #pragma once
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string_view>
 
 namespace smtp::text {
@@ -14,6 +15,27 @@ struct Escaped {
   std::string_view text;
 };
 
+// Hands `take` each stretch of `text` that passes as it is and each "\xNN" between them:
+// a command line is one stretch, copied whole rather than a byte at a time.
+template <class Take>
+void for_each_escaped(std::string_view text, Take&& take) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::size_t from = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c >= 0x20 && c != 0x7f) || c == '\t') continue;
+    if (i > from) take(text.substr(from, i - from));
+    const char escape[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+    take(std::string_view(escape, sizeof escape));
+    from = i + 1;
+  }
+  if (from < text.size()) take(text.substr(from));
+}
+
+inline void append_escaped(fmt::memory_buffer& out, std::string_view text) {
+  for_each_escaped(text, [&out](std::string_view s) { out.append(s.data(), s.data() + s.size()); });
+}
+
 }  // namespace smtp::text
 
 template <>
@@ -22,20 +44,7 @@ struct fmt::formatter<smtp::text::Escaped> {
   template <class Context>
   auto format(const smtp::text::Escaped& e, Context& ctx) const {
     auto out = ctx.out();
-    static constexpr char hex[] = "0123456789abcdef";
-    for (const char ch : e.text) {
-      const auto c = static_cast<unsigned char>(ch);
-      if (c >= 0x20 && c != 0x7f) {
-        *out++ = ch;
-      } else if (c == '\t') {
-        *out++ = '\t';
-      } else {
-        *out++ = '\\';
-        *out++ = 'x';
-        *out++ = hex[c >> 4];
-        *out++ = hex[c & 15];
-      }
-    }
+    smtp::text::for_each_escaped(e.text, [&out](std::string_view s) { out = std::copy(s.begin(), s.end(), out); });
     return out;
   }
 };

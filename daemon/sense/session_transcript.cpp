@@ -27,7 +27,7 @@ void SessionTranscript::reply(const proto::Reply& r) {
   std::string_view text = r.text;
   while (!text.empty()) {
     const auto nl = text.find('\n');
-    say("S <-- {}", text::Escaped{text.substr(0, nl)});
+    say_peer("S <-- ", text.substr(0, nl));
     if (nl == std::string_view::npos) break;
     text.remove_prefix(nl + 1);
   }

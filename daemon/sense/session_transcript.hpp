@@ -24,8 +24,8 @@ class SessionTranscript {
   void opened(const SessionFacts& f);
   void refused(std::string_view why, std::string_view reply);
   void dropped(std::string_view why) { say("~~~~~~~~~~~~ Refused ({}): closed without a reply", why); }
-  void command(const proto::Command& c) { say("C --> {}", text::Escaped{c.rendering}); }
-  void client_line(std::string_view line) { say("C --> {}", text::Escaped{line}); }
+  void command(const proto::Command& c) { say_peer("C --> ", c.rendering); }
+  void client_line(std::string_view line) { say_peer("C --> ", line); }
   void content(const proto::ContentInfo& c);
   void reply(const proto::Reply& r);
   void tls_started(bool terminating);
@@ -42,6 +42,16 @@ class SessionTranscript {
     auto& buf = scratch();
     buf.clear();
     fmt::format_to(std::back_inserter(buf), format, std::forward<Args>(args)...);
+    outputs_->transcript(lcid_, {buf.data(), buf.size()});
+  }
+  // The lines every message makes (commands, replies) skip the format string: the head,
+  // then the peer's text escaped in stretches.
+  void say_peer(std::string_view head, std::string_view text) {
+    if (!outputs_) return;
+    auto& buf = scratch();
+    buf.clear();
+    buf.append(head.data(), head.data() + head.size());
+    text::append_escaped(buf, text);
     outputs_->transcript(lcid_, {buf.data(), buf.size()});
   }
   static fmt::memory_buffer& scratch();

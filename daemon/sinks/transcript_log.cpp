@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -112,7 +114,24 @@ TranscriptLog::Buffer& TranscriptLog::begin_line(std::uint64_t lcid) {
     std::strftime(b.stamp, sizeof b.stamp, "%Y-%m-%d %H:%M:%S", &tm);
     b.second = second;
   }
-  fmt::format_to(std::back_inserter(b.text), "{},{:03} - [{:>10}] ", b.stamp, ms % 1000, lcid);
+  // "YYYY-MM-DD HH:MM:SS,mmm - [      lcid] " by hand: every line has this head, and
+  // fmt's parse of a format string cost more than the rest of a command's line.
+  char head[64];
+  const std::string_view stamp(b.stamp);
+  char* p = std::copy(stamp.begin(), stamp.end(), head);
+  const auto milli = static_cast<int>(ms % 1000);
+  *p++ = ',';
+  *p++ = static_cast<char>('0' + milli / 100);
+  *p++ = static_cast<char>('0' + milli / 10 % 10);
+  *p++ = static_cast<char>('0' + milli % 10);
+  p = std::copy_n(" - [", 4, p);
+  char digits[20];
+  const char* end = std::to_chars(digits, digits + sizeof digits, lcid).ptr;
+  if (end - digits < 10) p = std::fill_n(p, 10 - (end - digits), ' ');
+  p = std::copy(static_cast<const char*>(digits), end, p);
+  *p++ = ']';
+  *p++ = ' ';
+  b.text.append(head, p);
   return b;
 }
 
