@@ -31,8 +31,6 @@ std::optional<StatFields> parse_proc_stat(std::string_view text) {
     ++field;
     double* out = nullptr;
     switch (field) {
-      case 14: out = &f.utime_ticks; break;
-      case 15: out = &f.stime_ticks; break;
       case 22: out = &f.starttime_ticks; break;
       case 23: out = &f.vsize_bytes; break;
       case 24: out = &f.rss_pages; break;
@@ -76,11 +74,13 @@ ProcessSample sample_process() {
   if (const auto f = parse_proc_stat(text)) {
     const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
     const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
-    s.cpu_seconds = (f->utime_ticks + f->stime_ticks) / ticks;
     s.resident_bytes = f->rss_pages * page;
     s.virtual_bytes = f->vsize_bytes;
     s.start_time_seconds = seconds(CLOCK_REALTIME) - seconds(CLOCK_BOOTTIME) + f->starttime_ticks / ticks;
   }
+  // Every thread's user and system time, to the nanosecond: /proc's utime and stime count
+  // in ticks of 10 ms, and a sensor that relayed a few sessions read 0 there.
+  s.cpu_seconds = seconds(CLOCK_PROCESS_CPUTIME_ID);
   s.open_fds = open_fd_count();
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0)

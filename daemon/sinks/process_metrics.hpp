@@ -1,6 +1,7 @@
 // The standard process metrics (process_cpu_seconds_total and friends, as every Prometheus
-// client library exports them), read from /proc/self and getrlimit. prometheus-cpp as
-// Debian ships it has no process collector, so Metrics refreshes these before each scrape.
+// client library exports them), read from /proc/self, getrlimit and the CPU clock.
+// prometheus-cpp as Debian ships it has no process collector, so Metrics refreshes these
+// before each scrape.
 #pragma once
 
 #include <optional>
@@ -9,7 +10,7 @@
 namespace smtp::daemon {
 
 struct ProcessSample {
-  double cpu_seconds = 0;       // utime + stime
+  double cpu_seconds = 0;       // every thread's user + system time (CLOCK_PROCESS_CPUTIME_ID)
   double resident_bytes = 0;    // rss pages * page size
   double virtual_bytes = 0;     // vsize
   double start_time_seconds = 0;  // Unix time the process started
@@ -18,8 +19,6 @@ struct ProcessSample {
 };
 
 struct StatFields {
-  double utime_ticks = 0;
-  double stime_ticks = 0;
   double starttime_ticks = 0;  // since boot
   double vsize_bytes = 0;
   double rss_pages = 0;
@@ -29,7 +28,7 @@ struct StatFields {
 // and parentheses itself, so fields are counted from the last ')'.
 std::optional<StatFields> parse_proc_stat(std::string_view text);
 
-// Reads /proc/self/stat, /proc/self/fd and RLIMIT_NOFILE. Fields that cannot be read stay 0.
+// Reads /proc/self/stat, /proc/self/fd, RLIMIT_NOFILE and the process's CPU clock. Fields that cannot be read stay 0.
 // The start time comes from the stat's start tick and CLOCK_BOOTTIME, since /proc/stat
 // (btime) is hidden by the unit's ProcSubset=pid.
 ProcessSample sample_process();

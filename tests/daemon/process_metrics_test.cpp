@@ -18,8 +18,6 @@ TEST_CASE("/proc/self/stat fields are counted from the last parenthesis") {
       "18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n";
   const auto f = parse_proc_stat(stat);
   REQUIRE(f.has_value());
-  CHECK(f->utime_ticks == 250);
-  CHECK(f->stime_ticks == 125);
   CHECK(f->starttime_ticks == 98765);
   CHECK(f->vsize_bytes == 123456789);
   CHECK(f->rss_pages == 4321);
@@ -32,6 +30,11 @@ TEST_CASE("the process sample is plausible, and counts a descriptor we open") {
   CHECK(before.resident_bytes > 0);
   CHECK(before.virtual_bytes >= before.resident_bytes);
   CHECK(before.max_fds > 0);
+  // The CPU clock counts nanoseconds: even this young process has used some, and it grows.
+  CHECK(before.cpu_seconds > 0);
+  volatile double sink = 0;
+  for (int i = 0; i < 1000000; ++i) sink = sink + i;
+  CHECK(sample_process().cpu_seconds > before.cpu_seconds);
   const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   CHECK(before.start_time_seconds <= now + 1);
   CHECK(before.start_time_seconds > now - 24 * 3600);  // a test process is young
