@@ -48,7 +48,9 @@ class Pump {
   // Reads into the scratch buffer and hands each read to the session and the peer, a few
   // times while the reads fill it. `readiness`: what the wait that led here learned.
   void read_on(Readiness readiness);
-  bool forward(std::span<const char> bytes);  // false: the write failed and the session closed
+  // false: the write failed and the session closed. `then_watch`: the decoder sees the
+  // bytes right after the write.
+  bool forward(std::span<const char> bytes, bool then_watch = false);
   void flush();
   void on_writable(const error_code& ec);
   void keep(std::span<const char> rest);

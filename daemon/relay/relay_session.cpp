@@ -310,11 +310,15 @@ std::string RelaySession::proxy_header() {
   return {};
 }
 
-std::size_t RelaySession::on_bytes(Dir dir, std::span<const char> bytes) {
+void RelaySession::watch(Dir dir, std::span<const char> bytes) {
   last_activity_ = Clock::now();
   if (dir == Dir::server_to_client) greeted_ = true;
   observer_->on_data(dir, bytes);
-  return tls_ && tls_step_ != TlsStep::done ? starttls_cut(dir, bytes) : bytes.size();
+}
+
+std::size_t RelaySession::on_bytes(Dir dir, std::span<const char> bytes) {
+  watch(dir, bytes);
+  return starttls_cut(dir, bytes);
 }
 
 void RelaySession::on_pump_error(Dir dir, const error_code& ec, bool reading) {

@@ -38,8 +38,13 @@ class RelaySession : public std::enable_shared_from_this<RelaySession>, public S
   bool watched() const { return observer_->watching(); }
   void append_json(std::string& out) const;  // for /sessions, once watched()
 
-  // From the pumps. on_bytes returns how many of the bytes go on to the peer now.
+  // From the pumps. While a STARTTLS cut may come (a listener that terminates TLS, until
+  // both handshakes are done), the decoder sees each read before the peer: on_bytes
+  // returns how many of the bytes go on now. Otherwise the peer has them first and
+  // watch() shows them to the decoder right after (Pump::read_on).
+  bool cut_pending() const { return tls_ && tls_step_ != TlsStep::done; }
   std::size_t on_bytes(Dir dir, std::span<const char> bytes);
+  void watch(Dir dir, std::span<const char> bytes);
   void on_pump_error(Dir dir, const error_code& ec, bool reading);
   void on_pump_finished(Dir dir);
   void on_pump_drained(Dir dir);  // a paused pump has written everything it had

@@ -33,10 +33,13 @@ struct StarttlsCut {
   std::size_t server_tail = 0;   // bytes of the last server read after the 220
 };
 
-// Called on the session's own thread, synchronously, before the bytes are forwarded,
-// so the watcher has seen a server's 354 before the client can act on it. Nothing here
-// may block: anything slow goes behind a queue. The relay counts nothing itself; every
-// event that a metric, a transcript line or a store row needs arrives here.
+// Called on the session's own thread, synchronously. on_data comes in the handler that
+// read the bytes, right after they are written on (before, while a STARTTLS cut may come),
+// and before any later event of the session: the watcher has seen a server's 354 before
+// it sees what the client sends after it. A metric may trail the peer's copy by the
+// microseconds of the decoding. Nothing here may block: anything slow goes behind a
+// queue. The relay counts nothing itself; every event that a metric, a transcript line
+// or a store row needs arrives here.
 class SessionObserver {
  public:
   virtual ~SessionObserver() = default;
