@@ -28,9 +28,9 @@ struct StatFields {
 // and parentheses itself, so fields are counted from the last ')'.
 std::optional<StatFields> parse_proc_stat(std::string_view text);
 
-// Reads /proc/self/stat, /proc/self/fd, RLIMIT_NOFILE and the process's CPU clock. Fields that cannot be read stay 0.
-// The start time comes from the stat's start tick and CLOCK_BOOTTIME, since /proc/stat
-// (btime) is hidden by the unit's ProcSubset=pid.
+// Reads /proc/self/stat, /proc/self/fd, RLIMIT_NOFILE and the process's CPU clock. Fields
+// that cannot be read stay 0. The start time comes from the stat's start tick and
+// CLOCK_BOOTTIME, since /proc/stat (btime) is hidden by the unit's ProcSubset=pid.
 ProcessSample sample_process();
 
 }  // namespace smtp::daemon
