@@ -6,11 +6,27 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using namespace smtp::daemon;
+
+namespace {
+
+// "YYYY-MM-DD HH:MM:SS,mmm" and then `rest` (std::regex trips GCC 12's maybe-uninitialized
+// under the sanitizers, so the shape is checked by hand).
+bool line_is(const std::string& line, std::string_view rest) {
+  constexpr std::string_view shape = "dddd-dd-dd dd:dd:dd,ddd";
+  if (line.size() != shape.size() + rest.size()) return false;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    const char c = line[i];
+    if (shape[i] == 'd' ? (c < '0' || c > '9') : c != shape[i]) return false;
+  }
+  return line.substr(shape.size()) == rest;
+}
+
+}  // namespace
 
 TEST_CASE("each line: time, milliseconds, the LCID padded to ten (wider ones whole), the text") {
   char dir_template[] = "/tmp/transcript_log_test.XXXXXX";
@@ -29,8 +45,7 @@ TEST_CASE("each line: time, milliseconds, the LCID padded to ten (wider ones who
   for (std::string l; std::getline(in, l);) lines.push_back(l);
   std::filesystem::remove_all(dir);
   REQUIRE(lines.size() == 3);
-  const std::string stamp = R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})";
-  CHECK(std::regex_match(lines[0], std::regex(stamp + R"( - \[        42\] C --> EHLO a)")));
-  CHECK(std::regex_match(lines[1], std::regex(stamp + R"( - \[  36556595\] S <-- 250 ok)")));
-  CHECK(std::regex_match(lines[2], std::regex(stamp + R"( - \[12345678901\] wider than ten)")));
+  CHECK(line_is(lines[0], " - [        42] C --> EHLO a"));
+  CHECK(line_is(lines[1], " - [  36556595] S <-- 250 ok"));
+  CHECK(line_is(lines[2], " - [12345678901] wider than ten"));
 }
