@@ -87,8 +87,10 @@ void read_detectors(YamlReader& r, const YAML::Node& n, Detectors& d) {
   names.push_back("max_tracked");
   if (!n || n.IsNull()) return;
   if (!n.IsMap()) return r.error(n.Mark(), "detectors: expected a mapping");
+  YamlReader::SeenKeys seen_detectors;
   for (const auto& kv : n) {
     const auto name = kv.first.Scalar();
+    if (!r.once(seen_detectors, kv.first, "detectors")) continue;
     if (name == "max_tracked") {
       r.integer(kv.second, "detectors.max_tracked", d.max_tracked, 1000, 100'000'000);
       continue;
@@ -111,9 +113,11 @@ void read_detectors(YamlReader& r, const YAML::Node& n, Detectors& d) {
       r.error(body.Mark(), where + ": expected a mapping");
       continue;
     }
+    YamlReader::SeenKeys seen_keys;
     for (const auto& item : body) {
       const auto key = item.first.Scalar();
       const std::string what = where + "." + key;
+      if (!r.once(seen_keys, item.first, where)) continue;
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         std::string msg = "unknown key '" + key + "' in " + where + " (takes:";
         for (auto a : allowed) msg.append(" ").append(a);
@@ -224,8 +228,10 @@ void read_http(YamlReader& r, const YAML::Node& n, Config& c) {
       c.http.basic_auth.clear();
       if (!v || v.IsNull()) return;
       if (!v.IsMap()) return r.error(v.Mark(), "http.basic_auth: expected a mapping of user: bcrypt hash");
+      YamlReader::SeenKeys seen;
       for (const auto& kv : v) {
         std::string user, hash;
+        if (!r.once(seen, kv.first, "http.basic_auth")) continue;
         if (!r.scalar(kv.first, "http.basic_auth", user) || !r.scalar(kv.second, "http.basic_auth." + user, hash)) continue;
         if (user.empty() || user.find(':') != std::string::npos)
           r.error(kv.first.Mark(), "http.basic_auth: a user name must be non-empty and hold no ':'");
@@ -286,12 +292,17 @@ Config read_root(YamlReader& r, const YAML::Node& root) {
     std::find_if(std::begin(kTopLevel), std::end(kTopLevel), [&](const TopKey& t) { return t.name == k; })->read(r, v, c);
   });
   // Cross-field checks: names and addresses must be unique, or metrics and binds collide.
+  // The place is the listener's entry; a lookup that finds none must not throw from here.
+  auto place = [&](std::size_t i) {
+    const YAML::Node entries = root.IsMap() ? root["listeners"] : YAML::Node();
+    return entries.IsSequence() && i < entries.size() ? entries[i].Mark() : root.Mark();
+  };
   for (std::size_t i = 0; i < c.listeners.size(); ++i)
     for (std::size_t j = 0; j < i; ++j) {
       if (c.listeners[i].name == c.listeners[j].name)
-        r.error(root["listeners"][i].Mark(), "listener name '" + c.listeners[i].name + "' is used twice");
+        r.error(place(i), "listener name '" + c.listeners[i].name + "' is used twice");
       if (c.listeners[i].listen.text() == c.listeners[j].listen.text())
-        r.error(root["listeners"][i].Mark(), "listen address " + c.listeners[i].listen.text() + " is used twice");
+        r.error(place(i), "listen address " + c.listeners[i].listen.text() + " is used twice");
     }
   return c;
 }

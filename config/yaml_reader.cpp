@@ -149,6 +149,17 @@ void YamlReader::host_port(const YAML::Node& n, std::string_view what, HostPort&
   out = {host, *p};
 }
 
+bool YamlReader::once(SeenKeys& seen, const YAML::Node& key, std::string_view where) {
+  const std::string& name = key.Scalar();
+  const auto first = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == name; });
+  if (first == seen.end()) {
+    seen.emplace_back(name, key.Mark().line);
+    return true;
+  }
+  error(key.Mark(), "key '" + name + "' given twice in " + std::string(where) + " (first on line " + std::to_string(first->second + 1) + ")");
+  return false;
+}
+
 void YamlReader::unknown_key(const YAML::Mark& m, std::string_view where, const std::string& key,
                              const std::vector<std::string_view>& keys) {
   std::string msg = "unknown key '" + key + "' in " + std::string(where);

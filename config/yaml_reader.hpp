@@ -46,15 +46,23 @@ class YamlReader {
   void map_of(const YAML::Node& node, std::string_view where, const KeyList& keys, F&& visit) {
     if (!node || node.IsNull()) return;
     if (!node.IsMap()) return error(node.Mark(), std::string(where) + ": expected a mapping");
+    SeenKeys seen;
     for (const auto& kv : node) {
       const auto key = kv.first.Scalar();
       if (std::find(std::begin(keys), std::end(keys), key) == std::end(keys)) {
         unknown(kv.first.Mark(), where, key, keys);
         continue;
       }
-      visit(key, kv.second);
+      if (once(seen, kv.first, where)) visit(key, kv.second);
     }
   }
+
+  // YAML forbids a key twice in one mapping, but yaml-cpp keeps both and its lookups find
+  // the first. Every mapping the loader walks asks once() for each key, which records
+  // "key 'x' given twice in where (first on line N)" at a repeat and answers false: no
+  // value silently wins (a second `listeners:` used to drop the first's listeners).
+  using SeenKeys = std::vector<std::pair<std::string, int>>;  // key, its line (0-based)
+  bool once(SeenKeys& seen, const YAML::Node& key, std::string_view where);
 
   // "unknown key 'x' in where; did you mean 'y'?" (a known key at most 2 edits away).
   template <class KeyList>

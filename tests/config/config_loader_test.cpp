@@ -112,6 +112,28 @@ TEST_CASE("impossible values are refused") {
         "2:3: unknown key 'auth_brutforce' in detectors; did you mean 'auth_bruteforce'?");
 }
 
+TEST_CASE("a key given twice in one mapping is an error at the second, never a silent winner") {
+  // yaml-cpp keeps both; the second `listeners:` used to replace the first's listeners
+  // without a word, and with entries under both, check-config died of an uncaught
+  // exception (found by tests/fuzz/fuzz_config).
+  const auto twice = errors_of("listeners:\n  - listen: 1.2.3.4:25\nlisteners:\n  - listen: 1.2.3.4:26\n  - listen: 1.2.3.4:27\n");
+  REQUIRE(twice.size() == 1);
+  CHECK(twice[0] == "3:1: key 'listeners' given twice in the top level (first on line 1)");
+  const auto empty_then_two = errors_of("listeners:\nlisteners:\n-\n-\n");
+  REQUIRE(empty_then_two.size() == 2);
+  CHECK(empty_then_two[0] == "2:1: listeners: expected a list of one or more listeners");
+  CHECK(empty_then_two[1] == "2:1: key 'listeners' given twice in the top level (first on line 1)");
+  CHECK(errors_of("timeouts:\n  idle: 5m\n  connect: 5s\n  idle: 1m\n").at(0) ==
+        "4:3: key 'idle' given twice in timeouts (first on line 2)");
+  CHECK(errors_of("detectors:\n  pregreet: { enabled: false, enabled: true }\n").at(0) ==
+        "2:31: key 'enabled' given twice in detectors.pregreet (first on line 2)");
+  CHECK(errors_of("detectors:\n  pregreet: {}\n  pregreet: { enabled: false }\n").at(0) ==
+        "3:3: key 'pregreet' given twice in detectors (first on line 2)");
+  const std::string hash = "$2y$10$Zk9vYmFyYmF6cXV4cXV1eOlU7m0lJbZ2c5V7m0lJbZ2c5V7m0lJbZ";
+  CHECK(errors_of("http:\n  basic_auth:\n    ops: \"" + hash + "\"\n    ops: \"" + hash + "\"\n").at(0) ==
+        "4:5: key 'ops' given twice in http.basic_auth (first on line 3)");
+}
+
 TEST_CASE("YAML syntax errors report their position") {
   const auto errs = errors_of("listeners:\n  - name: [unclosed\n");
   REQUIRE(errs.size() == 1);
