@@ -42,6 +42,10 @@ ProxyParse parse_v1(std::span<const std::uint8_t> b, ProxyHeader& out) {
     return ProxyParse::complete;
   }
   if (n != 6 || !line.empty() || (parts[1] != "TCP4" && parts[1] != "TCP6")) return ProxyParse::invalid;
+  // Plain addresses only, as inet_ntop writes them: Asio would take an IPv6 scope ("%2",
+  // "%eth0"), which means nothing off the balancer's host, and would make one client
+  // several addresses to the detectors and the flag list.
+  if (parts[2].find('%') != std::string_view::npos || parts[3].find('%') != std::string_view::npos) return ProxyParse::invalid;
   error_code ec1, ec2;
   const auto src = asio::ip::make_address(std::string(parts[2]), ec1);
   const auto dst = asio::ip::make_address(std::string(parts[3]), ec2);

@@ -41,7 +41,9 @@ TEST_CASE("malformed v1 headers are invalid") {
   for (const char* bad : {"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",
                           "PROXY TCP4 ::1 5.6.7.8 1 2\r\n", "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",
                           "PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n", "PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
-                          "EHLO example.com\r\n", "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n"}) {
+                          "EHLO example.com\r\n", "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
+                          // an IPv6 scope: one client would be several addresses (tests/fuzz found it)
+                          "PROXY TCP6 fe80::1%2 2001:db8::2 40000 25\r\n", "PROXY TCP6 2001:db8::1 fe80::2%lo 40000 25\r\n"}) {
     ProxyHeader p;
     CHECK_MESSAGE(parse_proxy_header(bytes(bad), p) == ProxyParse::invalid, bad);
   }
