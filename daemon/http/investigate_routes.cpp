@@ -1,5 +1,6 @@
 #include "daemon/http/investigate_routes.hpp"
 
+#include "daemon/http/time_param.hpp"
 #include "daemon/http/transcript_reader.hpp"
 #include "report/zone.hpp"
 #include "store/history.hpp"
@@ -64,57 +65,11 @@ std::size_t parse_limit(const std::map<std::string, std::string>& p, std::size_t
   return n;
 }
 
-// A time: Unix milliseconds; YYYY-MM-DD (local midnight in zone; as an end, the next
-// midnight, so to= names the last day like the report's); or YYYY-MM-DDTHH:MM[:SS[.mmm]]
-// with Z, +HH:MM or -HH:MM, or none (local time in zone).
+// from=, to=, since=: see time_param.hpp.
 std::int64_t parse_time(const std::string& name, const std::string& v, const date::time_zone* zone, bool end) {
-  if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos)
-    return static_cast<std::int64_t>(parse_number(name, v, 1ull << 50));
-  using namespace std::chrono;
-  const auto bad = [&] {
-    return BadRequest(name + " must be Unix milliseconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM], not '" +
-                      v.substr(0, 40) + "'");
-  };
-  int y = 0;
-  unsigned mo = 0, d = 0, h = 0, mi = 0, s = 0, ms = 0;
-  char rest[16] = {};
-  int used = 0;
-  if (std::sscanf(v.c_str(), "%4d-%2u-%2u%n", &y, &mo, &d, &used) != 3 || used != 10) throw bad();
-  const date::year_month_day ymd{date::year{y}, date::month{mo}, date::day{d}};
-  if (!ymd.ok()) throw bad();
-  const date::local_days day{ymd};
-  if (v.size() == 10) {
-    const auto local = date::local_seconds{day + date::days{end ? 1 : 0}};
-    return duration_cast<milliseconds>(zone->to_sys(local, date::choose::earliest).time_since_epoch()).count();
-  }
-  std::string_view t(v);
-  t.remove_prefix(10);
-  if (t.empty() || (t[0] != 'T' && t[0] != ' ')) throw bad();
-  t.remove_prefix(1);
-  int n = 0;
-  const std::string ts(t);
-  if (std::sscanf(ts.c_str(), "%2u:%2u%n", &h, &mi, &n) != 2 || n != 5) throw bad();
-  t.remove_prefix(5);
-  if (t.size() >= 3 && t[0] == ':') {
-    s = static_cast<unsigned>((t[1] - '0') * 10 + (t[2] - '0'));
-    t.remove_prefix(3);
-    if (t.size() >= 4 && t[0] == '.') {
-      ms = static_cast<unsigned>(std::atoi(std::string(t.substr(1, 3)).c_str()));
-      t.remove_prefix(4);
-    }
-  }
-  (void)rest;
-  if (h > 23 || mi > 59 || s > 60) throw bad();
-  const auto local = date::local_time<milliseconds>{day} + hours{h} + minutes{mi} + seconds{s} + milliseconds{ms};
-  if (t.empty()) return duration_cast<milliseconds>(zone->to_sys(local, date::choose::earliest).time_since_epoch()).count();
-  if (t == "Z") return local.time_since_epoch().count();
-  if (t.size() == 6 && (t[0] == '+' || t[0] == '-') && t[3] == ':') {
-    const int oh = (t[1] - '0') * 10 + (t[2] - '0'), om = (t[4] - '0') * 10 + (t[5] - '0');
-    if (oh > 23 || om > 59) throw bad();
-    const auto offset = duration_cast<milliseconds>(hours{oh} + minutes{om});
-    return (t[0] == '+' ? local.time_since_epoch() - offset : local.time_since_epoch() + offset).count();
-  }
-  throw bad();
+  if (const auto ms = parse_time_param(v, *zone, end)) return *ms;
+  throw BadRequest(name + " must be Unix milliseconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS[.mmm]][Z|+HH:MM], not '" +
+                   v.substr(0, 40) + "'");
 }
 
 const date::time_zone* zone_of(const std::map<std::string, std::string>& p) {
