@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: installs what it needs, fuzzes the decoder, then
+# The whole test suite, as CI runs it: installs what it needs, fuzzes the parsers, then
 # builds Release and ASan+UBSan and runs every unit and integration test in both.
 # SKIP_ASAN=1 or SKIP_FUZZ=1 shorten a local run; CI sets neither.
 set -euo pipefail
@@ -13,7 +13,7 @@ echo "=== Prometheus rules and Grafana dashboard"
 scripts/check-observability.sh
 
 if [ "${SKIP_FUZZ:-0}" != 1 ] && [ -x scripts/fuzz.sh ]; then
-  echo "=== fuzzing the decoder for ${FUZZ_SECONDS:-60}s"
+  echo "=== fuzzing the decoder for ${FUZZ_SECONDS:-60}s, the other parsers ${FUZZ_PARSER_SECONDS:-15}s each"
   FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz.sh
 fi
 
