@@ -16,6 +16,13 @@ from test_report_page import WEB_TESTS, artefact_dir, need_browser
 PROBE_IP = "127.0.0.3"
 OPEN_IP = "127.0.0.5"
 SESSIONS = 24
+# Peer text that is markup: a HELO held open (the live view lists it) and an HTTP request
+# line that the non_smtp alert quotes (the live view's alerts list it). The page must show
+# both as text and run nothing.
+HOSTILE_IP = "127.0.0.6"
+HOSTILE_HELO = "<svg/onload=alert(1)>"
+SCANNER_IP = "127.0.0.7"
+HOSTILE_REQUEST = "GET /<img src=x onerror=alert(2)> HTTP/1.1"
 
 
 def test_investigate_in_chromium(sensor_factory, upstream_factory):
@@ -33,12 +40,17 @@ def test_investigate_in_chromium(sensor_factory, upstream_factory):
     wait_store_rows(sensor, SESSIONS)
     Alerts(sensor).wait("auth_unadvertised", PROBE_IP)
     time.sleep(1.2)  # the transcript's lines reach the file once a second
+    scanner = smtp(sensor, SCANNER_IP, ehlo=None)
+    scanner.cmd(HOSTILE_REQUEST)
+    scanner.close()
+    Alerts(sensor).wait("non_smtp", SCANNER_IP)
     held = smtp(sensor, OPEN_IP, ehlo="still.open")  # open for the live view
+    hostile = smtp(sensor, HOSTILE_IP, ehlo=HOSTILE_HELO)
     try:
         out = artefact_dir()
         out.mkdir(parents=True, exist_ok=True)
         expect = {"day": time.strftime("%Y-%m-%d", time.gmtime()), "ip": PROBE_IP, "sessions": SESSIONS,
-                  "open_ip": OPEN_IP}
+                  "open_ip": OPEN_IP, "hostile_helo": HOSTILE_HELO, "hostile_request": HOSTILE_REQUEST}
         env = dict(os.environ, INVESTIGATE_EXPECT=json.dumps(expect),
                    REPORT_PAGE_TIMEOUT_MS=str(int(30000 * SLOW)), PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
         proc = subprocess.run(["node", str(WEB_TESTS / "investigate_page.mjs"), f"http://127.0.0.1:{sensor.http_port}",
@@ -50,3 +62,4 @@ def test_investigate_in_chromium(sensor_factory, upstream_factory):
             assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
     finally:
         held.close()
+        hostile.close()

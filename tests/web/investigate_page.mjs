@@ -6,7 +6,9 @@
 //   node tests/web/investigate_page.mjs BASE_URL ARTEFACT_DIR
 //
 // INVESTIGATE_EXPECT (JSON): {"day": "YYYY-MM-DD" (UTC), "ip": probing IP, "sessions": N,
-//                             "open_ip": IP of a session held open}
+//                             "open_ip": IP of a session held open,
+//                             "hostile_helo": markup an open session gave as its HELO,
+//                             "hostile_request": markup a non_smtp alert quotes}
 // Run by tests/integration/test_investigate_page.py; exits non-zero with a reason on failure.
 import { launchChromium } from "./browser.mjs";
 import assert from "node:assert/strict";
@@ -32,6 +34,10 @@ try {
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => {
     if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+  });
+  page.on("dialog", (d) => {
+    problems.push(`a dialog opened: ${d.message()}`);
+    d.dismiss();
   });
   page.on("request", (r) => {
     if (!r.url().startsWith(base)) problems.push(`request to another origin: ${r.url()}`);
@@ -102,6 +108,12 @@ try {
   const after = await page.evaluate(() => performance.getEntriesByType("resource").filter((e) => e.name.includes("/sessions")).length);
   assert.ok(after > before, "refreshed every 2 s");
   await page.screenshot({ path: path.join(artefactDir, "investigate-live.png"), fullPage: true });
+
+  step("peer text is text: a HELO and an alert's detail that are markup show as they came, and run nothing");
+  await page.waitForFunction((h) => document.querySelector("#investigate")?.textContent.includes(h), expected.hostile_helo);
+  assert.ok((await page.textContent("#investigate")).includes(expected.hostile_request), "the non_smtp alert quotes the request");
+  const injected = await page.evaluate(() => document.querySelectorAll("[onload], [onerror], #investigate img").length);
+  assert.equal(injected, 0, "no element made of peer text");
 
   step("an alert's session link shows that conversation");
   const alertRow = page.locator("#investigate tr", { hasText: "auth_unadvertised" }).filter({ has: page.locator("a") }).last();
