@@ -1,8 +1,9 @@
 // Random sessions through the sense seam, cut anywhere, into one sensor (so the detectors
 // fire across sessions): chaotic ones (SMTP-flavoured and raw bytes in both directions, in
-// any order) and ones that authenticate the ways clients do. Whatever comes, the store row
-// counts every byte and each transcript line is one escaped line of its own session; and a
-// password never reaches a line, an alert or a row.
+// any order) and ones that authenticate the ways clients do; on an inbound listener, an
+// outbound one (SMTP Out) and with message data in the transcript. Whatever comes, the store
+// row counts every byte and each transcript line is one escaped line of its own session;
+// and a password never reaches a line, an alert or a row.
 #include "tests/sense/sense_rig.hpp"
 
 #include <doctest/doctest.h>
@@ -127,11 +128,10 @@ bool one_escaped_line(const std::string& line) {
   return true;
 }
 
-}  // namespace
-
-TEST_CASE("3000 random sessions: every byte counted, lines escaped, no password anywhere") {
-  Rig rig;
-  std::mt19937 rng(20261207);
+// 3,000 sessions into one sensor made with cfg.
+void random_sessions(config::Config cfg, std::uint32_t seed) {
+  Rig rig(std::move(cfg));
+  std::mt19937 rng(seed);
   const char* const ips[] = {"192.0.2.7", "192.0.2.8", "198.51.100.9", "203.0.113.1", "2001:db8::1", "2001:db8::2"};
   std::size_t lines_before = 0, alerts_before = 0;
   for (std::uint64_t lcid = 1; lcid <= 3000; ++lcid) {
@@ -178,4 +178,23 @@ TEST_CASE("3000 random sessions: every byte counted, lines escaped, no password 
     alerts_before = rig.outputs.alerts.size();
   }
   CHECK(rig.outputs.alerts.size() > 0);  // the detectors saw enough to fire
+}
+
+}  // namespace
+
+TEST_CASE("3000 random inbound sessions: every byte counted, lines escaped, no password anywhere") {
+  random_sessions({}, 20261207);
+}
+
+TEST_CASE("3000 random outbound sessions (SMTP Out), the same") {
+  config::Config cfg;
+  cfg.listeners.front().name = "out";
+  cfg.listeners.front().direction = config::Direction::outbound;
+  random_sessions(std::move(cfg), 20261208);
+}
+
+TEST_CASE("3000 random sessions with message data in the transcript, the same") {
+  config::Config cfg;
+  cfg.transcripts.message_data = true;
+  random_sessions(std::move(cfg), 20261209);
 }
