@@ -2,6 +2,8 @@
 
 #include "text/json.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -30,9 +32,17 @@ inline beast::tcp_stream& tcp_layer(beast::ssl_stream<beast::tcp_stream>& s) { r
 template <class Stream>
 class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream>> {
  public:
-  HttpConnection(HttpServer& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+  HttpConnection(HttpServer& server, tcp::socket socket)
+      : server_(server), open_(server.connections_), stream_(std::move(socket)) {
+    ++*open_;
+  }
   HttpConnection(HttpServer& server, tcp::socket socket, asio::ssl::context& tls)
-      : server_(server), stream_(std::move(socket), tls) {}
+      : server_(server), open_(server.connections_), stream_(std::move(socket), tls) {
+    ++*open_;
+  }
+  ~HttpConnection() { --*open_; }
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
 
   // TLS: the handshake first, bounded like a request; a client speaking plain HTTP (or
   // without a required certificate) fails it and is closed.
@@ -150,6 +160,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
   }
 
   HttpServer& server_;
+  std::shared_ptr<std::atomic<std::size_t>> open_;  // the server's count of live connections
   Stream stream_;
   beast::flat_buffer buffer_{kHeaderLimit + 8192};  // its limit: a request head past kHeaderLimit is refused first
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -198,6 +209,22 @@ void HttpServer::route(std::string path, HttpHandler handler) {
 
 void HttpServer::start() { accept(); }
 
+void HttpServer::refuse(tcp::socket& socket) {
+  if (!refusing_) {
+    refusing_ = true;
+    spdlog::warn("http: {} connections open, the most it holds: refusing new ones until half of them close", kMaxConnections);
+  }
+  error_code ignored;
+  if (!tls_) {  // a fresh socket's send buffer is empty: the reply goes out whole or not at all
+    static constexpr std::string_view kBusy =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 5\r\n\r\n";
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(kBusy.data(), kBusy.size()), ignored);
+  }
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
 void HttpServer::stop() {
   error_code ignored;
   acceptor_.close(ignored);
@@ -207,7 +234,13 @@ void HttpServer::stop() {
 void HttpServer::accept() {
   acceptor_.async_accept([this](const error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
+    if (!ec && connections_->load() >= kMaxConnections) {
+      refuse(socket);
+    } else if (!ec) {
+      if (refusing_ && connections_->load() < kMaxConnections / 2) {
+        refusing_ = false;
+        spdlog::info("http: {} connections open, taking new ones again", connections_->load());
+      }
       if (tls_) std::make_shared<HttpConnection<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket), *tls_)->handshake();
       else std::make_shared<HttpConnection<beast::tcp_stream>>(*this, std::move(socket))->read();
     }

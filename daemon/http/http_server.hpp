@@ -5,6 +5,8 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +44,12 @@ std::shared_ptr<asio::ssl::context> make_http_tls(const std::string& cert, const
 
 class HttpServer {
  public:
+  // Connections open at once, each held at most 30 s without a request: beyond this a new
+  // one is answered 503 (plain HTTP) or closed (HTTPS) at once, so that no client can make
+  // the daemon hold sockets and buffers without bound. Prometheus and a few browsers use
+  // a handful.
+  static constexpr std::size_t kMaxConnections = 256;
+
   HttpServer(asio::io_context& context, const tcp::endpoint& endpoint);  // throws on bind failure
   // HTTPS only from now on, for new connections: the context holds the certificate and,
   // for client certificates, the CA and the verify mode. Call again to reload; on the
@@ -62,7 +70,13 @@ class HttpServer {
 
  private:
   void accept();
+  void refuse(tcp::socket& socket);
   asio::io_context& context_;
+  // Live connections, shared with each of them: counted down wherever the last owner of
+  // one lets go (a slow handler's reply, on its own thread; or the control context's
+  // teardown, after this server is gone).
+  std::shared_ptr<std::atomic<std::size_t>> connections_ = std::make_shared<std::atomic<std::size_t>>(0);
+  bool refusing_ = false;  // the cap was met: said once in the log until it frees again
   tcp::acceptor acceptor_;
   asio::steady_timer backoff_;
   std::function<void()> out_of_descriptors_;

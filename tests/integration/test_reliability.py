@@ -5,6 +5,7 @@ upstream error and still lingers, and SIGHUP applies per-listener keys to new se
 from __future__ import annotations
 
 import os
+import smtplib
 import signal
 import socket
 import time
@@ -244,3 +245,52 @@ def test_bad_http_requests_get_a_status_not_a_bare_close(sensor_factory, upstrea
     assert ask(b"\x16\x03\x01 not http at all\r\n\r\n").startswith(b"HTTP/1.1 400")
     assert ask(b"GET / HTTP/1.1\r\nHost x\r\n\r\n").startswith(b"HTTP/1.1 400")
     assert sensor.healthz()[0] == 200
+
+
+def test_http_connections_are_capped_and_the_relay_goes_on(sensor_factory, sink_factory):
+    """256 HTTP connections at once at most (SPEC 9): the next is answered 503 at once and
+    the log says so once; the relay is untouched; when half have closed, new ones are
+    taken again."""
+    sink = sink_factory()
+    sensor = sensor_factory(sink.addr)
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def first_line(s: socket.socket) -> bytes:
+        s.sendall(request)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n", 1)[0]
+
+    held = [socket.create_connection(("127.0.0.1", sensor.http_port), timeout=10 * SLOW) for _ in range(250)]
+    # Each probe that is answered 200 is one more connection the daemon holds (keep-alive);
+    # the first 503 comes when it holds the most it takes, every earlier one accepted.
+    while True:
+        probe = socket.create_connection(("127.0.0.1", sensor.http_port), timeout=10 * SLOW)
+        line = first_line(probe)
+        if line.startswith(b"HTTP/1.1 503"):
+            probe.close()
+            break
+        assert line.startswith(b"HTTP/1.1 200"), line
+        held.append(probe)
+        assert len(held) <= 256, "more than 256 connections held"
+    assert len(held) == 256
+    for _ in range(3):
+        extra = socket.create_connection(("127.0.0.1", sensor.http_port), timeout=10 * SLOW)
+        assert first_line(extra).startswith(b"HTTP/1.1 503")
+        extra.close()
+    assert sensor.stderr_text().count("refusing new ones") == 1
+
+    with smtplib.SMTP("127.0.0.1", sensor.port, timeout=30 * SLOW) as c:
+        c.sendmail("a@example.org", ["b@example.com"], b"Subject: capped\r\n\r\nstill relayed\r\n")
+    assert len(sink.wait_messages(1)) == 1
+
+    for s in held[:200]:
+        s.close()
+    wait_until(lambda: sensor.healthz()[0] == 200, 10, what="healthz answered again")
+    wait_log(sensor, "taking new ones again", 0)
+    for s in held[200:]:
+        s.close()
