@@ -41,8 +41,6 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection<Stream
     ++*open_;
   }
   ~HttpConnection() { --*open_; }
-  HttpConnection(const HttpConnection&) = delete;
-  HttpConnection& operator=(const HttpConnection&) = delete;
 
   // TLS: the handshake first, bounded like a request; a client speaking plain HTTP (or
   // without a required certificate) fails it and is closed.
