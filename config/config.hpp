@@ -61,6 +61,10 @@ struct Listener {
   bool proxy_protocol_in = false;
   std::vector<Cidr> trusted_proxies;
   std::uint32_t max_connections = 10000;
+  // Sessions one client (an address grouped by `addresses`) may hold open at once; 0: no
+  // limit. Our addition, after Postfix's smtpd_client_connection_count_limit: behind the
+  // sensor the MTA sees every client as the sensor and cannot limit them itself.
+  std::uint32_t max_connections_per_client = 0;
   DomainFrom domain_from = DomainFrom::automatic;
   Direction direction = Direction::inbound;
   UserFrom user_from = UserFrom::automatic;

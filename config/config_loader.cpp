@@ -46,7 +46,7 @@ Listener read_listener(YamlReader& r, const YAML::Node& n) {
   bool has_listen = false;
   r.map(n, "listener",
         {"name", "listen", "upstream", "proxy_protocol_out", "proxy_protocol_in", "trusted_proxies", "max_connections",
-         "domain_from", "direction", "user_from", "source", "tls"},
+         "max_connections_per_client", "domain_from", "direction", "user_from", "source", "tls"},
         [&](const std::string& k, const YAML::Node& v) {
           if (k == "name") r.string(v, "name", l.name);
           else if (k == "listen") r.host_port(v, "listen", l.listen, false), has_listen = true;
@@ -59,6 +59,8 @@ Listener read_listener(YamlReader& r, const YAML::Node& n) {
           else if (k == "proxy_protocol_in") r.boolean(v, "proxy_protocol_in", l.proxy_protocol_in);
           else if (k == "trusted_proxies") r.cidrs(v, "trusted_proxies", l.trusted_proxies);
           else if (k == "max_connections") r.integer(v, "max_connections", l.max_connections, 1, 10'000'000);
+          else if (k == "max_connections_per_client")
+            r.integer(v, "max_connections_per_client", l.max_connections_per_client, 0, 10'000'000);
           else if (k == "domain_from")
             r.choice(v, "domain_from", l.domain_from,
                      {{"auto", DomainFrom::automatic}, {"sender", DomainFrom::sender}, {"recipient", DomainFrom::recipient},

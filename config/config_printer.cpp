@@ -69,7 +69,8 @@ std::string effective_yaml(const Config& c) {
       << "proxy_protocol_out" << YAML::Value << to_string(l.proxy_protocol_out) << YAML::Key << "proxy_protocol_in"
       << YAML::Value << l.proxy_protocol_in << YAML::Key << "trusted_proxies" << YAML::Value;
     cidr_list(l.trusted_proxies);
-    e << YAML::Key << "max_connections" << YAML::Value << l.max_connections << YAML::Key << "domain_from" << YAML::Value
+    e << YAML::Key << "max_connections" << YAML::Value << l.max_connections << YAML::Key << "max_connections_per_client"
+      << YAML::Value << l.max_connections_per_client << YAML::Key << "domain_from" << YAML::Value
       << to_string(l.domain_from) << YAML::Key << "direction" << YAML::Value << to_string(l.direction) << YAML::Key
       << "user_from" << YAML::Value << to_string(l.user_from) << YAML::Key << "source" << YAML::Value
       << to_string(l.source) << YAML::Key << "tls" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key

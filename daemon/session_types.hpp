@@ -20,27 +20,29 @@ enum class Termination : std::uint8_t {
   SMTP_SENSOR_TERMINATIONS(X)
 #undef X
 };
-inline constexpr std::array<std::string_view, 8> kTerminationNames{
+inline constexpr auto kTerminationNames = std::to_array<std::string_view>({
 #define X(name) #name,
     SMTP_SENSOR_TERMINATIONS(X)
 #undef X
-};
+});
 
 // Why a connection counted as blocked. upstream_refused: an inbound listener's upstream
 // refused at the greeting; remote_refused: on an outbound listener, the remote server
-// refused us (SPEC 14: a 554 or 421 greeting, or a 5xx to EHLO or MAIL naming a block list).
-#define SMTP_SENSOR_BLOCK_REASONS(X) X(deny) X(flagged) X(upstream_refused) X(proxy_protocol) X(max_connections) X(remote_refused)
+// refused us (SPEC 14: a 554 or 421 greeting, or a 5xx to EHLO or MAIL naming a block list);
+// max_connections_per_client: the client already held that many sessions on the listener.
+#define SMTP_SENSOR_BLOCK_REASONS(X) \
+  X(deny) X(flagged) X(upstream_refused) X(proxy_protocol) X(max_connections) X(remote_refused) X(max_connections_per_client)
 
 enum class BlockReason : std::uint8_t {
 #define X(name) name,
   SMTP_SENSOR_BLOCK_REASONS(X)
 #undef X
 };
-inline constexpr std::array<std::string_view, 6> kBlockReasonNames{
+inline constexpr auto kBlockReasonNames = std::to_array<std::string_view>({
 #define X(name) #name,
     SMTP_SENSOR_BLOCK_REASONS(X)
 #undef X
-};
+});
 
 // A terminated TLS handshake: which side, and how it went.
 enum class TlsSide : std::uint8_t { client, upstream };

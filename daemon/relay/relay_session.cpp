@@ -19,6 +19,8 @@ namespace smtp::daemon {
 namespace {
 
 constexpr std::string_view kUpstreamUnavailable = "421 4.4.1 Upstream unavailable\r\n";
+// Postfix's words for its own per-client limit; a 421 says "try again later".
+constexpr std::string_view kTooManyConnections = "421 4.7.0 Error: too many connections from your address\r\n";
 // After our own reply we read and discard what the client still sends, so that closing
 // does not reset the connection and destroy the reply in flight; but not for long.
 constexpr auto kRefusalLinger = std::chrono::seconds(2);
@@ -126,11 +128,12 @@ void RelaySession::connect_upstream() {
                                 : std::string(settings_.original_destination ? "original-destination" : settings_.upstream.text()));
   if (settings_.tls.mode == config::TlsMode::terminate) tls_ = listener_.tls.load();
   if (admission != Admission::relay) {
-    observer_->on_blocked(config_->flag.block_reply, admission);
+    const std::string_view reply = admission == Admission::client_limit ? kTooManyConnections : config_->flag.block_reply;
+    observer_->on_blocked(reply, admission);
     // A client that expects TLS from the first byte could not read a cleartext reply,
     // and a handshake for a blocked address would be CPU spent on it: just close.
     if (settings_.tls.implicit) return close(Termination::blocked);
-    return refuse(config_->flag.block_reply, Termination::blocked);
+    return refuse(reply, Termination::blocked);
   }
   // Implicit TLS is terminated before the upstream is dialled, so that even a 421
   // reaches the client inside TLS.

@@ -17,8 +17,9 @@
 
 namespace smtp::daemon {
 
-// The watcher's verdict once the real client address is known.
-enum class Admission : std::uint8_t { relay, deny, flagged };
+// The watcher's verdict once the real client address is known. client_limit: the client
+// already holds the listener's max_connections_per_client sessions (a 421, try later).
+enum class Admission : std::uint8_t { relay, deny, flagged, client_limit };
 
 // Where STARTTLS stands, for a relay that terminates TLS: the one call that flows back
 // from the decoder into the relay. A client may pipeline plaintext after STARTTLS
@@ -54,9 +55,10 @@ class SessionObserver {
   // or the daemon itself had no descriptor left for the upstream socket.
   enum class Unavailable : std::uint8_t { upstream, descriptors };
   virtual void on_upstream_unavailable(std::string_view reply, std::string_view why, Unavailable cause) = 0;
-  // The client is about to get the block reply (a deny or a blocking flag).
+  // The client is about to get the block reply (a deny or a blocking flag), or the 421
+  // for a client over its limit.
   virtual void on_blocked(std::string_view reply, Admission why) = 0;
-  // Bytes the daemon itself wrote to the client (the 421 or the block reply).
+  // Bytes the daemon itself wrote to the client (a 421 or the block reply).
   virtual void on_own_reply(std::size_t bytes) = 0;
 
   virtual void on_data(Dir dir, std::span<const char> bytes) = 0;

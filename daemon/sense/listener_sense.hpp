@@ -3,6 +3,7 @@
 
 #include "config/config.hpp"
 #include "daemon/relay/session_observer.hpp"
+#include "daemon/sense/client_slots.hpp"
 #include "daemon/sense/sensor.hpp"
 #include "daemon/sinks/metrics.hpp"
 
@@ -22,11 +23,13 @@ class ListenerSense final : public ObserverFactory {
   Sensor& sensor() { return sensor_; }
   std::size_t index() const { return index_; }
   ListenerMetrics& metrics() { return metrics_; }
+  ClientSlots& slots() { return slots_; }  // lives with the listener: across reloads
 
  private:
   Sensor& sensor_;
   const std::size_t index_;
   ListenerMetrics& metrics_;
+  ClientSlots slots_;
 };
 
 }  // namespace smtp::daemon

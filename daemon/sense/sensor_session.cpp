@@ -79,7 +79,25 @@ Admission SensorSession::on_client(const tcp::endpoint& client, std::string_view
     counters_.blocked(BlockReason::flagged);
     return Admission::flagged;
   }
+  if (!allowed && !take_slot()) {
+    counters_.blocked(BlockReason::max_connections_per_client);
+    return Admission::client_limit;
+  }
   return Admission::relay;
+}
+
+// Clients on the allow list are never limited, as Postfix exempts $mynetworks.
+bool SensorSession::take_slot() {
+  const auto limit = settings_.max_connections_per_client;
+  if (limit == 0) return true;
+  holds_slot_ = listener_.slots().take(facts_.client_ip, limit);
+  return holds_slot_;
+}
+
+void SensorSession::give_back_slot() {
+  if (!holds_slot_) return;
+  holds_slot_ = false;
+  listener_.slots().give_back(facts_.client_ip);
 }
 
 void SensorSession::on_upstream_unavailable(std::string_view reply, std::string_view why, Unavailable cause) {
@@ -89,7 +107,10 @@ void SensorSession::on_upstream_unavailable(std::string_view reply, std::string_
 }
 
 void SensorSession::on_blocked(std::string_view reply, Admission why) {
-  transcript_.refused(why == Admission::deny ? "deny" : "flagged", reply);
+  transcript_.refused(why == Admission::deny      ? "deny"
+                      : why == Admission::flagged ? "flagged"
+                                                  : to_string(BlockReason::max_connections_per_client),
+                      reply);
 }
 
 void SensorSession::on_own_reply(std::size_t bytes) {
@@ -215,6 +236,7 @@ void SensorSession::on_anomaly(proto::Anomaly kind, std::string_view detail) {
 }
 
 Termination SensorSession::on_close(Termination reason) {
+  give_back_slot();  // the connection is closed: the client may open another
   if (recorded_) {
     decoder_.close(Dir::client_to_server);
     decoder_.close(Dir::server_to_client);

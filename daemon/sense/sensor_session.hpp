@@ -23,6 +23,9 @@ namespace smtp::daemon {
 class SensorSession final : public SessionObserver, public proto::DecoderCallbacks {
  public:
   SensorSession(ListenerSense& listener, const config::Config& config, std::uint64_t lcid);
+  ~SensorSession() override { give_back_slot(); }
+  SensorSession(const SensorSession&) = delete;
+  SensorSession& operator=(const SensorSession&) = delete;
 
   // SessionObserver
   Admission on_client(const tcp::endpoint& client, std::string_view upstream) override;
@@ -55,6 +58,8 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
   bool terminating() const { return settings_.tls.mode == config::TlsMode::terminate; }
   void begin(const tcp::endpoint& client, std::string_view upstream);  // who the session's rows name
   bool refuses_session(const proto::Reply& r) const;
+  bool take_slot();  // max_connections_per_client
+  void give_back_slot();
 
   ListenerSense& listener_;
   const config::Config& config_;  // the RelaySession that owns us holds it
@@ -67,6 +72,7 @@ class SensorSession final : public SessionObserver, public proto::DecoderCallbac
   proto::Decoder decoder_;
   bool watching_ = false;
   bool recorded_ = false;  // a transcript and a store row: watched, or refused at the PROXY stage
+  bool holds_slot_ = false;  // counted in the listener's ClientSlots under facts_.client_ip
 };
 
 }  // namespace smtp::daemon

@@ -50,6 +50,7 @@ listeners:
     proxy_protocol_in: true
     trusted_proxies: ["10.0.0.0/8", "::1/128"]
     max_connections: 50
+    max_connections_per_client: 20
     domain_from: recipient
   - name: submission
     listen: 127.0.0.1:587
@@ -71,6 +72,9 @@ detectors:
   CHECK(c.listeners[0].proxy_protocol_out == ProxyProtocol::v2);
   CHECK(c.listeners[0].trusted_proxies.size() == 2);
   CHECK(c.listeners[0].domain_from == DomainFrom::recipient);
+  CHECK(c.listeners[0].max_connections_per_client == 20);
+  CHECK(c.listeners[1].max_connections_per_client == 0);  // no limit unless asked
+  CHECK(parse_config(effective_yaml(c), "back.yaml").listeners[0].max_connections_per_client == 20);
   CHECK(c.listeners[1].original_destination);
   CHECK(c.listeners[0].direction == Direction::inbound);
   CHECK(c.listeners[1].direction == Direction::outbound);
@@ -98,6 +102,8 @@ TEST_CASE("impossible values are refused") {
   CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:99999\n").at(0).rfind("2:13: listen: bad port", 0) == 0);
   CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    proxy_protocol_out: v3\n").at(0) ==
         "3:25: proxy_protocol_out: expected none | v1 | v2, got 'v3'");
+  CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    max_connections_per_client: -1\n").at(0).rfind(
+            "3:33: max_connections_per_client: ", 0) == 0);
   CHECK(errors_of("threads: many\n").at(0).rfind("1:10: threads (a number or auto): expected a whole number", 0) == 0);
   CHECK(errors_of("flag: { block_reply: \"250 ok\" }\n").size() == 1);
   CHECK(errors_of("allow: [ 10.0.0.0/40 ]\n").at(0) == "1:10: allow: not an IPv4 or IPv6 CIDR: '10.0.0.0/40'");

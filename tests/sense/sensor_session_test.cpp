@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 using namespace smtp;
 using namespace smtp::daemon;
@@ -132,6 +133,66 @@ TEST_CASE("a deny list match is refused and counted, and its row says blocked") 
   REQUIRE(rig.outputs.rows.size() == 1);
   CHECK(rig.outputs.rows.front().blocked);
   CHECK(rig.outputs.rows.front().bytes_out == cfg.flag.block_reply.size() + 2);
+}
+
+TEST_CASE("max_connections_per_client: the client over its limit gets 421 until one of its sessions closes") {
+  config::Config cfg;
+  cfg.listeners.front().max_connections_per_client = 2;
+  Rig rig(cfg);
+  auto a = rig.open(31);
+  CHECK(rig.admission == Admission::relay);
+  auto b = rig.open(32);
+  CHECK(rig.admission == Admission::relay);
+  const std::string reply = "421 4.7.0 Error: too many connections from your address";
+  {
+    auto c = rig.open(33);
+    CHECK(rig.admission == Admission::client_limit);
+    c->on_blocked(reply, Admission::client_limit);
+    c->on_own_reply(reply.size() + 2);
+    CHECK(c->on_close(Termination::blocked) == Termination::blocked);
+  }
+  CHECK(rig.blocked(BlockReason::max_connections_per_client) == 1);
+  CHECK(rig.blocked(BlockReason::deny) == 0);
+  CHECK(has_line(rig.outputs.lines, "[33] ~~~~~~~~~~~~ Refused (max_connections_per_client): S <-- " + reply));
+  REQUIRE(rig.outputs.rows.size() == 1);
+  CHECK(rig.outputs.rows.front().blocked);
+  CHECK(rig.outputs.rows.front().termination == "blocked");
+  // Another client is counted apart; the refused session took no slot.
+  auto other = rig.open(34, "198.51.100.1");
+  CHECK(rig.admission == Admission::relay);
+  CHECK(rig.listener->slots().clients() == 2);
+  a->on_close(Termination::quit);
+  auto d = rig.open(35);
+  CHECK(rig.admission == Admission::relay);
+  // A session destroyed without on_close (the daemon tearing down) gives its slot back too.
+  b.reset();
+  d.reset();
+  other.reset();
+  CHECK(rig.listener->slots().clients() == 0);
+}
+
+TEST_CASE("max_connections_per_client: an IPv6 prefix is one client; the allow list is never limited") {
+  config::Config cfg;
+  cfg.listeners.front().max_connections_per_client = 1;
+  Rig rig(cfg);
+  auto a = rig.open(41, "2001:db8:1:2::10");
+  CHECK(rig.admission == Admission::relay);
+  auto b = rig.open(42, "2001:db8:1:2::99");  // the same /64 (addresses.ipv6_prefix)
+  CHECK(rig.admission == Admission::client_limit);
+  auto c = rig.open(43, "2001:db8:1:3::10");
+  CHECK(rig.admission == Admission::relay);
+  rig.cfg.allow.push_back(config::Cidr::parse("192.0.2.0/24").value());
+  std::vector<std::unique_ptr<SessionObserver>> allowed;
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    allowed.push_back(rig.open(50 + i));
+    CHECK(rig.admission == Admission::relay);
+  }
+  CHECK(rig.listener->slots().clients() == 2);
+  // With no limit (the default) nothing is counted.
+  rig.cfg.listeners.front().max_connections_per_client = 0;
+  auto e = rig.open(60, "2001:db8:1:2::11");
+  CHECK(rig.admission == Admission::relay);
+  CHECK(rig.listener->slots().clients() == 2);
 }
 
 TEST_CASE("a blocking flag refuses the next connection from that address") {
