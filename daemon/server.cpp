@@ -210,8 +210,17 @@ void Server::accept(Listening& l) {
   // then spread: pick_worker); the socket is created on its context so it never has to
   // move threads.
   auto pick = [this, &l]() -> asio::io_context& {
-    const bool tls = l.runtime.config.tls.mode == config::TlsMode::terminate;  // restart-only
-    l.target = &pick_worker(*l.home, workers_, tls ? kPackTlsSessions : kPackSessions);
+    // A connection over max_connections is closed at once, by the acceptor's thread: so it
+    // goes to that thread's own reactor, as Asio's descriptor state may only be touched by
+    // its own thread (Worker: no locking of I/O). Only this thread adds to `active`, so
+    // on_accepted can never find the listener fuller than it is here.
+    l.accepting = config();
+    if (l.runtime.active.load(std::memory_order_relaxed) >= l.accepting->listeners[l.runtime.index].max_connections)
+      l.target = l.home;
+    else {
+      const bool tls = l.runtime.config.tls.mode == config::TlsMode::terminate;  // restart-only
+      l.target = &pick_worker(*l.home, workers_, tls ? kPackTlsSessions : kPackSessions);
+    }
     return l.target->context();
   };
   l.acceptor->async_accept_non_blocking(pick, l.peer, [this, &l](const error_code& ec, tcp::socket socket) {
@@ -233,7 +242,7 @@ void Server::accept(Listening& l) {
 
 void Server::on_accepted(Listening& l, Worker& target, tcp::socket socket, const tcp::endpoint& peer) {
   auto& rt = l.runtime;
-  auto cfg = config();
+  auto cfg = std::move(l.accepting);
   if (rt.active.fetch_add(1, std::memory_order_relaxed) >= cfg->listeners[rt.index].max_connections) {
     rt.active.fetch_sub(1, std::memory_order_relaxed);
     rt.observers->on_over_capacity();

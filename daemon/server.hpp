@@ -42,6 +42,7 @@ class Server {
     std::unique_ptr<asio::steady_timer> backoff;  // out of descriptors: the next accept waits on it
     tcp::endpoint peer;       // filled by the accept in flight
     Worker* target = nullptr;  // where the accept in flight puts its session (pick_worker)
+    std::shared_ptr<const config::Config> accepting;  // the config its session starts with
   };
 
   void bind(Listening& l);

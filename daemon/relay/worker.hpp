@@ -66,7 +66,11 @@ class Worker {
     using asio::io_context::io_context;
     using asio::execution_context::shutdown;
   };
-  Context context_{1};  // one thread per context: Asio may skip its locking
+  // One thread per context, and every socket is used only by its own worker's thread
+  // (sessions never move; the acceptor's thread creates a socket in another worker's
+  // reactor but hands it over by a post, and closes at accept only its own: Server::accept).
+  // So Asio takes no per-descriptor lock on each operation (issue 20: 1.5 % of the CPU).
+  Context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
   unsigned index_;
