@@ -178,6 +178,12 @@ int check_config(const std::string& path) {
                   << " is not a loopback address and neither http.tls nor http.basic_auth is set: anyone who reaches it "
                      "can read the metrics, the sessions and the report\n";
     }
+    // SPEC 9: outbound, the client is the local MTA; a per-client limit caps its deliveries.
+    for (const auto& l : cfg.listeners)
+      if (l.direction == config::Direction::outbound && l.max_connections_per_client > 0)
+        std::cerr << path << ": warning: listener '" << l.name << "' is outbound and has max_connections_per_client "
+                  << l.max_connections_per_client << ": its sessions come from the local MTA, which is then refused "
+                     "more deliveries at once than that unless its address is on allow\n";
     std::cout << config::effective_yaml(cfg);
     return 0;
   } catch (const config::ConfigErrors& e) {

@@ -4,8 +4,11 @@ allow list and the sessions already open are untouched. Behind a trusted proxy t
 counts the client the PROXY header names; a reload changes it for new sessions."""
 import hashlib
 import signal
+import subprocess
 
-from harness import SmtpConn, connect, proxy_v2, recv_all
+import yaml
+
+from harness import SmtpConn, connect, proxy_v2, recv_all, sensor_binary
 from test_detectors_flags import wait_log
 
 REFUSAL = b"421 4.7.0 Error: too many connections from your address\r\n"
@@ -118,3 +121,24 @@ def test_a_reload_changes_the_limit_for_new_sessions(sensor_factory, sink_factor
         _quit(c)
     assert _blocked(sensor) == 2
     assert sensor.alive()
+
+
+def test_check_config_warns_about_a_limit_on_an_outbound_listener(tmp_path):
+    def check(listener: dict) -> subprocess.CompletedProcess:
+        cfg = {"listeners": [dict({"name": "out", "listen": "127.0.0.1:10025", "upstream": "original-destination",
+                                   "direction": "outbound"}, **listener)],
+               "store": {"enabled": False}, "transcripts": {"enabled": False},
+               "alerts": {"path": str(tmp_path / "a.jsonl")}}
+        p = tmp_path / "c.yaml"
+        p.write_text(yaml.safe_dump(cfg))
+        return subprocess.run([sensor_binary(), "check-config", "-c", str(p)], capture_output=True, text=True,
+                              timeout=30)
+
+    r = check({"max_connections_per_client": 20})
+    assert r.returncode == 0, r.stderr
+    assert "warning: listener 'out' is outbound and has max_connections_per_client 20" in r.stderr, r.stderr
+    assert "max_connections_per_client: 20" in r.stdout
+    for quiet in ({}, {"max_connections_per_client": 0}, {"direction": "inbound", "upstream": "127.0.0.1:25",
+                                                          "max_connections_per_client": 20}):
+        r = check(quiet)
+        assert r.returncode == 0 and "warning" not in r.stderr, (quiet, r.stderr)
