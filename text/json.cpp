@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 
 namespace smtp::text {
@@ -22,6 +23,17 @@ std::size_t utf8_sequence(std::string_view s) {
     if (k == 1 ? (b < lo || b > hi) : (b >> 6) != 2) return 0;
   }
   return n + 1;
+}
+
+std::string_view utf8_prefix(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return s;
+  std::size_t end = 0;
+  for (std::size_t i = 0; i < max;) {
+    const std::size_t n = std::max<std::size_t>(utf8_sequence(s.substr(i)), 1);  // an invalid byte is one
+    if (i + n > max) break;
+    end = i += n;
+  }
+  return s.substr(0, end);
 }
 
 void append_json_string(std::string& out, std::string_view s) {

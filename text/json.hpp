@@ -27,4 +27,8 @@ std::string iso8601_utc(std::chrono::system_clock::time_point t);
 // does not start one (RFC 3629: no overlong forms, surrogates or values past U+10FFFF).
 std::size_t utf8_sequence(std::string_view s);
 
+// At most `max` bytes of s, never ending inside a valid UTF-8 sequence: a quote cut short
+// for a detail keeps "ü" whole or leaves it out, rather than leave half for U+FFFD.
+std::string_view utf8_prefix(std::string_view s, std::size_t max);
+
 }  // namespace smtp::text

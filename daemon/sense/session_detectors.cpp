@@ -2,6 +2,7 @@
 
 #include "config/config_loader.hpp"
 #include "detect/probe_rules.hpp"
+#include "text/json.hpp"
 
 #include <fmt/format.h>
 
@@ -73,7 +74,7 @@ void SessionDetectors::command(const proto::Command& c, std::size_t pending, boo
   if (!non_smtp_ && c.verb == proto::Verb::other && detect::looks_non_smtp(c.rendering)) {
     non_smtp_ = true;
     engine.anomaly(detect::DetectorId::non_smtp,
-                   fmt::format("client sent '{}', not SMTP", c.rendering.substr(0, std::min<std::size_t>(c.rendering.size(), 80))),
+                   fmt::format("client sent '{}', not SMTP", text::utf8_prefix(c.rendering, 80)),
                    findings_);
     return;
   }

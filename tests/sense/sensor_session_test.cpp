@@ -691,3 +691,17 @@ TEST_CASE("per-user alerts in a fleet: one row per detector and account, one lin
   CHECK(s.flags().alerted("203.0.113.5", "distributed_bruteforce"));
   CHECK_FALSE(s.flags().alerted("203.0.113.6", "distributed_bruteforce"));
 }
+
+TEST_CASE("non_smtp: the quoted line is cut at 80 bytes between characters") {
+  Rig rig;
+  auto s = rig.open(25);
+  server(*s, "220 mx ESMTP\r\n");
+  // 79 ASCII bytes, then a "ü" whose two bytes straddle the 80th: it is left out whole.
+  const std::string target = "GET /" + std::string(74, 'a') + "\xc3\xbc HTTP/1.1";
+  client(*s, target + "\r\n");
+  server(*s, "502 5.5.2 Error: command not recognized\r\n");
+  s->on_close(Termination::client_abort);
+  REQUIRE(alerts_of(rig.outputs, "non_smtp") == 1);
+  const auto& detail = alert_of(rig.outputs, "non_smtp")->detail;
+  CHECK(detail == "client sent '" + target.substr(0, 79) + "', not SMTP");
+}

@@ -32,3 +32,15 @@ TEST_CASE("timestamps are UTC with milliseconds") {
   const std::chrono::system_clock::time_point t{std::chrono::milliseconds(1'795'420'645'923)};
   CHECK(smtp::text::iso8601_utc(t) == "2026-11-23T07:57:25.923Z");
 }
+
+TEST_CASE("utf8_prefix cuts between characters, never inside one") {
+  using smtp::text::utf8_prefix;
+  CHECK(utf8_prefix("GET /", 80) == "GET /");
+  CHECK(utf8_prefix("abcdef", 3) == "abc");
+  CHECK(utf8_prefix("ab\xc3\xbc" "c", 3) == "ab");          // ü is two bytes: left out whole
+  CHECK(utf8_prefix("ab\xc3\xbc" "c", 4) == "ab\xc3\xbc");  // or kept whole
+  CHECK(utf8_prefix("a\xe2\x82\xac", 3) == "a");            // € is three
+  CHECK(utf8_prefix("a\xf0\x9f\x93\xa7x", 4) == "a");       // a four-byte mail emoji
+  CHECK(utf8_prefix("a\xff\xfe" "b", 2) == "a\xff");         // invalid bytes count one each
+  CHECK(utf8_prefix("\xc3\xbc", 0).empty());
+}
