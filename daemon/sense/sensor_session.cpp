@@ -3,6 +3,7 @@
 #include "daemon/address.hpp"
 #include "daemon/sense/session_record.hpp"
 #include "detect/probe_rules.hpp"
+#include "text/json.hpp"
 
 #include <fmt/format.h>
 
@@ -135,7 +136,7 @@ void SensorSession::on_command(const proto::Command& c) {
   }
   switch (c.verb) {
     case proto::Verb::ehlo:
-    case proto::Verb::helo: facts_.helo.assign(c.args.substr(0, 255)); break;
+    case proto::Verb::helo: facts_.helo.assign(text::utf8_prefix(c.args, 255)); break;
     case proto::Verb::quit: facts_.quit = true; break;
     default: break;
   }
@@ -168,7 +169,7 @@ void SensorSession::on_reply(const proto::Reply& r, const proto::Command* paired
   if (paired && r.klass() == 2) {
     if (paired->verb == proto::Verb::mail) {
       if (facts_.outbound) {  // only an outbound session's user is its sender: inbound MX traffic copies nothing
-        facts_.mail_from = lower(paired->mail.address.substr(0, 255));
+        facts_.mail_from = lower(text::utf8_prefix(paired->mail.address, 255));
         if (facts_.sender.empty()) facts_.sender = facts_.mail_from;
       }
       if (facts_.sender_domain.empty()) facts_.sender_domain = lower(paired->mail.domain);
@@ -193,7 +194,7 @@ void SensorSession::on_message(const proto::MessageInfo& m) {
 
 void SensorSession::on_auth(const proto::AuthAttempt& a) {
   counters_.auth(a);
-  if (!a.username.empty()) facts_.auth_user.assign(a.username.substr(0, 255));
+  if (!a.username.empty()) facts_.auth_user.assign(text::utf8_prefix(a.username, 255));
   facts_.auth_result = proto::to_string(a.result);
   if (a.result == proto::AuthResult::success) facts_.authenticated = true;
   detectors_.auth(a);

@@ -7,7 +7,6 @@
 #include "tests/sense/sense_rig.hpp"
 
 #include <doctest/doctest.h>
-#include <openssl/evp.h>
 
 #include <random>
 #include <string>
@@ -19,14 +18,6 @@ using namespace smtp::daemon;
 using namespace smtp::daemon::test;
 
 namespace {
-
-std::string base64(std::string_view s) {
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
-                                static_cast<int>(s.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
 
 const char* const kClient[] = {
     "EHLO client.example.org\r\n", "HELO x\r\n", "MAIL FROM:<a@b.example>\r\n", "MAIL FROM:<> SIZE=4\r\n",

@@ -6,6 +6,8 @@
 #include "daemon/sense/sensor.hpp"
 #include "tests/sense/fake_outputs.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -40,6 +42,15 @@ struct Rig {
   std::unique_ptr<ListenerSense> listener;
   Admission admission = Admission::relay;
 };
+
+// What a client sends in AUTH (OpenSSL's encoder, independent of the decoder under test).
+inline std::string base64(std::string_view s) {
+  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
+                                static_cast<int>(s.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
 
 inline void client(SessionObserver& s, std::string_view bytes) {
   s.on_data(Dir::client_to_server, {bytes.data(), bytes.size()});

@@ -291,6 +291,24 @@ TEST_CASE("/sessions JSON of a live session keeps UTF-8 and escapes control byte
   CHECK(json.find("\"client\":\"192.0.2.7:40000\"") != std::string::npos);
 }
 
+TEST_CASE("a HELO and an AUTH user kept to 255 bytes are cut between characters") {
+  Rig rig;
+  auto s = rig.open(72);
+  server(*s, "220 mx\r\n250-mx\r\n");
+  const std::string helo = std::string(254, 'h') + "\xc3\xbc.example";  // the 255th byte starts a "ü"
+  client(*s, "EHLO " + helo + "\r\n");
+  server(*s, "250-mx\r\n250 AUTH PLAIN\r\n");
+  const std::string user = std::string(253, 'u') + "\xe2\x82\xac";  // a "€" from byte 254 to 256
+  // AUTH PLAIN with the initial response: \0user\0password, in base64.
+  const std::string plain = std::string(1, '\0') + user + std::string(1, '\0') + "pw";
+  client(*s, "AUTH PLAIN " + base64(plain) + "\r\n");
+  server(*s, "535 5.7.8 no\r\n");
+  s->on_close(Termination::client_abort);
+  REQUIRE(rig.outputs.rows.size() == 1);
+  CHECK(rig.outputs.rows.front().helo == std::string(254, 'h'));
+  CHECK(rig.outputs.rows.front().auth_user == std::string(253, 'u'));
+}
+
 namespace {
 
 std::size_t alerts_of(const test::FakeOutputs& o, std::string_view type) {
