@@ -96,26 +96,26 @@ def test_behind_a_trusted_proxy_the_limit_counts_the_client_it_names(sensor_fact
         _quit(c)
 
 
+def _reload_with_limit(sensor, limit: int) -> None:
+    sensor.config["listeners"][0]["max_connections_per_client"] = limit
+    sensor.write_config()
+    mark = len(sensor.stderr_text())
+    sensor.signal(signal.SIGHUP)
+    wait_log(sensor, "reloaded", mark)
+
+
 def test_a_reload_changes_the_limit_for_new_sessions(sensor_factory, sink_factory):
     sink = sink_factory()
     sensor = sensor_factory(sink.addr, listener={"max_connections_per_client": 1}, config={"allow": []})
     first = _greeted(sensor.port, source="127.0.0.3")
     _refused(connect(sensor.port, source="127.0.0.3"))
 
-    sensor.config["listeners"][0]["max_connections_per_client"] = 3
-    sensor.write_config()
-    mark = len(sensor.stderr_text())
-    sensor.signal(signal.SIGHUP)
-    wait_log(sensor, "reloaded", mark)
+    _reload_with_limit(sensor, 3)
     more = [_greeted(sensor.port, source="127.0.0.3") for _ in range(2)]
     _refused(connect(sensor.port, source="127.0.0.3"))
 
     # 0 is no limit: a fourth and fifth session open while the first three stay.
-    sensor.config["listeners"][0]["max_connections_per_client"] = 0
-    sensor.write_config()
-    mark = len(sensor.stderr_text())
-    sensor.signal(signal.SIGHUP)
-    wait_log(sensor, "reloaded", mark)
+    _reload_with_limit(sensor, 0)
     more += [_greeted(sensor.port, source="127.0.0.3") for _ in range(2)]
     for c in [first] + more:
         _quit(c)
