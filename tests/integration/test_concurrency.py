@@ -106,3 +106,35 @@ def test_max_connections_limit(sensor_factory, sink_factory):
     for c in held[1:]:
         c.expect("QUIT", 221)
         c.close()
+
+
+def test_max_connections_with_sessions_on_both_threads(sensor_factory, sink_factory):
+    """Past 64 sessions the acceptor's thread spreads them to the other I/O thread; a
+    connection over max_connections is then closed on the acceptor's own thread (the I/O
+    threads take no per-socket lock: worker.hpp). Sessions on both threads go on while a
+    burst is refused, and every one of them relays to the end."""
+    sink = sink_factory(max_conns=200)
+    sensor = sensor_factory(sink.addr, listener={"max_connections": 70}, config={"threads": 2})
+    held = []
+    for _ in range(70):
+        c = SmtpConn.open(sensor.port)
+        c.expect(None, 220)
+        held.append(c)
+    refused = []
+    for _ in range(40):
+        s = connect(sensor.port)
+        refused.append(s)
+        held[len(refused) % 70].expect("NOOP", 250)  # traffic on both threads meanwhile
+    for s in refused:
+        got, how = recv_all(s, 5)
+        s.close()
+        assert how in ("eof", "reset") and got == b"", f"over max_connections got {got!r} ({how})"
+    assert sensor.wait_metric("smtp_sensor_blocked_connections_total", lambda v: v >= 40,
+                              {"listener": "smtp", "reason": "max_connections"}) == 40
+    for i, c in enumerate(held):
+        c.expect("EHLO held.test", 250)
+        assert c.transaction(b"Subject: %d\r\n\r\nheld %d\r\n" % (i, i))[:3] == b"250"
+        c.expect("QUIT", 221)
+        c.close()
+    assert len(sink.wait_messages(70)) == 70
+    assert sensor.alive()
