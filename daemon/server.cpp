@@ -210,12 +210,14 @@ void Server::accept(Listening& l) {
   // then spread: pick_worker); the socket is created on its context so it never has to
   // move threads.
   auto pick = [this, &l]() -> asio::io_context& {
-    // A connection over max_connections is closed at once, by the acceptor's thread: so it
-    // goes to that thread's own reactor, as Asio's descriptor state may only be touched by
-    // its own thread (Worker: no locking of I/O). Only this thread adds to `active`, so
-    // on_accepted can never find the listener fuller than it is here.
+    // The one decision on max_connections. A connection over it is closed at once, by the
+    // acceptor's thread: so it goes to that thread's own reactor, as Asio's descriptor state
+    // may only be touched by its own thread (Worker: no locking of I/O). Only this thread
+    // adds to `active`, so the listener is no fuller by the time on_accepted counts.
     l.accepting = config();
-    if (l.runtime.active.load(std::memory_order_relaxed) >= l.accepting->listeners[l.runtime.index].max_connections)
+    l.over_capacity =
+        l.runtime.active.load(std::memory_order_relaxed) >= l.accepting->listeners[l.runtime.index].max_connections;
+    if (l.over_capacity)
       l.target = l.home;
     else {
       const bool tls = l.runtime.config.tls.mode == config::TlsMode::terminate;  // restart-only
@@ -243,13 +245,13 @@ void Server::accept(Listening& l) {
 void Server::on_accepted(Listening& l, Worker& target, tcp::socket socket, const tcp::endpoint& peer) {
   auto& rt = l.runtime;
   auto cfg = std::move(l.accepting);
-  if (rt.active.fetch_add(1, std::memory_order_relaxed) >= cfg->listeners[rt.index].max_connections) {
-    rt.active.fetch_sub(1, std::memory_order_relaxed);
+  if (l.over_capacity) {
     rt.observers->on_over_capacity();
     error_code ignored;
     socket.close(ignored);
     return;
   }
+  rt.active.fetch_add(1, std::memory_order_relaxed);
   target.took_session();  // counted now, not when the posted session starts: the next pick sees it
   // On the acceptor's own worker the session starts at once: a post would cost a trip
   // through the scheduler (and an extra epoll_wait) for nothing.

@@ -43,6 +43,7 @@ class Server {
     tcp::endpoint peer;       // filled by the accept in flight
     Worker* target = nullptr;  // where the accept in flight puts its session (pick_worker)
     std::shared_ptr<const config::Config> accepting;  // the config its session starts with
+    bool over_capacity = false;  // at max_connections when it came: closed on `home`
   };
 
   void bind(Listening& l);

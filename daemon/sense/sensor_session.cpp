@@ -8,6 +8,19 @@
 #include <fmt/format.h>
 
 namespace smtp::daemon {
+namespace {
+
+// What a refused admission counts as: blocked_connections_total{reason}, and the
+// transcript's "Refused (REASON)".
+BlockReason block_reason(Admission refused) {
+  switch (refused) {
+    case Admission::deny: return BlockReason::deny;
+    case Admission::flagged: return BlockReason::flagged;
+    default: return BlockReason::max_connections_per_client;  // client_limit
+  }
+}
+
+}  // namespace
 
 SensorSession::SensorSession(ListenerSense& listener, const config::Config& config, std::uint64_t lcid)
     : listener_(listener),
@@ -72,19 +85,12 @@ Admission SensorSession::on_client(const tcp::endpoint& client, std::string_view
     facts_.transcript_offset = at.offset;
   }
   transcript_.opened(facts_);
-  if (in_any(config_.deny, ip)) {
-    counters_.blocked(BlockReason::deny);
-    return Admission::deny;
-  }
-  if (!allowed && listener_.sensor().flags().blocked(ip)) {
-    counters_.blocked(BlockReason::flagged);
-    return Admission::flagged;
-  }
-  if (!allowed && !take_slot()) {
-    counters_.blocked(BlockReason::max_connections_per_client);
-    return Admission::client_limit;
-  }
-  return Admission::relay;
+  auto verdict = Admission::relay;
+  if (in_any(config_.deny, ip)) verdict = Admission::deny;
+  else if (!allowed && listener_.sensor().flags().blocked(ip)) verdict = Admission::flagged;
+  else if (!allowed && !take_slot()) verdict = Admission::client_limit;
+  if (verdict != Admission::relay) counters_.blocked(block_reason(verdict));
+  return verdict;
 }
 
 // Clients on the allow list are never limited, as Postfix exempts $mynetworks.
@@ -108,10 +114,7 @@ void SensorSession::on_upstream_unavailable(std::string_view reply, std::string_
 }
 
 void SensorSession::on_blocked(std::string_view reply, Admission why) {
-  transcript_.refused(why == Admission::deny      ? "deny"
-                      : why == Admission::flagged ? "flagged"
-                                                  : to_string(BlockReason::max_connections_per_client),
-                      reply);
+  transcript_.refused(to_string(block_reason(why)), reply);
 }
 
 void SensorSession::on_own_reply(std::size_t bytes) {
