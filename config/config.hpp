@@ -4,11 +4,13 @@
 #include "config/cidr.hpp"
 #include "config/detector_list.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string_view>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -29,6 +31,35 @@ enum class UserFrom : std::uint8_t { automatic, auth, sender };
 // Where the upstream connection leaves from: the host's own address, or (IP_TRANSPARENT)
 // the client's, like HAProxy's `usesrc clientip`.
 enum class Source : std::uint8_t { host, client };
+
+// The YAML words of each enum above, declared once: the loader reads them, the printer and
+// to_string write them, and an error lists them ("expected none | v1 | v2").
+template <class E>
+using Word = std::pair<std::string_view, E>;
+constexpr auto words(ProxyProtocol) { return std::to_array<Word<ProxyProtocol>>({{"none", ProxyProtocol::none}, {"v1", ProxyProtocol::v1}, {"v2", ProxyProtocol::v2}}); }
+constexpr auto words(DomainFrom) {
+  return std::to_array<Word<DomainFrom>>({{"auto", DomainFrom::automatic}, {"sender", DomainFrom::sender},
+                           {"recipient", DomainFrom::recipient}, {"auth", DomainFrom::auth}});
+}
+constexpr auto words(TlsMode) { return std::to_array<Word<TlsMode>>({{"passthrough", TlsMode::passthrough}, {"terminate", TlsMode::terminate}}); }
+constexpr auto words(TlsVerify) { return std::to_array<Word<TlsVerify>>({{"none", TlsVerify::none}, {"ca_file", TlsVerify::ca_file}}); }
+constexpr auto words(Action) { return std::to_array<Word<Action>>({{"flag", Action::flag}, {"block", Action::block}}); }
+constexpr auto words(Direction) { return std::to_array<Word<Direction>>({{"inbound", Direction::inbound}, {"outbound", Direction::outbound}}); }
+constexpr auto words(UserFrom) { return std::to_array<Word<UserFrom>>({{"auto", UserFrom::automatic}, {"auth", UserFrom::auth}, {"sender", UserFrom::sender}}); }
+constexpr auto words(Source) { return std::to_array<Word<Source>>({{"host", Source::host}, {"client", Source::client}}); }
+
+template <class E>
+concept Worded = std::is_enum_v<E> && requires(E e) { words(e); };
+
+template <Worded E>
+constexpr std::string_view to_string(E e) {
+  for (const auto& [word, value] : words(e))
+    if (value == e) return word;
+  return {};
+}
+
+// The `upstream` word for transparent interception (SPEC 14).
+inline constexpr std::string_view kOriginalDestination = "original-destination";
 
 struct HostPort {
   std::string host;  // an IP literal, without brackets
@@ -54,9 +85,9 @@ struct Tls {
 struct Listener {
   std::string name = "smtp";
   HostPort listen{"0.0.0.0", 2525};
-  // Empty host with original_destination set means "use SO_ORIGINAL_DST".
+  // `upstream: original-destination` reads as an empty host: connect to the address the
+  // client dialled (SO_ORIGINAL_DST), for REDIRECT and TPROXY.
   HostPort upstream{"127.0.0.1", 25};
-  bool original_destination = false;
   ProxyProtocol proxy_protocol_out = ProxyProtocol::none;
   bool proxy_protocol_in = false;
   std::vector<Cidr> trusted_proxies;
@@ -70,6 +101,9 @@ struct Listener {
   UserFrom user_from = UserFrom::automatic;
   Source source = Source::host;  // client needs CAP_NET_ADMIN and the routing in OPERATIONS
   Tls tls;
+
+  bool original_destination() const { return upstream.host.empty(); }
+  std::string upstream_text() const { return original_destination() ? std::string(kOriginalDestination) : upstream.text(); }
 };
 
 struct Timeouts {

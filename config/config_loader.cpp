@@ -17,72 +17,6 @@
 namespace smtp::config {
 namespace {
 
-void read_tls(YamlReader& r, const YAML::Node& n, Tls& tls) {
-  r.map(n, "tls", {"mode", "cert", "key", "implicit", "verify", "ca_file", "upstream_implicit"},
-        [&](const std::string& k, const YAML::Node& v) {
-          if (k == "mode")
-            r.choice(v, "tls.mode", tls.mode, {{"passthrough", TlsMode::passthrough}, {"terminate", TlsMode::terminate}});
-          else if (k == "cert") r.string(v, "tls.cert", tls.cert);
-          else if (k == "key") r.string(v, "tls.key", tls.key);
-          else if (k == "implicit") r.boolean(v, "tls.implicit", tls.implicit);
-          else if (k == "verify") r.choice(v, "tls.verify", tls.verify, {{"none", TlsVerify::none}, {"ca_file", TlsVerify::ca_file}});
-          else if (k == "ca_file") r.string(v, "tls.ca_file", tls.ca_file);
-          else r.boolean(v, "tls.upstream_implicit", tls.upstream_implicit);
-        });
-  if (tls.mode == TlsMode::terminate) {
-    for (const auto& [file, what] : {std::pair{tls.cert, "tls.cert"}, std::pair{tls.key, "tls.key"}}) {
-      if (file.empty()) r.error(n.Mark(), std::string(what) + ": required with mode: terminate");
-      else if (!std::ifstream(file)) r.error(n.Mark(), std::string(what) + ": cannot read '" + file + "'");
-    }
-    if (tls.verify == TlsVerify::ca_file) {
-      if (tls.ca_file.empty()) r.error(n.Mark(), "tls.ca_file: required with verify: ca_file");
-      else if (!std::ifstream(tls.ca_file)) r.error(n.Mark(), "tls.ca_file: cannot read '" + tls.ca_file + "'");
-    }
-  }
-}
-
-Listener read_listener(YamlReader& r, const YAML::Node& n) {
-  Listener l;
-  bool has_listen = false;
-  r.map(n, "listener",
-        {"name", "listen", "upstream", "proxy_protocol_out", "proxy_protocol_in", "trusted_proxies", "max_connections",
-         "max_connections_per_client", "domain_from", "direction", "user_from", "source", "tls"},
-        [&](const std::string& k, const YAML::Node& v) {
-          if (k == "name") r.string(v, "name", l.name);
-          else if (k == "listen") r.host_port(v, "listen", l.listen, false), has_listen = true;
-          else if (k == "upstream") {
-            if (v.IsScalar() && v.Scalar() == "original-destination") l.original_destination = true, l.upstream = {};
-            else r.host_port(v, "upstream", l.upstream, true);
-          } else if (k == "proxy_protocol_out")
-            r.choice(v, "proxy_protocol_out", l.proxy_protocol_out,
-                     {{"none", ProxyProtocol::none}, {"v1", ProxyProtocol::v1}, {"v2", ProxyProtocol::v2}});
-          else if (k == "proxy_protocol_in") r.boolean(v, "proxy_protocol_in", l.proxy_protocol_in);
-          else if (k == "trusted_proxies") r.cidrs(v, "trusted_proxies", l.trusted_proxies);
-          else if (k == "max_connections") r.integer(v, "max_connections", l.max_connections, 1, 10'000'000);
-          else if (k == "max_connections_per_client")
-            r.integer(v, "max_connections_per_client", l.max_connections_per_client, 0, 10'000'000);
-          else if (k == "domain_from")
-            r.choice(v, "domain_from", l.domain_from,
-                     {{"auto", DomainFrom::automatic}, {"sender", DomainFrom::sender}, {"recipient", DomainFrom::recipient},
-                      {"auth", DomainFrom::auth}});
-          else if (k == "direction")
-            r.choice(v, "direction", l.direction, {{"inbound", Direction::inbound}, {"outbound", Direction::outbound}});
-          else if (k == "user_from")
-            r.choice(v, "user_from", l.user_from,
-                     {{"auto", UserFrom::automatic}, {"auth", UserFrom::auth}, {"sender", UserFrom::sender}});
-          else if (k == "source")
-            r.choice(v, "source", l.source, {{"host", Source::host}, {"client", Source::client}});
-          else read_tls(r, v, l.tls);
-        });
-  if (!has_listen && n.IsMap()) r.error(n.Mark(), "listener '" + l.name + "': 'listen' is required");
-  if (l.name.empty()) r.error(n.Mark(), "listener name must not be empty");
-  if (l.source == Source::client && l.direction == Direction::outbound)
-    r.error(n.Mark(), "listener '" + l.name + "': source: client is for inbound listeners");
-  if (l.proxy_protocol_in && l.trusted_proxies.empty())
-    r.error(n.Mark(), "listener '" + l.name + "': proxy_protocol_in needs trusted_proxies");
-  return l;
-}
-
 void read_detectors(YamlReader& r, const YAML::Node& n, Detectors& d) {
   std::vector<std::string_view> names;
   for (const auto& k : kDetectors) names.push_back(k.name);
@@ -125,7 +59,7 @@ void read_detectors(YamlReader& r, const YAML::Node& n, Detectors& d) {
         for (auto a : allowed) msg.append(" ").append(a);
         r.error(item.first.Mark(), msg + ")");
       } else if (key == "enabled") r.boolean(item.second, what, det.enabled);
-      else if (key == "action") r.choice(item.second, what, det.action, {{"flag", Action::flag}, {"block", Action::block}});
+      else if (key == "action") r.choice(item.second, what, det.action);
       else if (key == "window") {
         r.duration(item.second, what, det.window);
         if (std::chrono::duration_cast<std::chrono::seconds>(det.window).count() > kMaxWindowSeconds)
@@ -172,18 +106,73 @@ void read_field(YamlReader& r, const YAML::Node& v, const std::string& what, con
         r.error(v.Mark(), what + ": expected one SMTP reply line like '554 5.7.1 Access denied'");
       return;
     }
+    case FieldKind::choice:
+      return std::visit(
+          [&]<class T>(T S::* m) {
+            if constexpr (Worded<T>) r.choice(v, what, s.*m);
+          },
+          f.member);
+    case FieldKind::cidrs: return r.cidrs(v, what, s.*std::get<std::vector<Cidr> S::*>(f.member));
+    case FieldKind::host_port: return r.host_port(v, what, s.*std::get<HostPort S::*>(f.member), false);
+    case FieldKind::upstream: {
+      auto& out = s.*std::get<HostPort S::*>(f.member);
+      if (v.IsScalar() && v.Scalar() == kOriginalDestination) return void(out = {});
+      return r.host_port(v, what, out, true);
+    }
   }
+}
+
+template <class S, std::size_t N>
+const Field<S>& field_named(const std::array<Field<S>, N>& fields, std::string_view key) {
+  return *std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.key == key; });
+}
+
+// A mapping whose keys are all in `fields`: each read as its entry says, errors named prefix + key.
+template <class S, std::size_t N>
+void read_fields(YamlReader& r, const YAML::Node& n, std::string_view where, const std::string& prefix,
+                 const std::array<Field<S>, N>& fields, S& s) {
+  std::array<std::string_view, N> keys;
+  for (std::size_t i = 0; i < N; ++i) keys[i] = fields[i].key;
+  r.map_of(n, where, keys, [&](const std::string& k, const YAML::Node& v) { read_field(r, v, prefix + k, field_named(fields, k), s); });
 }
 
 // A flat section: each key is read as its table entry says, errors named "section.key".
 template <const auto& Sec>
 void read_section(YamlReader& r, const YAML::Node& n, Config& c) {
-  std::array<std::string_view, Sec.fields.size()> keys;
-  for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = Sec.fields[i].key;
-  r.map_of(n, Sec.name, keys, [&](const std::string& k, const YAML::Node& v) {
-    const auto& f = *std::find_if(Sec.fields.begin(), Sec.fields.end(), [&](const auto& x) { return x.key == k; });
-    read_field(r, v, std::string(Sec.name) + "." + k, f, c.*(Sec.member));
+  read_fields(r, n, Sec.name, std::string(Sec.name) + ".", Sec.fields, c.*(Sec.member));
+}
+
+void check_tls(YamlReader& r, const YAML::Node& n, const Tls& tls) {
+  if (tls.mode != TlsMode::terminate) return;
+  for (const auto& [file, what] : {std::pair{tls.cert, "tls.cert"}, std::pair{tls.key, "tls.key"}}) {
+    if (file.empty()) r.error(n.Mark(), std::string(what) + ": required with mode: terminate");
+    else if (!std::ifstream(file)) r.error(n.Mark(), std::string(what) + ": cannot read '" + file + "'");
+  }
+  if (tls.verify == TlsVerify::ca_file) {
+    if (tls.ca_file.empty()) r.error(n.Mark(), "tls.ca_file: required with verify: ca_file");
+    else if (!std::ifstream(tls.ca_file)) r.error(n.Mark(), "tls.ca_file: cannot read '" + tls.ca_file + "'");
+  }
+}
+
+// One entry of `listeners:`: the table's keys, and tls as a mapping of its own. Errors name
+// the key alone ("max_connections: ..."); the line says which listener.
+Listener read_listener(YamlReader& r, const YAML::Node& n) {
+  Listener l;
+  std::vector<std::string_view> keys;
+  for (const auto& f : sections::listener) keys.push_back(f.key);
+  keys.push_back("tls");
+  r.map_of(n, "listener", keys, [&](const std::string& k, const YAML::Node& v) {
+    if (k != "tls") return read_field(r, v, k, field_named(sections::listener, k), l);
+    read_fields(r, v, "tls", "tls.", sections::listener_tls, l.tls);
+    check_tls(r, v, l.tls);
   });
+  if (n.IsMap() && !n["listen"]) r.error(n.Mark(), "listener '" + l.name + "': 'listen' is required");
+  if (l.name.empty()) r.error(n.Mark(), "listener name must not be empty");
+  if (l.source == Source::client && l.direction == Direction::outbound)
+    r.error(n.Mark(), "listener '" + l.name + "': source: client is for inbound listeners");
+  if (l.proxy_protocol_in && l.trusted_proxies.empty())
+    r.error(n.Mark(), "listener '" + l.name + "': proxy_protocol_in needs trusted_proxies");
+  return l;
 }
 
 // fleet: the flat keys, then the URL as libpq itself parses it (PQconninfoParse), so a
@@ -214,12 +203,7 @@ void read_http(YamlReader& r, const YAML::Node& n, Config& c) {
   keys.push_back("basic_auth");
   r.map_of(n, "http", keys, [&](const std::string& k, const YAML::Node& v) {
     if (k == "tls") {
-      std::array<std::string_view, sections::http_tls.size()> tls_keys;
-      for (std::size_t i = 0; i < tls_keys.size(); ++i) tls_keys[i] = sections::http_tls[i].key;
-      r.map_of(v, "http.tls", tls_keys, [&](const std::string& tk, const YAML::Node& tv) {
-        const auto& f = *std::find_if(sections::http_tls.begin(), sections::http_tls.end(), [&](const auto& x) { return x.key == tk; });
-        read_field(r, tv, "http.tls." + tk, f, c.http.tls);
-      });
+      read_fields(r, v, "http.tls", "http.tls.", sections::http_tls, c.http.tls);
       if (c.http.tls.cert.empty() != c.http.tls.key.empty())
         r.error(v.Mark(), "http.tls: cert and key go together");
       if (!c.http.tls.client_ca.empty() && c.http.tls.cert.empty())
@@ -244,8 +228,7 @@ void read_http(YamlReader& r, const YAML::Node& n, Config& c) {
       }
       return;
     }
-    const auto& f = *std::find_if(sections::http.fields.begin(), sections::http.fields.end(), [&](const auto& x) { return x.key == k; });
-    read_field(r, v, "http." + k, f, c.http);
+    read_field(r, v, "http." + k, field_named(sections::http.fields, k), c.http);
   });
 }
 

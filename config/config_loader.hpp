@@ -34,12 +34,4 @@ Config parse_config(std::string_view yaml, const std::string& file_name);
 // The effective config, defaults filled in, as YAML that load_config_file accepts again.
 std::string effective_yaml(const Config& config);
 
-std::string to_string(ProxyProtocol);
-std::string to_string(DomainFrom);
-std::string to_string(TlsMode);
-std::string to_string(Action);
-std::string to_string(Direction);
-std::string to_string(UserFrom);
-std::string to_string(Source);
-
 }  // namespace smtp::config

@@ -1,4 +1,4 @@
-// The keys of the flat config sections, one table each, shared by the loader and the printer.
+// The keys of the config's mappings, one table each, shared by the loader and the printer.
 #pragma once
 
 #include "config/config.hpp"
@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace smtp::config {
 
@@ -22,13 +23,20 @@ enum class FieldKind : std::uint8_t {
   line_size,        // a size in [min, max] bytes, printed as a plain number
   listen_address,   // IP:PORT with no name lookup; empty or null disables
   reply_line,       // one SMTP 5xx reply line, sent to clients verbatim
+  choice,           // one of an enum's words (config.hpp)
+  cidrs,            // a list of addresses and networks
+  host_port,        // IP:PORT with no name lookup
+  upstream,         // HOST:PORT, a name looked up once at load; or original-destination
 };
 
 template <class S>
 struct Field {
   std::string_view key;
   FieldKind kind;
-  std::variant<bool S::*, std::string S::*, Duration S::*, std::uint32_t S::*, std::uint64_t S::*> member;
+  std::variant<bool S::*, std::string S::*, Duration S::*, std::uint32_t S::*, std::uint64_t S::*, HostPort S::*,
+               std::vector<Cidr> S::*, ProxyProtocol S::*, DomainFrom S::*, Direction S::*, UserFrom S::*, Source S::*,
+               TlsMode S::*, TlsVerify S::*>
+      member;
   std::uint64_t min = 0;  // integer and line_size only
   std::uint64_t max = 0;
 
@@ -44,10 +52,22 @@ struct Field {
       case FieldKind::size: return std::holds_alternative<std::uint64_t S::*>(member);
       case FieldKind::integer:
       case FieldKind::line_size: return std::holds_alternative<std::uint32_t S::*>(member) && min <= max;
+      case FieldKind::choice:
+        return std::visit([]<class T>(T S::*) { return Worded<T>; }, member);
+      case FieldKind::cidrs: return std::holds_alternative<std::vector<Cidr> S::*>(member);
+      case FieldKind::host_port:
+      case FieldKind::upstream: return std::holds_alternative<HostPort S::*>(member);
     }
     return false;
   }
 };
+
+template <class S, std::size_t N>
+constexpr bool consistent(const std::array<Field<S>, N>& fields) {
+  for (const auto& f : fields)
+    if (!f.consistent()) return false;
+  return true;
+}
 
 // One top-level key holding a flat mapping; the key order is the printed order.
 template <class S, std::size_t N>
@@ -56,17 +76,38 @@ struct Section {
   S Config::*member;
   std::array<Field<S>, N> fields;
 
-  constexpr bool consistent() const {
-    for (const auto& f : fields)
-      if (!f.consistent()) return false;
-    return true;
-  }
+  constexpr bool consistent() const { return config::consistent(fields); }
 };
 template <class S, std::size_t N>
 Section(std::string_view, S Config::*, std::array<Field<S>, N>) -> Section<S, N>;
 
 namespace sections {
 using K = FieldKind;
+
+// One entry of `listeners:`; `tls` is a mapping inside it.
+inline constexpr auto listener = std::to_array<Field<Listener>>({
+    {"name", K::text, &Listener::name},
+    {"listen", K::host_port, &Listener::listen},
+    {"upstream", K::upstream, &Listener::upstream},
+    {"proxy_protocol_out", K::choice, &Listener::proxy_protocol_out},
+    {"proxy_protocol_in", K::boolean, &Listener::proxy_protocol_in},
+    {"trusted_proxies", K::cidrs, &Listener::trusted_proxies},
+    {"max_connections", K::integer, &Listener::max_connections, 1, 10'000'000},
+    {"max_connections_per_client", K::integer, &Listener::max_connections_per_client, 0, 10'000'000},
+    {"domain_from", K::choice, &Listener::domain_from},
+    {"direction", K::choice, &Listener::direction},
+    {"user_from", K::choice, &Listener::user_from},
+    {"source", K::choice, &Listener::source},
+});
+inline constexpr auto listener_tls = std::to_array<Field<Tls>>({
+    {"mode", K::choice, &Tls::mode},
+    {"cert", K::text, &Tls::cert},
+    {"key", K::text, &Tls::key},
+    {"implicit", K::boolean, &Tls::implicit},
+    {"verify", K::choice, &Tls::verify},
+    {"ca_file", K::text, &Tls::ca_file},
+    {"upstream_implicit", K::boolean, &Tls::upstream_implicit},
+});
 
 inline constexpr Section timeouts{"timeouts", &Config::timeouts, std::array<Field<Timeouts>, 6>{{
     {"connect", K::duration, &Timeouts::connect},
@@ -133,6 +174,7 @@ inline constexpr Section fleet{"fleet", &Config::fleet, std::array<Field<Fleet>,
     {"share_counts", K::boolean, &Fleet::share_counts},
 }}};
 
+static_assert(consistent(listener) && consistent(listener_tls) && consistent(http_tls));
 static_assert(sensor.consistent() && fleet.consistent() && addresses.consistent() && timeouts.consistent() && limits.consistent() && http.consistent() &&
               metrics.consistent() && transcripts.consistent() && alerts.consistent() && store.consistent() &&
               flag.consistent() && control.consistent());

@@ -92,12 +92,13 @@ class YamlReader {
   void duration(const YAML::Node& n, std::string_view what, Duration& out, bool allow_zero = false);
   void size(const YAML::Node& n, std::string_view what, std::uint64_t& out);
 
-  template <class E>
-  void choice(const YAML::Node& n, std::string_view what, E& out, std::initializer_list<std::pair<std::string_view, E>> options) {
+  // One of the enum's words (config.hpp's words()).
+  template <Worded E>
+  void choice(const YAML::Node& n, std::string_view what, E& out) {
     std::string s;
     if (!scalar(n, what, s)) return;
     std::string names;
-    for (const auto& [name, value] : options) {
+    for (const auto& [name, value] : words(out)) {
       if (s == name) {
         out = value;
         return;

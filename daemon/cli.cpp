@@ -113,7 +113,7 @@ void log_start(const std::string& path, const config::Config& cfg) {
   std::string listeners;
   for (const auto& l : cfg.listeners) {
     if (!listeners.empty()) listeners += ", ";
-    listeners += l.name + "=" + l.listen.text() + "->" + (l.original_destination ? "original-destination" : l.upstream.text());
+    listeners += l.name + "=" + l.listen.text() + "->" + l.upstream_text();
   }
   spdlog::info("smtp-sensor {} starting: config {}, listeners {}", SMTP_SENSOR_VERSION, path, listeners);
 }

@@ -57,8 +57,7 @@ std::vector<std::string> keep_restart_only(const Config& current, Config& fresh)
     // A listener's direction is what its store rows and report mean; original-destination
     // decides how its socket is opened (IP_TRANSPARENT for TPROXY).
     if (now.direction != was.direction) kept.push_back(where + "direction"), now.direction = was.direction;
-    if (now.original_destination != was.original_destination)
-      kept.push_back(where + "upstream"), now.original_destination = was.original_destination, now.upstream = was.upstream;
+    if (now.original_destination() != was.original_destination()) kept.push_back(where + "upstream"), now.upstream = was.upstream;
     // The TLS mode decides whether the listener holds certificates and how a session
     // starts; certificates themselves reload (tls.cert, tls.key, tls.ca_file).
     if (now.tls.mode != was.tls.mode) kept.push_back(where + "tls.mode"), now.tls.mode = was.tls.mode;

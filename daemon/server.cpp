@@ -191,7 +191,7 @@ void Server::bind(Listening& l) {
     l.acceptor->open(ep.protocol());
     l.acceptor->set_option(tcp::acceptor::reuse_address(true));
     if (ep.address().is_v6()) l.acceptor->set_option(asio::ip::v6_only(false));  // "[::]" takes IPv4 too
-    if (l.runtime.config.original_destination) allow_tproxy(*l.acceptor, ep.address().is_v6(), l.runtime.config.name);
+    if (l.runtime.config.original_destination()) allow_tproxy(*l.acceptor, ep.address().is_v6(), l.runtime.config.name);
     l.acceptor->bind(ep);
     l.acceptor->listen(asio::socket_base::max_listen_connections);
   } catch (const std::exception& e) {
@@ -449,7 +449,7 @@ int Server::run() {
   for (auto& l : listeners_) {
     asio::post(l->home->context(), [this, &l] { accept(*l); });
     spdlog::info("listener '{}' on {} relaying to {}", l->runtime.config.name, l->runtime.config.listen.text(),
-                 l->runtime.config.original_destination ? std::string("original destination") : l->runtime.config.upstream.text());
+                 l->runtime.config.upstream_text());
   }
   if (http_) {
     http_->start();

@@ -123,9 +123,8 @@ void RelaySession::connect_upstream() {
   // the transcript, the metrics and the store) names the remote an intercepted client
   // dialled rather than "original-destination".
   resolve_target();
-  const auto admission = observer_->on_client(
-      client_endpoint_, target_ ? upstream_text(*target_)
-                                : std::string(settings_.original_destination ? "original-destination" : settings_.upstream.text()));
+  const auto admission =
+      observer_->on_client(client_endpoint_, target_ ? upstream_text(*target_) : settings_.upstream_text());
   if (settings_.tls.mode == config::TlsMode::terminate) tls_ = listener_.tls.load();
   if (admission != Admission::relay) {
     const std::string_view reply = admission == Admission::client_limit ? kTooManyConnections : config_->flag.block_reply;
@@ -142,7 +141,7 @@ void RelaySession::connect_upstream() {
 }
 
 void RelaySession::resolve_target() {
-  if (!settings_.original_destination) {
+  if (!settings_.original_destination()) {
     target_ = to_endpoint(settings_.upstream);
     return;
   }
@@ -173,7 +172,7 @@ void RelaySession::dial_upstream() {
     spdlog::warn("[{}] refused {}: {}", lcid_, client_endpoint_.address().to_string(), no_target_);
     return refuse_unavailable(no_target_);
   }
-  if (settings_.source == config::Source::client || settings_.original_destination) {
+  if (settings_.source == config::Source::client || settings_.original_destination()) {
     std::string why;
     error_code ec;
     const bool bound = settings_.source == config::Source::client ? bind_to_client(why, ec) : bind_own_port(why, ec);

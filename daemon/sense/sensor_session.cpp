@@ -59,7 +59,7 @@ void SensorSession::on_proxy_refused(const tcp::endpoint& peer, std::string_view
   // Not watched (who is behind the proxy is unknown), but recorded, so that the report
   // counts the same blocked connection as the metric.
   counters_.blocked(BlockReason::proxy_protocol);
-  begin(peer, settings_.original_destination ? "original-destination" : settings_.upstream.text());
+  begin(peer, settings_.upstream_text());
   transcript_.opened(facts_);
   transcript_.dropped(why);
 }

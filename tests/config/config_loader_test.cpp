@@ -75,7 +75,14 @@ detectors:
   CHECK(c.listeners[0].max_connections_per_client == 20);
   CHECK(c.listeners[1].max_connections_per_client == 0);  // no limit unless asked
   CHECK(parse_config(effective_yaml(c), "back.yaml").listeners[0].max_connections_per_client == 20);
-  CHECK(c.listeners[1].original_destination);
+  CHECK(c.listeners[1].original_destination());
+  CHECK(c.listeners[1].upstream_text() == "original-destination");
+  // Every listener key prints as the loader reads it, enum words and lists included.
+  const std::string printed = effective_yaml(c);
+  CHECK(effective_yaml(parse_config(printed, "back.yaml")) == printed);
+  for (const auto* text : {"upstream: original-destination", "direction: outbound", "user_from: sender", "source: client",
+                           "proxy_protocol_out: v2", "domain_from: recipient", "trusted_proxies: [10.0.0.0/8, ::1/128]"})
+    CHECK_MESSAGE(printed.find(text) != std::string::npos, text);
   CHECK(c.listeners[0].direction == Direction::inbound);
   CHECK(c.listeners[1].direction == Direction::outbound);
   CHECK(c.listeners[1].user_from == UserFrom::sender);

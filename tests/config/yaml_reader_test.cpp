@@ -62,16 +62,19 @@ TEST_CASE("host and port: both forms, a bad port, a bracketless IPv6, a name wit
   CHECK(r.errors()[2].message == "listen: 'mx.example.org' is not an IP address");
 }
 
-TEST_CASE("integers and choices are checked against their range and names") {
+TEST_CASE("integers and choices are checked against their range and words") {
   YamlReader r("x.yaml");
   unsigned n = 7;
-  enum class Mode { a, b } mode = Mode::a;
+  ProxyProtocol p = ProxyProtocol::none;
   r.integer(yaml("0"), "threads", n, 1, 256);
-  r.choice(yaml("c"), "mode", mode, {{"a", Mode::a}, {"b", Mode::b}});
+  r.choice(yaml("v3"), "proxy_protocol_out", p);
   CHECK(n == 7);
+  CHECK(p == ProxyProtocol::none);
   REQUIRE(r.errors().size() == 2);
   CHECK(r.errors()[0].message == "threads: must be between 1 and 256, got 0");
-  CHECK(r.errors()[1].message == "mode: expected a | b, got 'c'");
-  r.choice(yaml("b"), "mode", mode, {{"a", Mode::a}, {"b", Mode::b}});
-  CHECK(mode == Mode::b);
+  CHECK(r.errors()[1].message == "proxy_protocol_out: expected none | v1 | v2, got 'v3'");
+  r.choice(yaml("v2"), "proxy_protocol_out", p);
+  CHECK(p == ProxyProtocol::v2);
+  CHECK(to_string(p) == "v2");
+  CHECK(to_string(DomainFrom::automatic) == "auto");
 }
