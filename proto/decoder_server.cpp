@@ -5,6 +5,17 @@
 namespace smtp::proto {
 namespace {
 
+// A reply quoted in an anomaly: at most 64 bytes, never ending inside a UTF-8 character
+// (a cut sequence would turn into U+FFFD in the alert's JSON). Steps back over at most three
+// continuation bytes, so a byte string that is not UTF-8 is still cut near 64.
+std::string_view quoted(std::string_view text) noexcept {
+  constexpr std::size_t kMax = 64;
+  if (text.size() <= kMax) return text;
+  std::size_t end = kMax;
+  while (end > kMax - 3 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
 Stage stage_of(const Command& c) noexcept {
   if (c.kind == LineKind::auth_response) return Stage::auth;
   if (c.kind == LineKind::end_of_data) return Stage::eod;
@@ -52,7 +63,7 @@ void Decoder::server_line(const Line& line) {
   bool malformed = false;
   const auto step = assembler_.add(line.text, line.over_long, malformed);
   if (step == ReplyAssembler::Step::invalid || malformed) {
-    anomaly(Anomaly::invalid_reply, line.text.substr(0, 64));
+    anomaly(Anomaly::invalid_reply, quoted(line.text));
     desync("the server does not speak SMTP");
   }
   if (step == ReplyAssembler::Step::done && sniffing_) handle_reply(assembler_.reply());
@@ -78,7 +89,7 @@ void Decoder::handle_reply(Reply& r) {
     }
     cb_.on_reply(r, nullptr);
     if (r.code != 421) {  // 421 may come unasked: the server is closing the channel
-      anomaly(Anomaly::unmatched_reply, r.text.substr(0, 64));
+      anomaly(Anomaly::unmatched_reply, quoted(r.text));
       desync("replies without commands");
     }
     return;
