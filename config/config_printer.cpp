@@ -8,9 +8,15 @@ namespace smtp::config {
 
 namespace {
 
+// IPv6 networks are quoted: yaml-cpp writes `::1` plain, which YAML 1.1 readers (PyYAML,
+// Ansible) refuse inside a flow sequence.
 void emit_cidrs(YAML::Emitter& e, const std::vector<Cidr>& list) {
   e << YAML::Flow << YAML::BeginSeq;
-  for (const auto& x : list) e << x.text();
+  for (const auto& x : list) {
+    const std::string text = x.text();
+    if (text.find(':') != std::string::npos) e << YAML::DoubleQuoted;
+    e << text;
+  }
   e << YAML::EndSeq;
 }
 

@@ -81,7 +81,7 @@ detectors:
   const std::string printed = effective_yaml(c);
   CHECK(effective_yaml(parse_config(printed, "back.yaml")) == printed);
   for (const auto* text : {"upstream: original-destination", "direction: outbound", "user_from: sender", "source: client",
-                           "proxy_protocol_out: v2", "domain_from: recipient", "trusted_proxies: [10.0.0.0/8, ::1/128]"})
+                           "proxy_protocol_out: v2", "domain_from: recipient", "trusted_proxies: [10.0.0.0/8, \"::1/128\"]"})
     CHECK_MESSAGE(printed.find(text) != std::string::npos, text);
   CHECK(c.listeners[0].direction == Direction::inbound);
   CHECK(c.listeners[1].direction == Direction::outbound);
