@@ -7,7 +7,7 @@ import textwrap
 import pytest
 import yaml
 
-from harness import SLOW, free_port, is_listening, run_cli, sensor_binary
+from harness import REPO_ROOT, SLOW, free_port, is_listening, run_cli, sensor_binary
 
 GOOD_HEAD = """\
 listeners:
@@ -96,6 +96,7 @@ def test_check_config_good_prints_effective_config(tmp_path):
         timeouts: { idle: 90s }
         http: { listen: "127.0.0.1:0" }
         alerts: { path: /tmp/smtp-sensor-test-alerts.jsonl }
+        deny: ["::1", "2001:db8::/32", 192.0.2.0/24]
         """))
     r = run_cli(["check-config", "-c", str(path)])
     assert r.returncode == 0, r.stderr
@@ -111,6 +112,7 @@ def test_check_config_good_prints_effective_config(tmp_path):
     assert lst["max_connections"] == 10000
     # ... and the given values kept.
     assert doc["threads"] == 2
+    assert doc["deny"] == ["::1", "2001:db8::/32", "192.0.2.0/24"]  # IPv6 quoted: YAML 1.1 readers parse it
     assert str(doc["timeouts"]["idle"]) in ("90s", "1m30s", "1.5m", "90000ms")
     # The printed config is itself a valid config that says the same thing.
     again = tmp_path / "effective.yaml"
@@ -149,3 +151,46 @@ def test_run_bind_failure_exits_nonzero(tmp_path):
         busy.close()
     assert r.returncode != 0
     assert str(port) in r.stderr, r.stderr
+
+
+def _documented_paths(doc: dict):
+    """Each key of the effective config, as the man page names it: `section.key`, a
+    listener's keys bare (`tls.mode`), a detector's name and its own keys bare."""
+    for top, value in doc.items():
+        if top == "listeners":
+            for key, v in value[0].items():
+                if isinstance(v, dict):
+                    yield from (f"{key}.{k}" for k in v)
+                else:
+                    yield key
+        elif top == "detectors":
+            for name, body in value.items():
+                yield f"detectors.{name}" if not isinstance(body, dict) else name
+                if isinstance(body, dict):
+                    yield from (k for k in body if k not in ("enabled", "action", "window"))
+        elif isinstance(value, dict):
+            for key, v in value.items():
+                if isinstance(v, dict) and key != "basic_auth":
+                    yield from (f"{top}.{key}.{k}" for k in v)
+                else:
+                    yield f"{top}.{key}"
+        else:
+            yield top
+
+
+def test_every_key_is_in_the_man_page_and_the_example_config(tmp_path):
+    """The keys come from the binary (check-config prints every one, from the loader's
+    tables), so a key added to the code and not to smtp-sensor.yaml(5) or the shipped
+    example config fails here."""
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    r = run_cli(["check-config", "-c", str(empty)])
+    assert r.returncode == 0, r.stderr
+    paths = list(_documented_paths(yaml.safe_load(r.stdout)))
+    assert len(paths) > 80 and "fleet.share_counts" in paths and "tls.upstream_implicit" in paths, paths
+    man = (REPO_ROOT / "docs/man/smtp-sensor.yaml.5.md").read_text()
+    example = (REPO_ROOT / "config/smtp-sensor.yaml").read_text()
+    not_in_man = [p for p in paths if f"**{p}**" not in man]
+    not_in_example = [p for p in paths if not re.search(r"\b" + re.escape(p.split(".")[-1]) + r":", example)]
+    assert not not_in_man, f"smtp-sensor.yaml(5) lacks {not_in_man}"
+    assert not not_in_example, f"config/smtp-sensor.yaml lacks {not_in_example}"
