@@ -23,7 +23,7 @@ repo="$(cd "$here/.." && pwd)"
 # shellcheck source=bench/bench_lib.sh
 source "$here/bench_lib.sh"  # the common settings: binaries, ROUNDS, SINKS, KEEP
 PYTHON="${PYTHON:-/usr/bin/python3}"
-MESSAGES="${MESSAGES:-200}"
+MESSAGES="${MESSAGES:-1000}"
 CONNS="${CONNS:-10}"
 SIZE="${SIZE:-1048576}"
 TARGETS="${TARGETS:-direct,sensor,haproxy,sensor-impl,haproxy-tls}"
