@@ -36,16 +36,26 @@ enum class Source : std::uint8_t { host, client };
 // to_string write them, and an error lists them ("expected none | v1 | v2").
 template <class E>
 using Word = std::pair<std::string_view, E>;
-constexpr auto words(ProxyProtocol) { return std::to_array<Word<ProxyProtocol>>({{"none", ProxyProtocol::none}, {"v1", ProxyProtocol::v1}, {"v2", ProxyProtocol::v2}}); }
+constexpr auto words(ProxyProtocol) {
+  return std::to_array<Word<ProxyProtocol>>({{"none", ProxyProtocol::none}, {"v1", ProxyProtocol::v1}, {"v2", ProxyProtocol::v2}});
+}
 constexpr auto words(DomainFrom) {
   return std::to_array<Word<DomainFrom>>({{"auto", DomainFrom::automatic}, {"sender", DomainFrom::sender},
-                           {"recipient", DomainFrom::recipient}, {"auth", DomainFrom::auth}});
+                                          {"recipient", DomainFrom::recipient}, {"auth", DomainFrom::auth}});
 }
-constexpr auto words(TlsMode) { return std::to_array<Word<TlsMode>>({{"passthrough", TlsMode::passthrough}, {"terminate", TlsMode::terminate}}); }
-constexpr auto words(TlsVerify) { return std::to_array<Word<TlsVerify>>({{"none", TlsVerify::none}, {"ca_file", TlsVerify::ca_file}}); }
+constexpr auto words(TlsMode) {
+  return std::to_array<Word<TlsMode>>({{"passthrough", TlsMode::passthrough}, {"terminate", TlsMode::terminate}});
+}
+constexpr auto words(TlsVerify) {
+  return std::to_array<Word<TlsVerify>>({{"none", TlsVerify::none}, {"ca_file", TlsVerify::ca_file}});
+}
 constexpr auto words(Action) { return std::to_array<Word<Action>>({{"flag", Action::flag}, {"block", Action::block}}); }
-constexpr auto words(Direction) { return std::to_array<Word<Direction>>({{"inbound", Direction::inbound}, {"outbound", Direction::outbound}}); }
-constexpr auto words(UserFrom) { return std::to_array<Word<UserFrom>>({{"auto", UserFrom::automatic}, {"auth", UserFrom::auth}, {"sender", UserFrom::sender}}); }
+constexpr auto words(Direction) {
+  return std::to_array<Word<Direction>>({{"inbound", Direction::inbound}, {"outbound", Direction::outbound}});
+}
+constexpr auto words(UserFrom) {
+  return std::to_array<Word<UserFrom>>({{"auto", UserFrom::automatic}, {"auth", UserFrom::auth}, {"sender", UserFrom::sender}});
+}
 constexpr auto words(Source) { return std::to_array<Word<Source>>({{"host", Source::host}, {"client", Source::client}}); }
 
 template <class E>
@@ -65,6 +75,8 @@ struct HostPort {
   std::string host;  // an IP literal, without brackets
   std::uint16_t port = 0;
   std::string text() const;  // "1.2.3.4:25" or "[::1]:25"
+  // An upstream: text(), or original-destination for the empty host it reads as.
+  std::string upstream_text() const { return host.empty() ? std::string(kOriginalDestination) : text(); }
   // "1.2.3.4:25" or "[::1]:25" with an IP literal (what text() writes); empty otherwise.
   static std::optional<HostPort> parse(std::string_view s);
 };
@@ -103,7 +115,7 @@ struct Listener {
   Tls tls;
 
   bool original_destination() const { return upstream.host.empty(); }
-  std::string upstream_text() const { return original_destination() ? std::string(kOriginalDestination) : upstream.text(); }
+  std::string upstream_text() const { return upstream.upstream_text(); }
 };
 
 struct Timeouts {

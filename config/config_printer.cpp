@@ -44,11 +44,7 @@ void emit_fields(YAML::Emitter& e, const std::array<Field<S>, N>& fields, const 
         break;
       case FieldKind::cidrs: emit_cidrs(e, s.*std::get<std::vector<Cidr> S::*>(f.member)); break;
       case FieldKind::host_port: e << (s.*std::get<HostPort S::*>(f.member)).text(); break;
-      case FieldKind::upstream: {
-        const auto& hp = s.*std::get<HostPort S::*>(f.member);
-        e << (hp.host.empty() ? std::string(kOriginalDestination) : hp.text());
-        break;
-      }
+      case FieldKind::upstream: e << (s.*std::get<HostPort S::*>(f.member)).upstream_text(); break;
     }
   }
 }

@@ -20,8 +20,6 @@
 
 namespace smtp::config {
 
-using Keys = std::initializer_list<std::string_view>;
-
 // "HOST:PORT" or "[IPv6]:PORT" split into host and port text; empty when neither form.
 std::optional<std::pair<std::string, std::string_view>> split_host_port(std::string_view s);
 std::optional<std::uint16_t> port_number(std::string_view port);
@@ -38,10 +36,6 @@ class YamlReader {
   std::vector<ConfigError>& errors() { return errors_; }
 
   // Visits each key of a mapping, rejecting unknown keys with a suggestion.
-  template <class F>
-  void map(const YAML::Node& node, std::string_view where, Keys keys, F&& visit) {
-    map_of(node, where, keys, std::forward<F>(visit));
-  }
   template <class KeyList, class F>
   void map_of(const YAML::Node& node, std::string_view where, const KeyList& keys, F&& visit) {
     if (!node || node.IsNull()) return;

@@ -34,8 +34,9 @@ TEST_CASE("each wrong value is one error at its line and column, and the value k
 TEST_CASE("an unknown key is named with the closest known one, within two edits") {
   YamlReader r("x.yaml");
   std::string seen;
-  r.map(yaml("upstrem: 1\nlisten: 2\nzzzzzz: 3\n"), "listener", {"listen", "upstream"},
-        [&](const std::string& k, const YAML::Node&) { seen += k; });
+  const std::string_view keys[] = {"listen", "upstream"};
+  r.map_of(yaml("upstrem: 1\nlisten: 2\nzzzzzz: 3\n"), "listener", keys,
+           [&](const std::string& k, const YAML::Node&) { seen += k; });
   CHECK(seen == "listen");
   REQUIRE(r.errors().size() == 2);
   CHECK(r.errors()[0].message == "unknown key 'upstrem' in listener; did you mean 'upstream'?");
