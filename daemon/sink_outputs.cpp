@@ -64,7 +64,16 @@ SinkOutputs::SinkOutputs(const config::Config& config, Metrics& metrics) {
         next_report = now + std::chrono::seconds(10);
       }
     };
-    store_ = std::make_unique<store::SessionStore>(config.store.path, config.store.retention, config.store.queue_size, progress);
+    // A store that cannot write (a full disk) says so once, and once when it can again.
+    auto health = [path = config.store.path](bool ok, const std::string& why) {
+      if (ok) spdlog::info("store: writing to {} again", path);
+      else
+        spdlog::error("store: cannot write to {}: {}; sessions are dropped and counted in "
+                      "smtp_sensor_events_dropped_total{{sink=\"store\"}} until it works again",
+                      path, why);
+    };
+    store_ = std::make_unique<store::SessionStore>(config.store.path, config.store.retention, config.store.queue_size,
+                                                   progress, health);
     if (upgrading)
       spdlog::info("upgrading the session store: done in {:.1f} s",
                    std::chrono::duration<double>(Clock::now() - t0).count());

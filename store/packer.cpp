@@ -90,7 +90,7 @@ bool Packer::children_packed(Level level, std::int64_t start) const {
 }
 
 bool Packer::run(Clock::time_point deadline) {
-  if (newest_ms_ == kNone) return false;
+  if (newest_ms_ == kNone || Clock::now() < resume_at_) return false;
   if (scan_from_.empty()) {
     // Units before the oldest row still get (empty) packs back to the start of the
     // week that holds the first day of its month, so that every week and month holding
@@ -118,6 +118,10 @@ bool Packer::run(Clock::time_point deadline) {
       }
       if (!ready || !(leaf ? pack_rows(s) : pack_parent(level, s))) {
         if (gap == kNone) gap = s;
+        if (Clock::now() < resume_at_) {  // the write was refused: rest, then from here
+          cursor = gap;
+          return false;
+        }
       }
     }
     cursor = gap == kNone ? s : gap;
@@ -252,6 +256,10 @@ bool Packer::store(Level level, std::int64_t start, const ScopeBlobs& blobs) {
   if (ok) {
     packed_.insert({level, start});
     not_before_.erase({level, start});
+  } else {
+    // A COMMIT that fails may leave the transaction open, which would refuse every BEGIN after.
+    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    resume_at_ = Clock::now() + kRetryAfterFailure;
   }
   return ok;
 }

@@ -42,13 +42,16 @@ class Packer {
   // once per kind: with the steady cache those pages would come from the OS again).
   static constexpr int kSteadyCacheKiB = -8192;
   static constexpr int kMergeCacheKiB = -65536;
+  // After the database refuses a pack (a full disk), packing rests this long: the writer
+  // must not spin retrying every due unit while the disk stays full.
+  static constexpr auto kRetryAfterFailure = std::chrono::seconds(1);
 
   explicit Packer(sqlite3* db, std::size_t max_merge_bytes = kMaxMergeBytes);
 
   // For each session written, inside the writer's transaction.
   void touch(std::int64_t start_ms);
   // Builds due packs until deadline, each in a transaction of its own; returns true
-  // if due work is left.
+  // if due work is left (false while resting after a refused write).
   bool run(Clock::time_point deadline);
   // The packs before cutoff were deleted with the rows they summed (prune_rollups).
   void forget_before(std::int64_t cutoff_s);
@@ -70,6 +73,7 @@ class Packer {
   std::size_t max_merge_bytes_;
   std::map<Level, std::int64_t> scan_from_;  // per level, no unit before it is due
   std::int64_t newest_ms_;
+  Clock::time_point resume_at_{};  // kRetryAfterFailure after a refused write
   std::int64_t floor_s_ = std::numeric_limits<std::int64_t>::min();  // the retention cutoff, once pruned
 };
 

@@ -29,8 +29,12 @@ std::int64_t now_ms() {
 }  // namespace
 
 SessionStore::SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit,
-                           const MigrationProgress& progress)
-    : db_(open_store(path, false, progress)), queue_limit_(queue_limit), retention_ms_(retention.count()), packer_(db_) {
+                           const MigrationProgress& progress, Health health)
+    : db_(open_store(path, false, progress)),
+      queue_limit_(queue_limit),
+      retention_ms_(retention.count()),
+      packer_(db_),
+      health_(std::move(health)) {
   // The packer reads back the newest quarter hour's rows: 8 MB keeps them and the hot
   // ends of the indexes in memory. Merging a week or a month takes more, for that merge
   // only (Packer::pack_parent), so the daemon's steady footprint stays small (issue 20:
@@ -106,12 +110,13 @@ void SessionStore::write_batch(std::deque<SessionRecord>& batch) {
       "bytes_in, bytes_out, tls_version, tls_cipher, transcript_file, transcript_offset, direction, user_name) "
       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_, kInsert, -1, &st, nullptr) != SQLITE_OK) {
-    dropped_.fetch_add(batch.size(), std::memory_order_relaxed);
-    batch.clear();
+  if (sqlite3_prepare_v2(db_, kInsert, -1, &st, nullptr) != SQLITE_OK) return lose(batch);
+  if (sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    lose(batch);
+    sqlite3_finalize(st);
     return;
   }
-  sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
+  std::uint64_t inserted = 0;
   for (const auto& r : batch) {
     int i = 0;
     auto text = [&](const std::string& s) { sqlite3_bind_text(st, ++i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); };
@@ -144,19 +149,37 @@ void SessionStore::write_batch(std::deque<SessionRecord>& batch) {
     num(r.outbound ? 1 : 0);
     text(r.user);
     if (sqlite3_step(st) == SQLITE_DONE) {
-      written_.fetch_add(1, std::memory_order_relaxed);
+      ++inserted;
       trend_.add(r);
       packer_.touch(r.start_ms);
-    } else {
-      dropped_.fetch_add(1, std::memory_order_relaxed);
     }
     sqlite3_reset(st);
   }
-  // Same transaction as the rows: a report never sees one without the other.
-  trend_.write(db_);
-  sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   sqlite3_finalize(st);
+  // Same transaction as the rows: a report never sees one without the other. A full disk
+  // often shows only here, at COMMIT: then the rows and their roll-ups go together.
+  trend_.write(db_);
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return lose(batch);
+  written_.fetch_add(inserted, std::memory_order_relaxed);
+  dropped_.fetch_add(batch.size() - inserted, std::memory_order_relaxed);
   batch.clear();
+  if (failing_) {
+    failing_ = false;
+    if (health_) health_(true, {});
+  }
+}
+
+// A batch that could not be committed: rolled back, counted as dropped, and the first
+// failure of a run told (the sensor relays on; the store is a record, not a gate).
+void SessionStore::lose(std::deque<SessionRecord>& batch) {
+  const std::string why = sqlite3_errmsg(db_);
+  if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  dropped_.fetch_add(batch.size(), std::memory_order_relaxed);
+  batch.clear();
+  if (!failing_) {
+    failing_ = true;
+    if (health_) health_(false, why);
+  }
 }
 
 void SessionStore::prune() {

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -23,8 +24,11 @@ namespace smtp::store {
 class SessionStore {
  public:
   // Opens the database now, so a bad path fails at start-up; throws std::runtime_error.
+  // `health` hears, from the writer thread, when writing starts to fail (false, with
+  // SQLite's reason: a full disk, a read-only file) and when it works again (true, "").
+  using Health = std::function<void(bool ok, const std::string& why)>;
   SessionStore(const std::string& path, std::chrono::milliseconds retention, std::size_t queue_limit,
-               const MigrationProgress& progress = {});
+               const MigrationProgress& progress = {}, Health health = {});
   ~SessionStore();  // writes what is queued, then closes
   SessionStore(const SessionStore&) = delete;
   SessionStore& operator=(const SessionStore&) = delete;
@@ -42,6 +46,7 @@ class SessionStore {
  private:
   void run();
   void write_batch(std::deque<SessionRecord>& batch);
+  void lose(std::deque<SessionRecord>& batch);
   void prune();
 
   sqlite3* db_ = nullptr;
@@ -53,6 +58,8 @@ class SessionStore {
   std::deque<SessionRecord> queue_;
   TrendBatch trend_;  // the writer thread's only, as is packer_
   Packer packer_;
+  Health health_;
+  bool failing_ = false;  // the writer thread's: the last batch was not committed
   bool stopping_ = false;
   bool busy_ = true;  // until the writer's first pass (which prunes) is done, and while packs are due
   std::atomic<std::uint64_t> dropped_{0};

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
@@ -75,6 +76,17 @@ AlertLog::AlertLog(const config::Alerts& cfg) : pool_(std::make_shared<spdlog::d
   logger_ = std::make_shared<spdlog::async_logger>("alerts", sinks.begin(), sinks.end(), pool_,
                                                    spdlog::async_overflow_policy::overrun_oldest);
   logger_->set_pattern("%v");
+  // spdlog reports a write the file refuses here (and would print it to stderr on its own):
+  // count it as a dropped alert, and say why in the daemon's log at most once a minute.
+  logger_->set_error_handler([this, path = cfg.path](const std::string& why) {
+    failed_writes_.fetch_add(1, std::memory_order_relaxed);
+    const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (now_s < next_error_log_s_.load(std::memory_order_relaxed)) return;
+    next_error_log_s_.store(now_s + 60, std::memory_order_relaxed);
+    spdlog::error("alerts: cannot write to {}: {}; alerts are dropped and counted in "
+                  "smtp_sensor_events_dropped_total{{sink=\"alerts\"}}",
+                  path, why);
+  });
   // Alerts are rare and people tail the file: every line reaches the disk at once.
   logger_->flush_on(spdlog::level::info);
 }
@@ -83,7 +95,9 @@ AlertLog::~AlertLog() { flush(); }
 
 void AlertLog::write(const Alert& a) { logger_->warn("{}", to_json(a)); }
 
-std::uint64_t AlertLog::dropped() const { return pool_->overrun_counter(); }
+std::uint64_t AlertLog::dropped() const {
+  return pool_->overrun_counter() + failed_writes_.load(std::memory_order_relaxed);
+}
 
 void AlertLog::flush() { logger_->flush(); }
 

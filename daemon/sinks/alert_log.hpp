@@ -3,6 +3,7 @@
 
 #include "config/config.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -57,10 +58,13 @@ class AlertLog {
   explicit AlertLog(const config::Alerts& cfg);  // throws spdlog::spdlog_ex on a bad path
   ~AlertLog();
   void write(const Alert& a);
+  // Lines the queue overran, and writes the file refused (a full disk).
   std::uint64_t dropped() const;
   void flush();
 
  private:
+  std::atomic<std::uint64_t> failed_writes_{0};
+  std::atomic<std::int64_t> next_error_log_s_{0};
   std::shared_ptr<spdlog::details::thread_pool> pool_;
   std::shared_ptr<spdlog::async_logger> logger_;
 };

@@ -33,7 +33,7 @@
   X(domain_bytes, Counter, "smtp_sensor_domain_bytes_total", "Bytes per domain, both directions")                     \
   X(upstream_connect, Histogram, "smtp_sensor_upstream_connect_seconds", "Time to connect to the upstream")           \
   X(session_duration, Histogram, "smtp_sensor_session_duration_seconds", "How long sessions lasted")                 \
-  X(dropped, Counter, "smtp_sensor_events_dropped_total", "Lines or rows a full sink queue dropped")                 \
+  X(dropped, Counter, "smtp_sensor_events_dropped_total", "Lines or rows a sink dropped: its queue was full, or its file or database refused them")                 \
   X(out_of_descriptors, Counter, "smtp_sensor_out_of_descriptors_total",                                                \
     "Accepts (SMTP and HTTP) and upstream connects that failed because the daemon ran out of file descriptors")        \
   X(build_info, Gauge, "smtp_sensor_build_info", "Always 1; the version label names the running build")              \

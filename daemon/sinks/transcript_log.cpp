@@ -2,6 +2,7 @@
 
 #include <spdlog/common.h>
 #include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -67,23 +68,41 @@ void TranscriptLog::rotate() {
   }
 }
 
-void TranscriptLog::write_chunk(const std::string& text) {
+// A chunk reaches the file whole or not at all: a write the disk cuts short is truncated
+// away, so no half line is left for the next chunk to run into.
+void TranscriptLog::write_chunk(const Chunk& chunk) {
   std::uint64_t size = position().offset;
-  if (size > 0 && size + text.size() > max_size_) {
+  if (size > 0 && size + chunk.text.size() > max_size_) {
     rotate();
     size = position().offset;
   }
-  const char* p = text.data();
-  std::size_t left = text.size();
+  const char* p = chunk.text.data();
+  std::size_t left = chunk.text.size();
+  int error = 0;
   while (left > 0) {
     const auto n = ::write(fd_, p, left);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // disk full or the like: the lines are lost, the relay goes on
+    if (n <= 0) {
+      error = n < 0 ? errno : ENOSPC;
+      break;
+    }
     p += n;
     left -= static_cast<std::size_t>(n);
   }
+  if (error != 0) {
+    if (left < chunk.text.size()) (void)::ftruncate(fd_, static_cast<off_t>(size));
+    dropped_.fetch_add(chunk.lines, std::memory_order_relaxed);
+    if (!failing_)
+      spdlog::error("transcripts: cannot write to {}: {}; lines are dropped and counted in "
+                    "smtp_sensor_events_dropped_total{{sink=\"transcript\"}} until it works again",
+                    path_, std::strerror(error));
+    failing_ = true;
+    return;
+  }
+  if (failing_) spdlog::info("transcripts: writing to {} again", path_);
+  failing_ = false;
   std::lock_guard lock(position_mutex_);
-  position_.offset = size + (text.size() - left);
+  position_.offset = size + chunk.text.size();
 }
 
 TranscriptLog::~TranscriptLog() {
@@ -187,7 +206,7 @@ void TranscriptLog::run() {
     }
     // write(2) puts each chunk in the page cache at once, where readers (tail -f, grep,
     // GET /transcript) see it; nothing is held back in a user-space buffer.
-    write_chunk(chunk.text);
+    write_chunk(chunk);
   }
 }
 

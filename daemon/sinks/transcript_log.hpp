@@ -34,7 +34,8 @@ std::string transcript_file_name(const std::string& path, std::size_t index);
 // else: no lock, no allocation, no wake-up of another thread. Full buffers (and, once a
 // second, partial ones) go as one chunk to a writer thread, which appends them to a
 // size-rotated file (written with write(2), so each chunk's offset is known). When the writer falls behind by
-// more than queue_size lines, whole chunks are dropped and their lines counted.
+// more than queue_size lines, whole chunks are dropped and their lines counted; so are the
+// chunks the file refuses (a full disk), which are logged once per run of failures.
 class TranscriptLog {
  public:
   explicit TranscriptLog(const config::Transcripts& cfg);  // throws spdlog::spdlog_ex on a bad path
@@ -74,7 +75,7 @@ class TranscriptLog {
   void end_line(Buffer& b);
   void submit(Buffer& b);
   void run();
-  void write_chunk(const std::string& text);
+  void write_chunk(const Chunk& chunk);
   void open_file();
   void rotate();
 
@@ -82,6 +83,7 @@ class TranscriptLog {
   const std::uint64_t max_size_;
   const std::uint32_t max_files_;
   int fd_ = -1;
+  bool failing_ = false;  // the writer thread's: the last chunk did not reach the file
   mutable std::mutex position_mutex_;
   TranscriptPosition position_;  // under position_mutex_; written by the writer thread only
   const std::size_t queue_lines_;

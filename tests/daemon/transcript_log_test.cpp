@@ -3,6 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -48,4 +52,47 @@ TEST_CASE("each line: time, milliseconds, the LCID padded to ten (wider ones who
   CHECK(line_is(lines[0], " - [        42] C --> EHLO a"));
   CHECK(line_is(lines[1], " - [  36556595] S <-- 250 ok"));
   CHECK(line_is(lines[2], " - [12345678901] wider than ten"));
+}
+
+TEST_CASE("a chunk the file cuts short is taken back whole, and its lines are counted as dropped") {
+  char dir_template[] = "/tmp/transcript_log_test.XXXXXX";
+  const std::filesystem::path dir = ::mkdtemp(dir_template);
+  smtp::config::Transcripts cfg;
+  cfg.path = (dir / "transcript.log").string();
+  // A file size limit stands in for a full disk: write(2) stops at it part-way (EFBIG).
+  rlimit was{};
+  ::getrlimit(RLIMIT_FSIZE, &was);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = was;
+  small.rlim_cur = 100'003;  // not a multiple of the 80-byte line
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  const std::string text(40, 'x');  // a line of 80 bytes with its head
+  std::uint64_t dropped = 0;
+  {
+    TranscriptLog log(cfg);
+    for (int i = 0; i < 1000; ++i) log.line(7, text);  // 77 KB: written
+    log.flush();
+    for (int i = 0; i < 2000; ++i) log.line(8, text);  // a 64 KB chunk crosses the limit
+    log.flush();
+    dropped = log.dropped();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &was);
+  std::signal(SIGXFSZ, old_handler);
+  std::ifstream in(cfg.path, std::ios::binary);
+  const std::string all{std::istreambuf_iterator<char>(in), {}};
+  std::filesystem::remove_all(dir);
+  REQUIRE(!all.empty());
+  CHECK(all.back() == '\n');
+  std::size_t lines = 0;
+  bool whole = true;
+  for (std::size_t at = 0; at < all.size(); ++lines) {
+    const auto end = std::min(all.find('\n', at), all.size());
+    const std::string line = all.substr(at, end - at);
+    whole = whole && (line_is(line, " - [         7] " + text) || line_is(line, " - [         8] " + text));
+    at = end + 1;
+  }
+  CHECK(whole);
+  CHECK(lines >= 1000);
+  CHECK(dropped > 0);
+  CHECK(lines + dropped == 3000);
 }

@@ -5,9 +5,15 @@
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
 #include <filesystem>
 #include <string_view>
 
@@ -95,6 +101,81 @@ TEST_CASE("a full queue drops and counts instead of blocking") {
   store.flush();
   CHECK(store.dropped() > 0);
   CHECK(store.written() + store.dropped() == 20000);
+}
+
+TEST_CASE("a batch the disk refuses is rolled back and counted, told once, and writing resumes") {
+  TempDir dir;
+  std::mutex m;
+  std::vector<std::pair<bool, std::string>> told;
+  auto health = [&](bool ok, const std::string& why) {
+    std::lock_guard lock(m);
+    told.emplace_back(ok, why);
+  };
+  auto wait_for = [](auto done) {
+    for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(10ms);
+    return done();
+  };
+  SessionStore store((dir.path / "sessions.db").string(), 400 * 24h, 100000, {}, health);
+  store.submit(record(1, now_ms()));
+  store.flush();
+  REQUIRE(store.written() == 1);
+  // A file size limit stands in for a full disk: SQLite's writes past 8 KiB fail (EFBIG).
+  rlimit was{};
+  ::getrlimit(RLIMIT_FSIZE, &was);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = was;
+  small.rlim_cur = 8192;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  for (std::uint64_t i = 0; i < 2000; ++i) store.submit(record(100 + i, now_ms()));
+  const bool refused = wait_for([&] { return store.dropped() == 2000; });
+  ::setrlimit(RLIMIT_FSIZE, &was);
+  std::signal(SIGXFSZ, old_handler);
+  CHECK(refused);
+  CHECK(store.written() == 1);
+  for (std::uint64_t i = 0; i < 10; ++i) store.submit(record(5000 + i, now_ms()));
+  CHECK(wait_for([&] { return store.written() == 11; }));
+  store.flush();
+  std::lock_guard lock(m);
+  REQUIRE(told.size() == 2);  // once when it failed, once when it worked again
+  CHECK(!told[0].first);
+  CHECK(!told[0].second.empty());
+  CHECK(told[1] == std::pair<bool, std::string>{true, ""});
+}
+
+TEST_CASE("packing rests while the disk refuses its writes, then finishes") {
+  TempDir dir;
+  const auto path = (dir.path / "sessions.db").string();
+  auto cpu_s = [] {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  };
+  SessionStore store(path, 400 * 24h, 100000);
+  // A session 20 days back: some two thousand quarter hours and their parents to pack.
+  store.submit(record(1, noon_days_ago(20)));
+  for (int i = 0; i < 500 && store.written() == 0; ++i) std::this_thread::sleep_for(5ms);
+  REQUIRE(store.written() == 1);
+  rlimit was{};
+  ::getrlimit(RLIMIT_FSIZE, &was);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = was;
+  small.rlim_cur = 8192;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  std::this_thread::sleep_for(200ms);  // the packer meets the limit
+  const double before = cpu_s();
+  std::this_thread::sleep_for(1s);
+  const double used = cpu_s() - before;
+  ::setrlimit(RLIMIT_FSIZE, &was);
+  std::signal(SIGXFSZ, old_handler);
+  CHECK_MESSAGE(used < 0.3, "the writer used " << used << " s of CPU in 1 s against a full disk");
+  // Packing resumes (flush does not wait out a rest: with a disk that stays full, a
+  // shutdown would never end) and reaches the session's quarter hour.
+  sqlite3* db = open_store(path, /*read_only=*/true);
+  std::int64_t packed = 0;
+  for (int i = 0; i < 1000 && packed < 1900; ++i, std::this_thread::sleep_for(10ms))
+    packed = query_int(db, "SELECT count(*) FROM rollup_packed WHERE level = 4");
+  sqlite3_close(db);
+  CHECK(packed > 1900);
 }
 
 TEST_CASE("reopening keeps data and does not migrate twice") {
