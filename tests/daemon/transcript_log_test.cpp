@@ -1,12 +1,10 @@
-// The transcript file's line head: local time with milliseconds, the LCID right-aligned in ten.
+// The transcript file: each line's head (local time with milliseconds, the LCID right-aligned in ten), and whole lines only when the disk refuses a write.
 #include "daemon/sinks/transcript_log.hpp"
+#include "tests/file_size_limit.hpp"
 
 #include <doctest/doctest.h>
 
-#include <sys/resource.h>
-
 #include <algorithm>
-#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -59,16 +57,10 @@ TEST_CASE("a chunk the file cuts short is taken back whole, and its lines are co
   const std::filesystem::path dir = ::mkdtemp(dir_template);
   smtp::config::Transcripts cfg;
   cfg.path = (dir / "transcript.log").string();
-  // A file size limit stands in for a full disk: write(2) stops at it part-way (EFBIG).
-  rlimit was{};
-  ::getrlimit(RLIMIT_FSIZE, &was);
-  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit small = was;
-  small.rlim_cur = 100'003;  // not a multiple of the 80-byte line
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
   const std::string text(40, 'x');  // a line of 80 bytes with its head
   std::uint64_t dropped = 0;
   {
+    smtp::test::FileSizeLimit full(100'003);  // write(2) stops part-way into a line
     TranscriptLog log(cfg);
     for (int i = 0; i < 1000; ++i) log.line(7, text);  // 77 KB: written
     log.flush();
@@ -76,8 +68,6 @@ TEST_CASE("a chunk the file cuts short is taken back whole, and its lines are co
     log.flush();
     dropped = log.dropped();
   }
-  ::setrlimit(RLIMIT_FSIZE, &was);
-  std::signal(SIGXFSZ, old_handler);
   std::ifstream in(cfg.path, std::ios::binary);
   const std::string all{std::istreambuf_iterator<char>(in), {}};
   std::filesystem::remove_all(dir);

@@ -2,6 +2,7 @@
 #include "store/pack.hpp"
 #include "store/schema.hpp"
 #include "store/session_store.hpp"
+#include "tests/file_size_limit.hpp"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
@@ -9,7 +10,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <csignal>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -119,17 +119,12 @@ TEST_CASE("a batch the disk refuses is rolled back and counted, told once, and w
   store.submit(record(1, now_ms()));
   store.flush();
   REQUIRE(store.written() == 1);
-  // A file size limit stands in for a full disk: SQLite's writes past 8 KiB fail (EFBIG).
-  rlimit was{};
-  ::getrlimit(RLIMIT_FSIZE, &was);
-  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit small = was;
-  small.rlim_cur = 8192;
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-  for (std::uint64_t i = 0; i < 2000; ++i) store.submit(record(100 + i, now_ms()));
-  const bool refused = wait_for([&] { return store.dropped() == 2000; });
-  ::setrlimit(RLIMIT_FSIZE, &was);
-  std::signal(SIGXFSZ, old_handler);
+  bool refused = false;
+  {
+    smtp::test::FileSizeLimit full(8192);  // SQLite's writes past 8 KiB fail
+    for (std::uint64_t i = 0; i < 2000; ++i) store.submit(record(100 + i, now_ms()));
+    refused = wait_for([&] { return store.dropped() == 2000; });
+  }
   CHECK(refused);
   CHECK(store.written() == 1);
   for (std::uint64_t i = 0; i < 10; ++i) store.submit(record(5000 + i, now_ms()));
@@ -155,18 +150,14 @@ TEST_CASE("packing rests while the disk refuses its writes, then finishes") {
   store.submit(record(1, noon_days_ago(20)));
   for (int i = 0; i < 500 && store.written() == 0; ++i) std::this_thread::sleep_for(5ms);
   REQUIRE(store.written() == 1);
-  rlimit was{};
-  ::getrlimit(RLIMIT_FSIZE, &was);
-  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit small = was;
-  small.rlim_cur = 8192;
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-  std::this_thread::sleep_for(200ms);  // the packer meets the limit
-  const double before = cpu_s();
-  std::this_thread::sleep_for(1s);
-  const double used = cpu_s() - before;
-  ::setrlimit(RLIMIT_FSIZE, &was);
-  std::signal(SIGXFSZ, old_handler);
+  double used = 0;
+  {
+    smtp::test::FileSizeLimit full(8192);
+    std::this_thread::sleep_for(200ms);  // the packer meets the limit
+    const double before = cpu_s();
+    std::this_thread::sleep_for(1s);
+    used = cpu_s() - before;
+  }
   CHECK_MESSAGE(used < 0.3, "the writer used " << used << " s of CPU in 1 s against a full disk");
   // Packing resumes (flush does not wait out a rest: with a disk that stays full, a
   // shutdown would never end) and reaches the session's quarter hour.
