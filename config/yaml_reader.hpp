@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
-#include <initializer_list>
 #include <iterator>
 #include <optional>
 #include <string>
