@@ -12,7 +12,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread -Wno-tsan" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread"
 cmake --build "$build" --target smtp-sensor -j2
 tests=(test_concurrency test_client_limit test_lifecycle test_observability test_tls test_reliability
-       test_flags_control test_http_secure test_investigate test_resets test_timeouts)
+       test_flags_control test_http_secure test_investigate test_resets test_timeouts test_full_disk)
 args=("$@")
 [ ${#args[@]} -eq 0 ] && for t in "${tests[@]}"; do args+=("$root/tests/integration/$t.py"); done
 export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=0 second_deadlock_stack=1"
