@@ -331,7 +331,7 @@ tests:
           - exp_labels: {severity: warning, job: smtp-sensor, instance: "mx1:9925", sink: transcript}
             exp_annotations:
               summary: "smtp-sensor mx1:9925 is dropping transcript events"
-              description: "The transcript queue was full and 100 lines or rows were dropped in 15 minutes. Relaying and metrics are unaffected, but the transcript record is incomplete. The disk is slow or full, or the queue (transcripts.queue_size, store.queue_size) is too small for the load."
+              description: "100 transcript lines, alerts or rows were dropped in 15 minutes. Relaying and metrics are unaffected, but the transcript record is incomplete. The disk is full (the daemon's log says \"cannot write to\"), or slow, or the queue (transcripts.queue_size, store.queue_size) is too small for the load."
       - eval_time: 30m
         alertname: SmtpSensorEventsDropped
         exp_alerts: []
