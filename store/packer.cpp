@@ -252,13 +252,12 @@ bool Packer::store(Level level, std::int64_t start, const ScopeBlobs& blobs) {
   sqlite3_bind_int(mark.get(), 1, static_cast<int>(level));
   sqlite3_bind_int64(mark.get(), 2, start);
   ok = ok && sqlite3_step(mark.get()) == SQLITE_DONE;
-  ok = sqlite3_exec(db_, ok ? "COMMIT" : "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK && ok;
+  ok = ok && sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
   if (ok) {
     packed_.insert({level, start});
     not_before_.erase({level, start});
   } else {
-    // A COMMIT that fails may leave the transaction open, which would refuse every BEGIN after.
-    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    rollback_if_open(db_);
     resume_at_ = Clock::now() + kRetryAfterFailure;
   }
   return ok;

@@ -27,6 +27,10 @@ inline constexpr int kScopedSchema = 7;
 // Runs one statement with no results; throws std::runtime_error on failure.
 void exec(sqlite3* db, const char* sql);
 
+// Ends a failed write transaction if it is still open: SQLite rolls some back by itself
+// (SQLITE_FULL may), and a failed COMMIT may leave one open, which refuses every BEGIN after.
+void rollback_if_open(sqlite3* db);
+
 // A prepared statement, finalized when it goes; null if SQLite refused the SQL.
 using Stmt = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
 Stmt prepare(sqlite3* db, const char* sql);

@@ -173,7 +173,7 @@ void SessionStore::write_batch(std::deque<SessionRecord>& batch) {
 // failure of a run told (the sensor relays on; the store is a record, not a gate).
 void SessionStore::lose(std::deque<SessionRecord>& batch) {
   const std::string why = sqlite3_errmsg(db_);
-  if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  rollback_if_open(db_);
   dropped_.fetch_add(batch.size(), std::memory_order_relaxed);
   batch.clear();
   if (!failing_) {
