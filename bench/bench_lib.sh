@@ -85,6 +85,8 @@ start_haproxy() {
 # cpu_ticks PID: utime + stime of all its threads, plus those of its reaped children (a
 # forking TLS sink); in clock ticks.
 cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
+# sys_ticks PID: the kernel's part of cpu_ticks (stime + cstime).
+sys_ticks() { awk '{print $15 + $17}' "/proc/$1/stat"; }
 
 # sensor_settings: the sensor config after its listeners, the same in both benchmarks:
 # transcripts and store on or off with --sinks, `threads:` from $SENSOR_THREADS, everything

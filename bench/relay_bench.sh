@@ -123,24 +123,24 @@ declare -A PPID_OF=([direct]="" [haproxy]=$HAPROXY_PID [sensor]=$SENSOR_PID [fle
 run_one() {  # run_one ROUND SCENARIO TARGET
   local round=$1 scn=$2 tgt=$3 args msgs size
   IFS="|" read -r args _ msgs size <<<"${SCN[$scn]}"
-  local ppid=${PPID_OF[$tgt]} p0=0 p1=0 k0 k1 t0 t1 rc=0 src
-  [[ -n $ppid ]] && p0=$(cpu_ticks "$ppid")
+  local ppid=${PPID_OF[$tgt]} p0=0 p1=0 y0=0 y1=0 k0 k1 t0 t1 rc=0 src
+  [[ -n $ppid ]] && p0=$(cpu_ticks "$ppid") && y0=$(sys_ticks "$ppid")
   k0=$(cpu_ticks "$SINK_PID")
   t0=$(date +%s.%N)
   # shellcheck disable=SC2086
   src=$( { TIMEFORMAT='%U %S'; time "$SMTP_SOURCE_BIN" $args "127.0.0.1:${PORT[$tgt]}" \
            >"$work/source.out" 2>&1; } 2>&1 ) || rc=$?
   t1=$(date +%s.%N)
-  [[ -n $ppid ]] && p1=$(cpu_ticks "$ppid")
+  [[ -n $ppid ]] && p1=$(cpu_ticks "$ppid") && y1=$(sys_ticks "$ppid")
   k1=$(cpu_ticks "$SINK_PID")
   if [[ $rc != 0 || -s "$work/source.out" ]]; then
     echo "WARN: smtp-source rc=$rc for $scn/$tgt round $round: $(head -c 300 "$work/source.out")" >&2
     [[ $rc != 0 ]] && return 0
   fi
-  # round scenario target msgs bytes wall proxy_cpu sink_cpu source_cpu
+  # round scenario target msgs bytes wall proxy_cpu sink_cpu source_cpu proxy_sys
   awk -v r="$round" -v s="$scn" -v t="$tgt" -v m="$msgs" -v b="$size" -v t0="$t0" -v t1="$t1" \
-      -v p="$((p1 - p0))" -v k="$((k1 - k0))" -v hz="$tck" -v src="$src" \
-      'BEGIN{split(src, c, " "); printf "%s\t%s\t%s\t%d\t%d\t%.4f\t%.3f\t%.3f\t%.3f\n", r, s, t, m, b, t1-t0, p/hz, k/hz, c[1]+c[2]}' \
+      -v p="$((p1 - p0))" -v k="$((k1 - k0))" -v y="$((y1 - y0))" -v hz="$tck" -v src="$src" \
+      'BEGIN{split(src, c, " "); printf "%s\t%s\t%s\t%d\t%d\t%.4f\t%.3f\t%.3f\t%.3f\t%.3f\n", r, s, t, m, b, t1-t0, p/hz, k/hz, c[1]+c[2], y/hz}' \
       >>"$results"
   printf '  round %s %-9s %-8s %6.2fs\n' "$round" "$scn" "$tgt" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" >&2
   # per-connection runs leave TIME_WAIT sockets behind; let the loopback settle a moment
@@ -174,16 +174,17 @@ if [[ $FLEET == 1 ]]; then
   peak_rss+=" events_dropped=$(fleet_metric smtp_sensor_fleet_events_dropped_total)"
 fi
 
-/usr/bin/python3 - "$results" "$SCENARIOS" "$peak_rss" <<'PY'
+/usr/bin/python3 - "$results" "$SCENARIOS" "$peak_rss" "$(nproc)" <<'PY'
 import sys, statistics as st
+cores = int(sys.argv[4])
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 order = sys.argv[2].split(",")
 labels = {"reuse1k": "20000 x 1KB, 10 reused sessions", "conn1k": "20000 x 1KB, 1 session/msg",
           "reuse1m": "200 x 1MB, 10 reused sessions", "serial1k": "5000 x 1KB, 1 session serial",
           "conc1k": "20000 x 1KB, 1 session/msg, 1000 conc"}
 data = {}
-for r, s, t, m, b, wall, pc, kc, sc in rows:
-    data.setdefault((s, t), []).append((int(m), int(b), float(wall), float(pc), float(kc), float(sc)))
+for r, s, t, m, b, wall, pc, kc, sc, yc in rows:
+    data.setdefault((s, t), []).append((int(m), int(b), float(wall), float(pc), float(kc), float(sc), float(yc)))
 def med(s, t, f):
     v = data.get((s, t))
     return st.median(f(x) for x in v) if v else float("nan")
@@ -221,6 +222,23 @@ for s in order:
     hs, ns = med(s, "haproxy", lambda x: x[5]), med(s, "sensor", lambda x: x[5])
     print(f"{labels[s]:34} {hc:10.2f} {nc:10.2f} {nc/hc if hc else float('nan'):8.2f} {hc/m*1e6:11.1f} {nc/m*1e6:11.1f}"
           f" {hk:6.2f}/{nk:<6.2f} {hs:7.2f}/{ns:<6.2f}")
+print()
+# Throughput on a machine the proxy shares with its load is (cores x busy) / (CPU per message
+# of proxy, sink and source together): the ratio of two runs splits into those two factors.
+print("Whole machine (median; proxy + sink + source CPU per message, and how busy the %d cores were)" % cores)
+hdr = (f"{'scenario':34} {'hap us/msg':>11} {'sns us/msg':>11} {'hap/sns':>8} {'hap busy':>9} {'sns busy':>9}"
+       f" {'sns/hap':>8} {'proxy kernel % (h/s)':>21}")
+print(hdr); print("-" * len(hdr))
+for s in order:
+    if (s, "sensor") not in data or (s, "haproxy") not in data:
+        continue
+    m = data[(s, "sensor")][0][0]
+    work = lambda t: med(s, t, lambda x: x[3] + x[4] + x[5]) / m * 1e6
+    busy = lambda t: med(s, t, lambda x: (x[3] + x[4] + x[5]) / (x[2] * cores))
+    kern = lambda t: 100 * med(s, t, lambda x: x[6] / x[3] if x[3] else float("nan"))
+    wh, ws, bh, bs = work("haproxy"), work("sensor"), busy("haproxy"), busy("sensor")
+    print(f"{labels[s]:34} {wh:11.1f} {ws:11.1f} {wh/ws:8.2f} {100*bh:8.0f}% {100*bs:8.0f}%"
+          f" {bs/bh:8.2f} {kern('haproxy'):10.0f}/{kern('sensor'):<10.0f}")
 if fleet:
     print()
     print("Fleet sensor CPU (median; the sensor process only: PostgreSQL's own CPU is not counted)")
@@ -230,7 +248,7 @@ if fleet:
 print()
 print(sys.argv[3])
 print()
-print("Per-round raw data (round scenario target msgs bytes wall_s proxy_cpu_s sink_cpu_s source_cpu_s):")
+print("Per-round raw data (round scenario target msgs bytes wall_s proxy_cpu_s sink_cpu_s source_cpu_s proxy_sys_s):")
 for r in rows: print("  " + " ".join(r))
 PY
 
