@@ -1,5 +1,6 @@
 #include "config/config_loader.hpp"
 
+#include "config/address_rules.hpp"
 #include "config/config_sections.hpp"
 #include "config/units.hpp"
 #include "config/yaml_reader.hpp"
@@ -59,7 +60,11 @@ void read_detectors(YamlReader& r, const YAML::Node& n, Detectors& d) {
         for (auto a : allowed) msg.append(" ").append(a);
         r.error(item.first.Mark(), msg + ")");
       } else if (key == "enabled") r.boolean(item.second, what, det.enabled);
-      else if (key == "action") r.choice(item.second, what, det.action);
+      else if (key == "action") {
+        r.choice(item.second, what, det.action);
+        if (acts_on_accounts_only(*id) && det.action == Action::block)
+          r.error(item.second.Mark(), what + ": " + name + " flags an account, never an address, so there is nothing to block");
+      }
       else if (key == "window") {
         r.duration(item.second, what, det.window);
         if (std::chrono::duration_cast<std::chrono::seconds>(det.window).count() > kMaxWindowSeconds)
@@ -166,7 +171,6 @@ Listener read_listener(YamlReader& r, const YAML::Node& n) {
     read_fields(r, v, "tls", "tls.", sections::listener_tls, l.tls);
     check_tls(r, v, l.tls);
   });
-  if (n.IsMap() && !n["listen"]) r.error(n.Mark(), "listener '" + l.name + "': 'listen' is required");
   if (l.name.empty()) r.error(n.Mark(), "listener name must not be empty");
   if (l.source == Source::client && l.direction == Direction::outbound)
     r.error(n.Mark(), "listener '" + l.name + "': source: client is for inbound listeners");
@@ -268,6 +272,34 @@ constexpr TopKey kTopLevel[] = {
     {sections::fleet.name, read_fleet},
 };
 
+// A fixed upstream that is one of the sensor's own listeners would have each session dial
+// the sensor again, until descriptors run out; http.listen on a listener's port cannot bind.
+void check_self_references(YamlReader& r, const YAML::Node& root, const Config& c) {
+  const YAML::Node entries = root.IsMap() ? root["listeners"] : YAML::Node();
+  for (std::size_t i = 0; i < c.listeners.size(); ++i) {
+    const Listener& a = c.listeners[i];
+    if (a.original_destination()) continue;
+    for (const Listener& b : c.listeners) {
+      if (!connect_reaches(a.upstream, b.listen)) continue;
+      // At the upstream key, or at the entry when the upstream is the default.
+      const YAML::Node entry = entries.IsSequence() && i < entries.size() ? entries[i] : YAML::Node();
+      const YAML::Node at = entry.IsMap() && entry["upstream"] ? entry["upstream"] : entry;
+      r.error(at ? at.Mark() : root.Mark(), "listener '" + a.name + "': upstream " + a.upstream.text() +
+                                                " is the sensor's own listener '" + b.name + "' (" + b.listen.text() +
+                                                "): it would relay to itself");
+      break;
+    }
+  }
+  const auto http = HostPort::parse(c.http.listen);
+  if (!http) return;
+  for (const Listener& b : c.listeners)
+    if (binds_clash(*http, b.listen)) {
+      const YAML::Node at = root.IsMap() && root["http"].IsMap() ? root["http"]["listen"] : YAML::Node();
+      r.error(at ? at.Mark() : root.Mark(), "http.listen " + http->text() + " overlaps listener '" + b.name + "''s " +
+                                                b.listen.text() + ": both cannot be bound");
+    }
+}
+
 Config read_root(YamlReader& r, const YAML::Node& root) {
   Config c;
   if (root.IsNull()) return c;
@@ -284,11 +316,15 @@ Config read_root(YamlReader& r, const YAML::Node& root) {
   };
   for (std::size_t i = 0; i < c.listeners.size(); ++i)
     for (std::size_t j = 0; j < i; ++j) {
-      if (c.listeners[i].name == c.listeners[j].name)
-        r.error(place(i), "listener name '" + c.listeners[i].name + "' is used twice");
-      if (c.listeners[i].listen.text() == c.listeners[j].listen.text())
-        r.error(place(i), "listen address " + c.listeners[i].listen.text() + " is used twice");
+      const Listener &a = c.listeners[i], &b = c.listeners[j];
+      if (a.name == b.name) r.error(place(i), "listener name '" + a.name + "' is used twice");
+      if (a.listen.text() == b.listen.text())
+        r.error(place(i), "listen address " + a.listen.text() + " is used twice");
+      else if (binds_clash(a.listen, b.listen))
+        r.error(place(i), "listen address " + a.listen.text() + " overlaps listener '" + b.name + "''s " +
+                              b.listen.text() + ": both cannot be bound");
     }
+  check_self_references(r, root, c);
   return c;
 }
 
@@ -324,13 +360,24 @@ std::string join(const std::vector<ConfigError>& errors) {
 
 ConfigErrors::ConfigErrors(std::vector<ConfigError> errors) : std::runtime_error(join(errors)), errors_(std::move(errors)) {}
 
+namespace {
+// yaml-cpp names what it did not find, not the usual slip behind it.
+std::string syntax_hint(std::string_view msg) {
+  if (msg == "end of sequence not found" || msg == "end of map not found" || msg == "illegal map value")
+    return " (check the indentation: the keys of one mapping start in one column, and so do the '- ' of one list)";
+  if (msg == "end of sequence flow not found" || msg == "end of map flow not found")
+    return " (a '[' or '{' is not closed)";
+  return {};
+}
+}  // namespace
+
 Config parse_config(std::string_view yaml, const std::string& file_name) {
   YamlReader r(file_name);
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    r.error(e.mark, e.msg);
+    r.error(e.mark, e.msg + syntax_hint(e.msg));
     throw ConfigErrors(std::move(r.errors()));
   }
   Config c = read_root(r, root);

@@ -98,7 +98,8 @@ std::string effective_yaml(const Config& c) {
     if (!k.threshold_key.empty()) e << YAML::Key << std::string(k.threshold_key) << YAML::Value << d.threshold;
     if (!k.ratio_key.empty()) e << YAML::Key << std::string(k.ratio_key) << YAML::Value << d.ratio;
     if (k.windowed) e << YAML::Key << "window" << YAML::Value << format_duration(d.window);
-    e << YAML::Key << "action" << YAML::Value << std::string(to_string(d.action)) << YAML::EndMap;
+    if (!acts_on_accounts_only(k.id)) e << YAML::Key << "action" << YAML::Value << std::string(to_string(d.action));
+    e << YAML::EndMap;
   }
   e << YAML::Key << "max_tracked" << YAML::Value << c.detectors.max_tracked << YAML::EndMap;
   emit(e, sections::addresses, c);

@@ -78,6 +78,13 @@ inline constexpr std::array<DetectorInfo, kDetectorCount> kDetectors{{
 }};
 
 constexpr const DetectorInfo& info(DetectorId id) { return kDetectors[static_cast<std::size_t>(id)]; }
+
+// The detectors whose alert names an account and never flags or blocks an address (SPEC 15):
+// their `action` has nothing to act on, so the loader refuses `block` and the printer
+// leaves the key out (`action: flag` is still read, as older configs have it).
+constexpr bool acts_on_accounts_only(DetectorId id) {
+  return id == DetectorId::user_many_ips || id == DetectorId::outbound_rejections;
+}
 constexpr std::string_view to_string(DetectorId id) { return info(id).name; }
 
 constexpr std::optional<DetectorId> detector_named(std::string_view name) {

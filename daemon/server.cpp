@@ -3,6 +3,7 @@
 #include "config/config_loader.hpp"
 #include "daemon/http/investigate_routes.hpp"
 #include "daemon/http/routes.hpp"
+#include "daemon/relay/original_destination.hpp"
 #include "daemon/relay/relay_session.hpp"
 #include "daemon/reload_plan.hpp"
 #include "text/json.hpp"
@@ -18,6 +19,7 @@
 #include <csignal>
 #include <cstring>
 #include <future>
+#include <span>
 #include <stdexcept>
 #include <thread>
 
@@ -46,6 +48,15 @@ void allow_tproxy(tcp::acceptor& acceptor, bool v6, const std::string& listener)
                  "(CAP_NET_ADMIN, see OPERATIONS)", listener, std::strerror(errno));
 }
 
+// The first listener whose fixed upstream is the sensor itself, said; empty if none.
+std::string upstream_loop(const config::Config& cfg, std::span<const tcp::endpoint> listens) {
+  for (const auto& l : cfg.listeners)
+    if (!l.original_destination() && dials_itself(to_endpoint(l.upstream), listens))
+      return "listener '" + l.name + "': upstream " + l.upstream.text() +
+             " is an address of this host on a port the sensor listens on: it would relay to itself";
+  return {};
+}
+
 }  // namespace
 
 Server::Server(config::Config config)
@@ -65,6 +76,7 @@ Server::Server(config::Config config)
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(i));
   std::vector<tcp::endpoint> all_listens;
   for (const auto& lc : cfg.listeners) all_listens.push_back(to_endpoint(lc.listen));
+  if (const auto why = upstream_loop(cfg, all_listens); !why.empty()) throw std::runtime_error(why);
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     auto l = std::make_unique<Listening>();
     l->runtime.index = i;
@@ -278,6 +290,8 @@ void Server::reload() {
     // Whatever only a restart changes keeps its running value, and is named.
     for (const auto& key : keep_restart_only(*current, fresh))
       spdlog::warn("reload: {} changes only on restart; the running value stays", key);
+    if (const auto why = upstream_loop(fresh, listeners_.front()->runtime.all_listens); !why.empty())
+      throw config::ConfigErrors({{current->source, 0, 0, why}});
     reload_tls(fresh);
     reload_http(fresh);
     sensor_->reconfigure(fresh);
@@ -386,7 +400,9 @@ void Server::begin_drain() {
   draining_ = true;
   sd_notify(0, "STOPPING=1");
   const auto grace = config()->timeouts.shutdown_grace;
-  spdlog::info("draining: no new connections; {} sessions get up to {} ms", active_sessions(), grace.count());
+  const auto open = active_sessions();
+  spdlog::info("draining: no new connections; {} session{} get{} up to {} ms", open, open == 1 ? "" : "s",
+               open == 1 ? "s" : "", grace.count());
   for (auto& l : listeners_)
     asio::post(l->home->context(), [&l] {
       error_code ignored;

@@ -17,6 +17,18 @@ void make_parent(const std::string& path) {
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
 }
 
+// A sink that cannot open its file stops the start, naming the config key that chose
+// the path: "cannot open log file" alone read like the daemon's own log.
+template <class Make>
+auto opened(const char* key, const std::string& path, Make&& make) {
+  try {
+    make_parent(path);
+    return make();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(key) + " " + path + ": cannot open it: " + e.what());
+  }
+}
+
 // Sinks count their own drops; the metric catches up with them at each scrape.
 void mirror(prometheus::Counter& metric, std::uint64_t total) {
   const double seen = metric.Value();
@@ -26,16 +38,10 @@ void mirror(prometheus::Counter& metric, std::uint64_t total) {
 }  // namespace
 
 SinkOutputs::SinkOutputs(const config::Config& config, Metrics& metrics) {
-  try {
-    if (config.transcripts.enabled) {
-      make_parent(config.transcripts.path);
-      transcript_ = std::make_unique<TranscriptLog>(config.transcripts);
-    }
-    make_parent(config.alerts.path);
-    alerts_ = std::make_unique<AlertLog>(config.alerts);
-  } catch (const spdlog::spdlog_ex& e) {
-    throw std::runtime_error(std::string("cannot open log file: ") + e.what());
-  }
+  if (config.transcripts.enabled)
+    transcript_ = opened("transcripts.path", config.transcripts.path,
+                         [&] { return std::make_unique<TranscriptLog>(config.transcripts); });
+  alerts_ = opened("alerts.path", config.alerts.path, [&] { return std::make_unique<AlertLog>(config.alerts); });
   if (config.store.enabled) {
     // A schema upgrade may back-fill millions of rows before the daemon listens: say so,
     // with progress and a done line, and keep pushing systemd's start timeout
@@ -72,8 +78,10 @@ SinkOutputs::SinkOutputs(const config::Config& config, Metrics& metrics) {
                       "smtp_sensor_events_dropped_total{{sink=\"store\"}} until it works again",
                       path, why);
     };
-    store_ = std::make_unique<store::SessionStore>(config.store.path, config.store.retention, config.store.queue_size,
+    store_ = opened("store.path", config.store.path, [&] {
+      return std::make_unique<store::SessionStore>(config.store.path, config.store.retention, config.store.queue_size,
                                                    progress, health);
+    });
     if (upgrading)
       spdlog::info("upgrading the session store: done in {:.1f} s",
                    std::chrono::duration<double>(Clock::now() - t0).count());

@@ -49,6 +49,15 @@ Interception classify_destination(const tcp::endpoint& target, std::span<const t
 
 const char* to_string(Interception i);
 
+// A fixed upstream that is the sensor itself: a listener's own address, or an address of
+// this host under a wildcard listen. Each session would dial the sensor again until
+// descriptors ran out. The loader refuses the loopback cases at their line; the host's
+// other addresses are known only here, at start and reload.
+inline bool dials_itself(const tcp::endpoint& upstream, std::span<const tcp::endpoint> listens) {
+  return classify_destination(upstream, listens, 0, [](const asio::ip::address& a) { return is_local_address(a); }) ==
+         Interception::loop;
+}
+
 // "198.51.100.7:25" or "[2001:db8::7]:25", as config::HostPort writes an upstream.
 std::string upstream_text(const tcp::endpoint& e);
 

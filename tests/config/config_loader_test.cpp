@@ -59,6 +59,7 @@ listeners:
     user_from: sender
   - name: transparent
     listen: 127.0.0.1:2527
+    upstream: "127.0.0.1:2526"
     source: client
 threads: 3
 timeouts: { connect: 2s, idle: 90s, shutdown_grace: 0s }
@@ -121,8 +122,49 @@ TEST_CASE("impossible values are refused") {
   CHECK(errors_of("listeners:\n  - listen: 1.2.3.4:25\n    direction: outbound\n    source: client\n").at(0) ==
         "2:5: listener 'smtp': source: client is for inbound listeners");
   CHECK(errors_of("detectors:\n  pregreet: { window: 5m }\n").at(0).rfind("2:15: unknown key 'window' in detectors.pregreet", 0) == 0);
+  CHECK(errors_of("detectors:\n  user_many_ips: { action: block }\n").at(0) ==
+        "2:28: detectors.user_many_ips.action: user_many_ips flags an account, never an address, so there is nothing to block");
+  CHECK(errors_of("detectors:\n  outbound_rejections: { action: flag }\n").empty());
   CHECK(errors_of("detectors:\n  auth_brutforce: {}\n").at(0) ==
         "2:3: unknown key 'auth_brutforce' in detectors; did you mean 'auth_bruteforce'?");
+}
+
+TEST_CASE("an upstream that is the sensor's own listener, and binds that overlap, are errors at their line") {
+  // The same address, loopback under a wildcard, and connect()'s 0.0.0.0; IPv6 "[::]" takes IPv4 too.
+  CHECK(errors_of("listeners:\n  - listen: 127.0.0.1:2525\n    upstream: 127.0.0.1:2525\n").at(0) ==
+        "3:15: listener 'smtp': upstream 127.0.0.1:2525 is the sensor's own listener 'smtp' (127.0.0.1:2525): it would "
+        "relay to itself");
+  CHECK(errors_of("listeners:\n  - listen: 0.0.0.0:25\n    upstream: 127.0.0.9:25\n").size() == 1);
+  CHECK(errors_of("listeners:\n  - listen: \"[::]:25\"\n    upstream: 127.0.0.1:25\n").size() == 1);
+  CHECK(errors_of("listeners:\n  - listen: 0.0.0.0:25\n    upstream: 0.0.0.0:25\n").size() == 1);
+  CHECK(errors_of("listeners:\n  - listen: 127.0.0.1:25\n    upstream: 127.0.0.1:2526\n  - name: b\n"
+                  "    listen: 127.0.0.1:2526\n    upstream: 127.0.0.1:10025\n")
+            .at(0)
+            .find("is the sensor's own listener 'b'") != std::string::npos);
+  // Not the sensor: another port, another loopback address under a specific bind, or IPv6
+  // loopback under an IPv4 wildcard.
+  CHECK(errors_of("listeners:\n  - listen: 0.0.0.0:25\n    upstream: 127.0.0.1:10025\n").empty());
+  CHECK(errors_of("listeners:\n  - listen: 127.0.0.1:25\n    upstream: 127.0.0.2:25\n").empty());
+  CHECK(errors_of("listeners:\n  - listen: 0.0.0.0:25\n    upstream: \"[::1]:25\"\n").empty());
+  CHECK(errors_of("listeners:\n  - listen: 0.0.0.0:25\n    upstream: original-destination\n").empty());
+
+  CHECK(errors_of("listeners:\n  - listen: 0.0.0.0:25\n  - name: b\n    listen: 127.0.0.1:25\n    upstream: 127.0.0.1:10025\n")
+            .at(0) == "3:5: listen address 127.0.0.1:25 overlaps listener 'smtp''s 0.0.0.0:25: both cannot be bound");
+  const std::string up = "    upstream: 127.0.0.1:10025\n";
+  CHECK(errors_of("listeners:\n  - listen: \"[::]:25\"\n" + up + "  - name: b\n    listen: 0.0.0.0:25\n" + up).size() == 1);
+  CHECK(errors_of("listeners:\n  - listen: \"[::1]:25\"\n" + up + "  - name: b\n    listen: 0.0.0.0:25\n" + up).empty());
+  CHECK(errors_of("listeners:\n  - listen: 0.0.0.0:2525\nhttp:\n  listen: 127.0.0.1:2525\n").at(0) ==
+        "4:11: http.listen 127.0.0.1:2525 overlaps listener 'smtp''s 0.0.0.0:2525: both cannot be bound");
+}
+
+TEST_CASE("a listener's keys all have defaults, listen included (SPEC 2: an empty file is valid)") {
+  const Config c = parse_config("listeners:\n  - upstream: 127.0.0.1:10025\n", "t.yaml");
+  REQUIRE(c.listeners.size() == 1);
+  CHECK(c.listeners[0].listen.text() == "0.0.0.0:2525");
+  CHECK(c.listeners[0].upstream.text() == "127.0.0.1:10025");
+  // Two listeners that both take the default listen address collide, and say so.
+  CHECK(errors_of("listeners:\n  - upstream: 127.0.0.1:10025\n  - name: b\n    upstream: 127.0.0.1:10026\n").at(0) ==
+        "3:5: listen address 0.0.0.0:2525 is used twice");
 }
 
 TEST_CASE("a key given twice in one mapping is an error at the second, never a silent winner") {
@@ -151,6 +193,11 @@ TEST_CASE("YAML syntax errors report their position") {
   const auto errs = errors_of("listeners:\n  - name: [unclosed\n");
   REQUIRE(errs.size() == 1);
   CHECK(errs[0].rfind("3:1: ", 0) == 0);
+  CHECK(errs[0].find("(a '[' or '{' is not closed)") != std::string::npos);
+  // A key one column off: yaml-cpp says what it did not find; the hint says why.
+  const auto indent = errors_of("listeners:\n  - name: a\n   listen: 127.0.0.1:25\n");
+  REQUIRE(indent.size() == 1);
+  CHECK(indent[0].find("check the indentation") != std::string::npos);
 }
 
 TEST_CASE("the effective config parses back to the same values") {

@@ -65,14 +65,18 @@ TEST_CASE("quiet slots are dense per key") {
 TEST_CASE("the loader takes each detector's own keys, and the printer prints them") {
   for (const auto& k : kDetectors) {
     CAPTURE(k.name);
-    std::string yaml = "detectors:\n  " + std::string(k.name) + ":\n    enabled: false\n    action: block\n";
+    // An account-only detector has nothing to block: its action stays flag, unprinted.
+    const bool acts = !acts_on_accounts_only(k.id);
+    const Action action = acts ? Action::block : Action::flag;
+    std::string yaml = "detectors:\n  " + std::string(k.name) + ":\n    enabled: false\n    action: " +
+                       std::string(to_string(action)) + "\n";
     if (k.windowed) yaml += "    window: 7m\n";
     if (!k.threshold_key.empty()) yaml += "    " + std::string(k.threshold_key) + ": 77\n";
     if (!k.ratio_key.empty()) yaml += "    " + std::string(k.ratio_key) + ": 3.5\n";
     const Config c = parse_config(yaml, "t.yaml");
     const Detector& d = c.detectors[k.id];
     CHECK_FALSE(d.enabled);
-    CHECK(d.action == Action::block);
+    CHECK(d.action == action);
     if (k.windowed) CHECK(d.window == 7min);
     if (!k.threshold_key.empty()) CHECK(d.threshold == 77);
     if (!k.ratio_key.empty()) CHECK(d.ratio == 3.5);
@@ -80,8 +84,11 @@ TEST_CASE("the loader takes each detector's own keys, and the printer prints the
     const std::string printed = effective_yaml(c);
     CHECK(printed.find("  " + std::string(k.name) + ": {enabled: false") != std::string::npos);
     if (!k.threshold_key.empty()) CHECK(printed.find(std::string(k.threshold_key) + ": 77") != std::string::npos);
+    CHECK((printed.find(std::string(k.name) + ": {enabled: false") != std::string::npos &&
+           printed.find("action", printed.find(std::string(k.name) + ": {")) <
+               printed.find("\n", printed.find(std::string(k.name) + ": {"))) == acts);
     const Config back = parse_config(printed, "back.yaml");
-    CHECK(back.detectors[k.id].action == Action::block);
+    CHECK(back.detectors[k.id].action == action);
     CHECK(back.detectors[k.id].threshold == d.threshold);
     CHECK(back.detectors[k.id].window == d.window);
     CHECK(back.detectors[k.id].ratio == d.ratio);

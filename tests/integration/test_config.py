@@ -153,6 +153,23 @@ def test_run_bind_failure_exits_nonzero(tmp_path):
     assert str(port) in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("key", ["transcripts.path", "alerts.path", "store.path"])
+def test_run_names_the_key_of_a_file_it_cannot_open(tmp_path, key):
+    # A path check-config cannot judge (it may run as another user): the start fails
+    # naming the key, not "cannot open log file".
+    paths = {"transcripts.path": tmp_path / "t.log", "alerts.path": tmp_path / "a.jsonl", "store.path": tmp_path / "s.db"}
+    paths[key] = "/proc/nope/x"
+    path = tmp_path / "paths.yaml"
+    path.write_text(GOOD_HEAD.format(port=free_port(), up=free_port()) +
+                    f"http: {{ listen: \"127.0.0.1:{free_port()}\" }}\ncontrol: {{ socket: \"\" }}\n"
+                    f"transcripts: {{ enabled: true, path: {paths['transcripts.path']} }}\n"
+                    f"alerts: {{ path: {paths['alerts.path']} }}\nstore: {{ path: {paths['store.path']} }}\n")
+    assert run_cli(["check-config", "-c", str(path)]).returncode == 0
+    r = run_cli(["run", "-c", str(path)], timeout=20 * SLOW)
+    assert r.returncode != 0
+    assert f"{key} /proc/nope/x: cannot open it:" in r.stderr, r.stderr
+
+
 def _documented_paths(doc: dict):
     """Each key of the effective config, as the man page names it: `section.key`, a
     listener's keys bare (`tls.mode`), a detector's name and its own keys bare."""

@@ -52,7 +52,7 @@ def test_auth_success_after_failures(sensor_factory, upstream_factory):
 def test_user_many_ips_names_the_user_and_flags_no_ip(sensor_factory, upstream_factory):
     up = upstream_factory(Script(users=USERS))
     sensor = sensor_factory(up.addr, config=det_config(
-        {"user_many_ips": {"distinct_ips": 3, "window": "1h", "action": "block"}}, only=True))
+        {"user_many_ips": {"distinct_ips": 3, "window": "1h", "action": "flag"}}, only=True))
     for ip in ("127.0.0.161", "127.0.0.162", "127.0.0.161"):  # bob from two clients: quiet
         c = smtp(sensor, ip)
         assert auth_plain(c, "bob@example.org", "right-Pa55") == 235

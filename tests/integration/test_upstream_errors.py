@@ -23,6 +23,13 @@ def test_upstream_down_gives_421_and_daemon_keeps_serving(sensor_factory, sink_f
         assert how == "eof", f"attempt {i}: connection ended by {how}"
     assert sensor.wait_metric("smtp_sensor_upstream_errors_total", lambda v: v >= before + 3,
                               {"listener": "smtp"}) == before + 3
+    # One warning for the operator (journalctl -p warning), not one per session; each
+    # session keeps its own info line with its LCID.
+    log = sensor.stderr_text()
+    warnings = [l for l in log.splitlines() if f"listener 'smtp': upstream 127.0.0.1:{dead_port} unavailable" in l]
+    assert len(warnings) == 1 and "[warning]" in warnings[0] and "Connection refused" in warnings[0], log
+    assert "(1 session refused since the last such warning)" in warnings[0], warnings
+    assert log.count("] upstream connect failed") == 3, log
     status, body = sensor.healthz()
     assert status == 200 and body.strip() == "ok", (status, body)
     # The upstream comes back on the same port: the next session works end to end.
