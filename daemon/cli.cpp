@@ -14,18 +14,23 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <fmt/format.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #ifndef SMTP_SENSOR_VERSION
@@ -35,7 +40,7 @@
 namespace smtp::daemon {
 namespace {
 
-constexpr std::string_view kUsage = R"(usage:
+constexpr std::string_view kCommands = R"(usage:
   smtp-sensor run -c FILE            run the daemon in the foreground (also: smtp-sensor -c FILE)
   smtp-sensor check-config -c FILE   validate FILE and print the effective config
   smtp-sensor report [options]       the sessions report from the store (report --help)
@@ -48,16 +53,45 @@ constexpr std::string_view kUsage = R"(usage:
                                      create or upgrade the fleet database's schema
   smtp-sensor --version | --help
   (run and check-config take --help too)
+)";
 
+constexpr std::string_view kSignals = R"(
 Signals: SIGHUP reloads the config; SIGTERM and SIGINT drain and exit.
+)";
 
+constexpr std::string_view kEnvironment = R"(
 Environment:
   SMTP_SENSOR_LOG_LEVEL   the daemon's log level on stderr: trace, debug, info (the
-                          default), warn, err, critical or off
+                          default), warn, err, critical or off, in any case
   JOURNAL_STREAM          set by systemd: log lines then start with their syslog priority
                           (<3> error, <4> warning, <6> info, <7> debug) and carry no
                           timestamp, since journald adds its own
 )";
+
+constexpr std::string_view kRunUsage = "usage: smtp-sensor run -c FILE   (also: smtp-sensor -c FILE)\n";
+constexpr std::string_view kRunHelp = R"(  Runs the daemon in the foreground with the config
+  FILE (smtp-sensor.yaml(5)) and logs to stderr. The first log line names the version,
+  the config file and the listeners.
+  -c, --config FILE   the config; required
+  -h, --help          this text
+Exit status: 0 after a drain; 1 on an invalid config or a failure to start (such as a
+port that cannot be bound); 2 on a usage error.
+)";
+
+constexpr std::string_view kCheckConfigUsage = "usage: smtp-sensor check-config -c FILE\n";
+constexpr std::string_view kCheckConfigHelp = R"(  Validates FILE as run would load it, TLS
+  certificates and keys included, and prints the effective config (every default filled
+  in) on stdout. The errors, one a line, and warnings about a valid but risky config go
+  to stderr.
+  -c, --config FILE   the config to check; required
+  -h, --help          this text
+Exit status: 0 valid (warnings may be on stderr), 1 invalid, 2 on a usage error.
+check-config logs nothing: SMTP_SENSOR_LOG_LEVEL is for run.
+)";
+
+// The config file of a package install. report reads it when given no store, config or
+// fleet URL, as flags falls back to the default control socket.
+constexpr std::string_view kDefaultConfig = "/etc/smtp-sensor/smtp-sensor.yaml";
 
 // Every session needs two descriptors; the soft limit of 1024 would cap us near 500.
 void raise_fd_limit() {
@@ -94,6 +128,30 @@ class SyslogPriorityFlag final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriorityFlag>(); }
 };
 
+// The words spdlog's from_str takes ("warn" and "err" too): "trace, debug, ... or off".
+std::string log_level_words() {
+  std::string out;
+  for (int l = spdlog::level::trace; l < spdlog::level::n_levels; ++l) {
+    if (!out.empty()) out += l + 1 == spdlog::level::n_levels ? " or " : ", ";
+    const auto name = spdlog::level::to_string_view(static_cast<spdlog::level::level_enum>(l));
+    out.append(name.data(), name.size());
+  }
+  return out;
+}
+
+// SMTP_SENSOR_LOG_LEVEL in any case. spdlog's from_str answers "off" to a word it does not
+// know, which would silence even the error that stops a start: such a word keeps info.
+void set_log_level() {
+  const char* env = std::getenv("SMTP_SENSOR_LOG_LEVEL");
+  std::string name = env ? env : "";
+  std::ranges::transform(name, name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (name.empty()) return;  // spdlog's default, info
+  const auto level = spdlog::level::from_str(name);
+  if (level == spdlog::level::off && name != "off")
+    spdlog::warn("SMTP_SENSOR_LOG_LEVEL '{}' is not a log level: use {}; logging at info", env, log_level_words());
+  else spdlog::set_level(level);
+}
+
 void setup_logging() {
   auto logger = spdlog::stderr_logger_mt("smtp-sensor");
   if (under_journal()) {
@@ -105,7 +163,7 @@ void setup_logging() {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
   }
   spdlog::set_default_logger(logger);
-  if (const char* level = std::getenv("SMTP_SENSOR_LOG_LEVEL")) spdlog::set_level(spdlog::level::from_str(level));
+  set_log_level();
 }
 
 // The first line of a run: what is starting, from which file, listening where.
@@ -191,14 +249,27 @@ int check_config(const std::string& path) {
   }
 }
 
+// Without --store, -c or --fleet-url the package's config names the store (or the fleet
+// database); with no such file, the local report has nothing to read.
+void default_config(report::Arguments& a) {
+  if (!a.store.empty() || !a.config.empty() || !a.fleet_url.empty()) return;
+  std::error_code ec;
+  if (std::filesystem::exists(kDefaultConfig, ec)) a.config = kDefaultConfig;
+  else if (!a.input.fleet)
+    throw report::StoreUnavailable(fmt::format(
+        "no session store configured: give --store PATH or -c FILE (the default, {}, does not exist)", kDefaultConfig));
+}
+
 int report_command(const std::vector<std::string_view>& args) {
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << report::kReportUsage;
+    std::cout << report::kReportUsage << "  Without --store, -c or --fleet-url: -c " << kDefaultConfig
+              << " when it exists.\n";
     return 0;
   }
   try {
     auto a = report::parse_arguments(args);
     if (!a.fleet_url.empty()) a.input.fleet.emplace(1, '1');
+    default_config(a);
     if (a.input.fleet) return fleet_report_command(a);
     if (a.store.empty() && !a.config.empty()) {
       try {
@@ -228,22 +299,17 @@ int flags_command(const std::vector<std::string_view>& args) {
   std::string path, request;
   std::vector<std::string_view> words;
   std::string ttl, action, reason;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto a = args[i];
-    const bool has_value = i + 1 < args.size();
-    if (a == "--help" || a == "-h") {
-      std::cout << kFlagsUsage;
-      return 0;
-    }
-    if ((a == "-c" || a == "--config") && has_value) path = args[++i];
-    else if (a == "--ttl" && has_value) ttl = args[++i];
-    else if (a == "--action" && has_value) action = args[++i];
-    else if (a == "--reason" && has_value) reason = args[++i];
-    else if (a.starts_with("-")) {
-      std::cerr << "smtp-sensor flags: unexpected argument '" << a << "'\n" << kFlagsUsage;
-      return 2;
-    } else words.push_back(a);
+  const auto parsed = parse_options(args,
+                                    {{"-c", "--config", "a FILE", &path},
+                                     {"--ttl", "", "a DURATION such as 1h", &ttl},
+                                     {"--action", "", "flag or block", &action},
+                                     {"--reason", "", "a TEXT", &reason}},
+                                    &words);
+  if (parsed.help) {
+    std::cout << kFlagsUsage;
+    return 0;
   }
+  if (!parsed.error.empty()) return usage_error("smtp-sensor flags", parsed.error, kFlagsUsage);
   if (words.empty() || !((words[0] == "list" && words.size() == 1) || (words[0] != "list" && words.size() == 2 &&
                                                                          (words[0] == "add" || words[0] == "remove")))) {
     std::cerr << kFlagsUsage;
@@ -303,45 +369,95 @@ int flags_command(const std::vector<std::string_view>& args) {
   }
 }
 
+// The short usage a usage error of run or check-config prints, and their --help. The bare
+// `smtp-sensor -c FILE` (command empty) may be a mistyped command: it gets the whole usage.
+std::string_view command_usage(std::string_view command) {
+  if (command == "run") return kRunUsage;
+  if (command == "check-config") return kCheckConfigUsage;
+  return kCommands;
+}
+
+void print_help(std::string_view command) {
+  if (command == "run") std::cout << kRunUsage << kRunHelp << kSignals << kEnvironment;
+  else if (command == "check-config") std::cout << kCheckConfigUsage << kCheckConfigHelp;
+  else std::cout << kCommands << kSignals << kEnvironment;
+}
+
+// run and check-config, or (command empty) `smtp-sensor -c FILE`, which runs.
+int config_command(std::string_view command, const std::vector<std::string_view>& args) {
+  std::string path;
+  const auto parsed = parse_options(args, {{"-c", "--config", "a FILE", &path}});
+  if (parsed.help) {
+    print_help(command);
+    return 0;
+  }
+  const std::string prefix = command.empty() ? "smtp-sensor" : fmt::format("smtp-sensor {}", command);
+  if (!parsed.error.empty()) return usage_error(prefix, parsed.error, command_usage(command));
+  if (path.empty()) return usage_error(prefix, "-c FILE is required", command_usage(command));
+  return command == "check-config" ? check_config(path) : run(path);
+}
+
+// A stray word that names a file, or reads like one, was meant as the config.
+bool looks_like_config(std::string_view arg) {
+  if (arg.empty() || arg.starts_with("-")) return false;
+  if (arg.ends_with(".yaml") || arg.ends_with(".yml")) return true;
+  std::error_code ec;
+  return std::filesystem::is_regular_file(arg, ec);
+}
+
 }  // namespace
+
+std::string unexpected_argument(std::string_view arg) {
+  auto text = fmt::format("unexpected argument '{}'", arg);
+  if (looks_like_config(arg)) text += fmt::format(" (did you mean -c {}?)", arg);
+  return text;
+}
+
+int usage_error(std::string_view command, std::string_view problem, std::string_view usage) {
+  std::cerr << command << ": " << problem << "\n" << usage;
+  return kUsageError;
+}
+
+ParsedOptions parse_options(const std::vector<std::string_view>& args, std::initializer_list<ValueOption> options,
+                            std::vector<std::string_view>* words) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto a = args[i];
+    if (a == "--help" || a == "-h") return {.help = true, .error = {}};
+    const auto* o = std::ranges::find_if(options, [&](const ValueOption& o) {
+      return a == o.name || (!o.alias.empty() && a == o.alias);
+    });
+    if (o != options.end()) {
+      if (i + 1 == args.size()) return {.error = fmt::format("{} needs {}", a, o->needs)};
+      *o->value = args[++i];
+    } else if (words != nullptr && !a.starts_with("-")) {
+      words->push_back(a);
+    } else {
+      return {.error = unexpected_argument(a)};
+    }
+  }
+  return {};
+}
 
 int run_cli(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
   if (args.empty()) {
-    std::cerr << kUsage;
-    return 2;
+    std::cerr << kCommands;
+    return kUsageError;
   }
   if (args[0] == "--version" || args[0] == "-V") {
     std::cout << "smtp-sensor " << SMTP_SENSOR_VERSION << "\n";
     return 0;
   }
   if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage;
+    print_help("");
     return 0;
   }
-  if (args[0] == "report") return report_command({args.begin() + 1, args.end()});
-  if (args[0] == "flags") return flags_command({args.begin() + 1, args.end()});
-  if (args[0] == "fleet") return fleet_command({args.begin() + 1, args.end()});
-  std::string_view command = "run";
-  std::size_t i = 0;
-  if (args[0] == "run" || args[0] == "check-config") command = args[i++];
-  std::string path;
-  for (; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if ((args[i] == "-c" || args[i] == "--config") && i + 1 < args.size()) path = args[++i];
-    else {
-      std::cerr << "smtp-sensor: unexpected argument '" << args[i] << "'\n" << kUsage;
-      return 2;
-    }
-  }
-  if (path.empty()) {
-    std::cerr << "smtp-sensor: -c FILE is required\n" << kUsage;
-    return 2;
-  }
-  return command == "run" ? run(path) : check_config(path);
+  const std::vector<std::string_view> rest(args.begin() + 1, args.end());
+  if (args[0] == "report") return report_command(rest);
+  if (args[0] == "flags") return flags_command(rest);
+  if (args[0] == "fleet") return fleet_command(rest);
+  if (args[0] == "run" || args[0] == "check-config") return config_command(args[0], rest);
+  return config_command("", args);
 }
 
 }  // namespace smtp::daemon

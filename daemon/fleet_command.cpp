@@ -1,6 +1,7 @@
 #include "daemon/fleet_command.hpp"
 
 #include "config/config_loader.hpp"
+#include "daemon/cli.hpp"
 #include "fleet/fleet_report.hpp"
 #include "fleet/pg.hpp"
 #include "fleet/schema.hpp"
@@ -25,23 +26,22 @@ constexpr std::string_view kFleetUsage = R"(usage: smtp-sensor fleet init [--url
 int fleet_command(const std::vector<std::string_view>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << kFleetUsage;
-    return args.empty() ? 2 : 0;
+    return args.empty() ? kUsageError : 0;
   }
   if (args[0] != "init") {
     std::cerr << "smtp-sensor fleet: unknown command '" << args[0] << "'\n" << kFleetUsage;
-    return 2;
+    return kUsageError;
   }
   std::string url, config_path, password_file;
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    const bool has_value = i + 1 < args.size();
-    if (args[i] == "--url" && has_value) url = args[++i];
-    else if ((args[i] == "-c" || args[i] == "--config") && has_value) config_path = args[++i];
-    else if (args[i] == "--password-file" && has_value) password_file = args[++i];
-    else {
-      std::cerr << "smtp-sensor fleet init: unexpected argument '" << args[i] << "'\n" << kFleetUsage;
-      return 2;
-    }
+  const auto parsed = parse_options({args.begin() + 1, args.end()},
+                                    {{"--url", "", "a URI", &url},
+                                     {"-c", "--config", "a FILE", &config_path},
+                                     {"--password-file", "", "a FILE", &password_file}});
+  if (parsed.help) {
+    std::cout << kFleetUsage;
+    return 0;
   }
+  if (!parsed.error.empty()) return usage_error("smtp-sensor fleet init", parsed.error, kFleetUsage);
   if (!config_path.empty()) {
     try {
       const auto cfg = config::load_config_file(config_path);

@@ -20,48 +20,44 @@ const std::string_view kReportUsage = R"(usage: smtp-sensor report [-c FILE | --
   starts the output with a UTF-8 byte order mark (for Excel on Windows).
 )";
 
+namespace {
+
+// Where the value of a query option goes; null when arg is none.
+std::optional<std::string>* query_slot(QueryInput& in, std::string_view arg) {
+  if (arg == "--from") return &in.from;
+  if (arg == "--to") return &in.to;
+  if (arg == "--step") return &in.step;
+  if (arg == "--mode") return &in.mode;
+  if (arg == "--domain") return &in.domain;
+  if (arg == "--direction") return &in.direction;
+  if (arg == "--listener") return &in.listener;
+  if (arg == "--sort") return &in.sort;
+  if (arg == "--top") return &in.top;
+  if (arg == "--format") return &in.format;
+  if (arg == "--tz") return &in.tz;
+  return nullptr;
+}
+
+}  // namespace
+
 Arguments parse_arguments(const std::vector<std::string_view>& args) {
   Arguments a;
+  // The value after the option at i; `needs` names it as the usage does ("-c needs a FILE").
+  auto value = [&](std::size_t& i, std::string_view needs) {
+    if (i + 1 >= args.size()) throw QueryError(std::string(args[i]) + " needs " + std::string(needs));
+    return std::string(args[++i]);
+  };
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i];
-    if (arg == "--asc" || arg == "--desc") {
-      a.input.order = std::string(arg.substr(2));
-      continue;
-    }
-    if (arg == "--fleet") {
-      a.input.fleet.emplace(1, '1');  // not = "1": GCC 12 warns (-Wrestrict) on that at -O3
-      continue;
-    }
-    if (arg == "--csv-raw" || arg == "--bom") {
-      (arg == "--bom" ? a.input.bom : a.input.csv_raw).emplace(1, '1');
-      continue;
-    }
-    std::optional<std::string>* slot = nullptr;
-    std::string* path = nullptr;
-    if (arg == "--sensor") {
-      if (i + 1 >= args.size()) throw QueryError("--sensor needs a value");
-      a.input.sensors.emplace_back(args[++i]);
-      continue;
-    }
-    if (arg == "-c" || arg == "--config") path = &a.config;
-    else if (arg == "--fleet-url") path = &a.fleet_url;
-    else if (arg == "--store") path = &a.store;
-    else if (arg == "--from") slot = &a.input.from;
-    else if (arg == "--to") slot = &a.input.to;
-    else if (arg == "--step") slot = &a.input.step;
-    else if (arg == "--mode") slot = &a.input.mode;
-    else if (arg == "--domain") slot = &a.input.domain;
-    else if (arg == "--direction") slot = &a.input.direction;
-    else if (arg == "--listener") slot = &a.input.listener;
-    else if (arg == "--sort") slot = &a.input.sort;
-    else if (arg == "--top") slot = &a.input.top;
-    else if (arg == "--format") slot = &a.input.format;
-    else if (arg == "--tz") slot = &a.input.tz;
+    if (arg == "--asc" || arg == "--desc") a.input.order = std::string(arg.substr(2));
+    else if (arg == "--fleet") a.input.fleet.emplace(1, '1');  // not = "1": GCC 12 warns (-Wrestrict) on that at -O3
+    else if (arg == "--csv-raw" || arg == "--bom") (arg == "--bom" ? a.input.bom : a.input.csv_raw).emplace(1, '1');
+    else if (arg == "-c" || arg == "--config") a.config = value(i, "a FILE");
+    else if (arg == "--fleet-url") a.fleet_url = value(i, "a URI");
+    else if (arg == "--store") a.store = value(i, "a PATH");
+    else if (arg == "--sensor") a.input.sensors.push_back(value(i, "a NAME"));
+    else if (auto* slot = query_slot(a.input, arg)) *slot = value(i, "a value");
     else throw QueryError("unknown option '" + std::string(arg) + "' (see smtp-sensor report --help)");
-    if (i + 1 >= args.size()) throw QueryError(std::string(arg) + " needs a value");
-    const std::string value(args[++i]);
-    if (path) *path = value;
-    else *slot = value;
   }
   return a;
 }

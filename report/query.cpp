@@ -4,6 +4,7 @@
 
 #include "report/zone.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -64,6 +65,19 @@ date::year_month_day parse_date(const std::string& s, Syntax syntax, std::string
 
 bool has(const std::optional<std::string>& v) { return v && !v->empty(); }
 
+// SPEC 10: the modes from sensor on are the fleet report's. The command line, where the mode
+// is typed, answers an unknown one with the modes the local report takes and names the
+// rest apart; over HTTP (the page offers sensor only with the fleet) every mode is listed.
+Mode pick_mode(const std::string& value, Syntax syntax, bool fleet) {
+  if (fleet || syntax == Syntax::http) return static_cast<Mode>(pick(kModes, value, syntax, "mode"));
+  const auto found = std::find(kModes.begin(), kModes.end(), value);
+  if (found != kModes.end()) return static_cast<Mode>(found - kModes.begin());
+  const auto fleet_only = kModes.begin() + static_cast<std::size_t>(Mode::sensor);
+  throw QueryError(fmt::format("unknown mode '{}' for {}: use {} or {} ({} with {})", value, option(syntax, "mode"),
+                               fmt::join(kModes.begin(), fleet_only - 1, ", "), *(fleet_only - 1),
+                               fmt::join(fleet_only, kModes.end(), ", "), option(syntax, "fleet")));
+}
+
 
 }  // namespace
 
@@ -91,7 +105,8 @@ Query parse_query(const QueryInput& in, Syntax syntax, Format default_format) {
   q.format = default_format;
   if (has(in.format)) q.format = static_cast<Format>(pick(kFormats, *in.format, syntax, "format"));
   if (has(in.step)) q.step = static_cast<Step>(pick(kSteps, *in.step, syntax, "step"));
-  if (has(in.mode)) q.mode = static_cast<Mode>(pick(kModes, *in.mode, syntax, "mode"));
+  q.fleet = has(in.fleet) && *in.fleet != "0";
+  if (has(in.mode)) q.mode = pick_mode(*in.mode, syntax, q.fleet);
   if (has(in.domain)) q.domain = *in.domain;
   if (has(in.direction)) q.direction = static_cast<Direction>(pick(kDirections, *in.direction, syntax, "direction"));
   if (has(in.listener)) {
@@ -100,7 +115,6 @@ Query parse_query(const QueryInput& in, Syntax syntax, Format default_format) {
                                    kMaxListenerName));
     q.listener = *in.listener;
   }
-  q.fleet = has(in.fleet) && *in.fleet != "0";
   q.sensors = in.sensors;
   if (!q.fleet && !q.sensors.empty())
     throw QueryError(fmt::format("{} is for the fleet report: add {}", option(syntax, "sensor"), option(syntax, "fleet")));
