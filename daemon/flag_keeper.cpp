@@ -1,6 +1,8 @@
 #include "daemon/flag_keeper.hpp"
 
 #include "daemon/sense/flag_table.hpp"
+#include "daemon/sense/sensor.hpp"
+#include "text/json.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -36,6 +38,30 @@ FlagEntry from_stored(const store::StoredFlag& f) {
   e.reason = f.reason;
   e.sensor = f.sensor;  // "" (a row from before schema 9): FlagTable::restore names this sensor
   return e;
+}
+
+std::string until(const FlagEntry& e) { return "until " + text::iso8601_utc(e.expires); }
+
+// The flag an add replaced, as the operator needs it to judge the loss: "block until T",
+// "flag by auth_bruteforce until T", "block from mx2 until T, reason: ticket 42".
+std::string replaced(const FlagEntry& e, const std::string& this_sensor) {
+  std::string s = e.block ? "block" : "flag";
+  if (!e.manual) s += " by " + e.type;
+  if (!e.sensor.empty() && e.sensor != this_sensor) s += " from " + e.sensor;
+  s += " " + until(e);
+  if (!e.reason.empty()) s += ", reason: " + e.reason;
+  return s;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+std::string in_allow(const std::string& key, const std::string& entry) {
+  return "error: " + key + " is in allow (" + entry +
+         "): allowed addresses are never flagged or blocked; take it out of allow first\n";
 }
 
 }  // namespace
@@ -82,6 +108,36 @@ void FlagKeeper::persist() {
       spdlog::warn("flags: writing {} changes to the store failed: {}", rows.size(), e.what());
     }
   });
+}
+
+std::string FlagKeeper::add(Sensor& sensor, const control::Request& r, const std::vector<config::Cidr>& allow,
+                            std::chrono::milliseconds ttl) {
+  const auto key = FlagKey::parse(r.target);
+  if (!key) return "error: " + not_a_flag_key(r.target) + "\n";
+  const auto name = key->text();  // what the table stores: "2001:db8:1:2::5/64" is 2001:db8:1:2::/64
+  const auto allowed = allow_overlap(*key, allow);
+  if (!allowed.holds.empty()) return in_allow(name, allowed.holds);
+  // Manual flags are added on this thread only; a flag that a detector or the fleet raises
+  // between this look and the add is replaced without being named.
+  const auto before = flags_.entry(*key);
+  if (const auto err = sensor.add_manual(name, ttl, r.block, r.reason); !err.empty()) return "error: " + err + "\n";
+  const auto after = flags_.entry(*key);
+  const auto was = before ? " (replaces " + replaced(*before, sensor.name()) + ")" : std::string();
+  spdlog::info("control: flagged {} ({} for {} s){}{}", name, r.block ? "block" : "flag", ttl.count() / 1000, was,
+               r.reason.empty() ? "" : ": " + r.reason);
+  persist();
+  std::string out = (r.block ? "blocked " : "flagged ") + name + (after ? " " + until(*after) : "") + was + "\n";
+  if (!allowed.within.empty()) out += "note: addresses in allow (" + joined(allowed.within) + ") stay exempt\n";
+  return out + "ok\n";
+}
+
+std::string FlagKeeper::remove(Sensor& sensor, const std::string& target) {
+  const auto key = FlagKey::parse(target);
+  if (!key) return "error: " + not_a_flag_key(target) + "\n";
+  if (const auto err = sensor.remove_manual(key->text()); !err.empty()) return "error: " + err + "\n";
+  spdlog::info("control: removed the flag on {}", key->text());
+  persist();
+  return "ok\n";
 }
 
 void FlagKeeper::write_last() {

@@ -1,15 +1,21 @@
-// Keeps the flag table in the store across restarts (SPEC 11): read back at start, its changes written each second.
+// Keeps the flag table in the store across restarts (SPEC 11): read back at start, its changes written each second;
+// and answers the control socket's add and remove, which change it.
 #pragma once
 
+#include "config/cidr.hpp"
 #include "daemon/asio.hpp"
+#include "daemon/control/control_protocol.hpp"
 #include "store/flag_store.hpp"
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace smtp::daemon {
 
 class FlagTable;
+class Sensor;
 
 // The writes run on the keeper's own thread ("flags"): never on a session's thread, never
 // on the control thread, which only arms the timer.
@@ -26,6 +32,14 @@ class FlagKeeper {
   void stop() { timer_.cancel(); }
   // Writes the table's changes now (a control command changed a flag).
   void persist();
+  // The control socket's add and remove (SPEC 11), through `sensor`, which writes the
+  // `manual` alert line. Each returns the reply: its lines, the last "ok" or "error: ...".
+  // An add is refused when `allow` (the config of the moment: SIGHUP changes it) holds all
+  // of the network, and noted when it holds part; the reply names the stored key, its
+  // expiry and the flag it replaced.
+  std::string add(Sensor& sensor, const control::Request& request, const std::vector<config::Cidr>& allow,
+                  std::chrono::milliseconds ttl);
+  std::string remove(Sensor& sensor, const std::string& target);
   // At exit: the last changes reach the store (waits at most 10 s).
   void write_last();
   // Waits for the writes in flight; the store may close after this.

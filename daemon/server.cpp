@@ -347,21 +347,10 @@ std::string Server::control_answer(const control::Request& r) {
       return out + "ok\n";
     }
     case control::Verb::add: {
-      const auto ttl = r.ttl.value_or(config()->flag.ttl);
-      const auto err = sensor_->add_manual(r.target, ttl, r.block, r.reason);
-      if (!err.empty()) return "error: " + err + "\n";
-      spdlog::info("control: flagged {} ({} for {} s){}", r.target, r.block ? "block" : "flag", ttl.count() / 1000,
-                   r.reason.empty() ? "" : ": " + r.reason);
-      flags_->persist();
-      return "ok\n";
+      const auto cfg = config();  // allow as it is now: SIGHUP may have changed it
+      return flags_->add(*sensor_, r, cfg->allow, r.ttl.value_or(cfg->flag.ttl));
     }
-    case control::Verb::remove: {
-      const auto err = sensor_->remove_manual(r.target);
-      if (!err.empty()) return "error: " + err + "\n";
-      spdlog::info("control: removed the flag on {}", r.target);
-      flags_->persist();
-      return "ok\n";
-    }
+    case control::Verb::remove: return flags_->remove(*sensor_, r.target);
     default: return "error: unknown command\n";
   }
 }

@@ -248,9 +248,12 @@ async function refreshLive(box) {
     { label: "Bytes out", num: true, value: (s) => s.bytes_out },
   ], open));
   parts.push(node("h3", `Flagged IPs (${flagged.length})`));
+  // Action and Reason tell an administrator's block (type "manual") from a detector's flag.
   parts.push(table([
-    { label: "IP", value: (f) => link(f.ip, hashOf({ ip: f.ip }), `${f.ip}: its sessions`) },
+    { label: "IP", value: (f) => (f.ip ? link(f.ip, hashOf({ ip: f.ip }), `${f.ip}: its sessions`) : `user ${f.user}`) },
+    { label: "Action", value: (f) => f.action },
     { label: "Detector", value: (f) => f.type },
+    { label: "Reason", value: (f) => f.reason || null },
     { label: "Count", num: true, value: (f) => f.count },
     { label: "Since", value: (f) => f.since },
     { label: "Expires", value: (f) => f.expires },

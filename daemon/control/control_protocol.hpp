@@ -4,6 +4,9 @@
 // more lines and then a last line that is "ok" or starts with "error: ":
 //   list                                  one line per active flag, then ok
 //   add IP|CIDR [ttl=DURATION] [action=flag|block] [reason=TEXT]   (reason= takes the rest of the line)
+//                                         "flagged|blocked KEY until T [(replaces ACTION ... until T)]",
+//                                         "note: ..." when allow holds part of KEY, then ok; an
+//                                         error when allow holds all of it (daemon/flag_keeper.cpp)
 //   remove IP|CIDR
 //   help                                  the commands, then ok
 //   quit                                  ok, then the daemon closes the connection

@@ -22,16 +22,16 @@ void mask(std::array<std::uint8_t, 16>& b, unsigned prefix) {
   }
 }
 
-}  // namespace
-
-std::optional<FlagKey> FlagKey::parse(std::string_view text) {
+// literal_family: the length's bound is the family the address is written in (config::Cidr's
+// reading) rather than the one it stands for (a flag key reads ::ffff:a.b.c.d as IPv4).
+std::optional<FlagKey> parse_key(std::string_view text, bool literal_family) {
   if (text.empty() || text.size() > 64) return std::nullopt;
   const auto slash = text.find('/');
   const std::string addr(text.substr(0, slash));
   error_code ec;
   const auto a = asio::ip::make_address(addr, ec);
   if (ec) return std::nullopt;
-  const bool v4 = unmapped(a).is_v4();
+  const bool v4 = literal_family ? a.is_v4() : unmapped(a).is_v4();
   unsigned len = v4 ? 32 : 128;
   if (slash != std::string_view::npos) {
     const auto digits = text.substr(slash + 1);
@@ -44,6 +44,35 @@ std::optional<FlagKey> FlagKey::parse(std::string_view text) {
   k.prefix = static_cast<std::uint8_t>(v4 ? 96 + len : len);
   mask(k.bytes, k.prefix);
   return k;
+}
+
+}  // namespace
+
+std::optional<FlagKey> FlagKey::parse(std::string_view text) { return parse_key(text, false); }
+
+std::optional<FlagKey> FlagKey::of(const config::Cidr& cidr) { return parse_key(cidr.text(), true); }
+
+bool FlagKey::within(const FlagKey& net) const {
+  if (prefix < net.prefix) return false;
+  auto b = bytes;
+  mask(b, net.prefix);
+  return b == net.bytes;
+}
+
+std::string not_a_flag_key(std::string_view text) { return "not an IP address or CIDR network: " + std::string(text); }
+
+AllowOverlap allow_overlap(const FlagKey& key, const std::vector<config::Cidr>& allow) {
+  AllowOverlap out;
+  for (const auto& cidr : allow) {
+    const auto net = FlagKey::of(cidr);
+    if (!net) continue;  // the loader has parsed it with the same reading: not expected
+    if (key.within(*net)) {
+      out.holds = cidr.text();
+      return out;
+    }
+    if (net->within(key)) out.within.push_back(cidr.text());
+  }
+  return out;
 }
 
 std::string FlagKey::text() const {
@@ -169,7 +198,7 @@ bool FlagTable::flag(const std::string& ip, const std::string& type, std::chrono
 std::string FlagTable::add_manual(const std::string& text, std::chrono::milliseconds ttl, bool block,
                                   const std::string& reason, FlagEntry* out) {
   const auto key = FlagKey::parse(text);
-  if (!key) return "not an IP address or CIDR network: " + text;
+  if (!key) return not_a_flag_key(text);
   const auto now = Clock::now();
   std::lock_guard lock(mutex_);
   expire(now);
@@ -191,6 +220,14 @@ std::string FlagTable::add_manual(const std::string& text, std::chrono::millisec
   shared(*key, false);
   if (out) *out = s.entry;
   return {};
+}
+
+std::optional<FlagEntry> FlagTable::entry(const FlagKey& key) {
+  const auto now = Clock::now();
+  std::lock_guard lock(mutex_);
+  const Slot* s = find(key);
+  if (s == nullptr || s->entry.expires <= now) return std::nullopt;
+  return s->entry;
 }
 
 bool FlagTable::remove(const std::string& text) {

@@ -2,6 +2,7 @@
 // blocking, the control socket and the store (SPEC sections 9 and 11).
 #pragma once
 
+#include "config/cidr.hpp"
 #include "daemon/asio.hpp"
 
 #include <array>
@@ -45,8 +46,26 @@ struct FlagKey {
   auto operator<=>(const FlagKey&) const = default;
   // Parses "IP" or "IP/LEN" (IPv4 or IPv6); nullopt for anything else or a bad length.
   static std::optional<FlagKey> parse(std::string_view text);
+  // An allow or deny entry read as config::Cidr reads it: the length counts in the family
+  // the address is written in, so "::ffff:192.0.2.0/120" is an IPv6 length there.
+  static std::optional<FlagKey> of(const config::Cidr& cidr);
   std::string text() const;  // the canonical form, IPv4 as IPv4
+  // Whether every address of this key lies in `net`. Two networks meet only when one
+  // lies within the other.
+  bool within(const FlagKey& net) const;
 };
+
+// The error for text that is neither an address nor a network.
+std::string not_a_flag_key(std::string_view text);
+
+// How a manual flag on `key` meets the allow list (SPEC 11). Allowed clients are never
+// flagged or blocked (sensor_session.cpp), so an entry that holds all of the key makes the
+// flag moot, and the entries within the key are holes in it.
+struct AllowOverlap {
+  std::string holds;                // the first allow entry holding all of the key, as written; "" if none
+  std::vector<std::string> within;  // the allow entries lying within the key, as written
+};
+AllowOverlap allow_overlap(const FlagKey& key, const std::vector<config::Cidr>& allow);
 
 struct FlagKeyHash {
   std::size_t operator()(const FlagKey& k) const noexcept;
@@ -75,6 +94,8 @@ class FlagTable {
   // error text, or "" on success.
   std::string add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason,
                          FlagEntry* out = nullptr);
+  // The active flag on exactly this key, if there is one.
+  std::optional<FlagEntry> entry(const FlagKey& key);
   // Removes the flag on exactly this key (an address or a network). Returns whether one was there.
   bool remove(const std::string& key);
   // Checked at accept for every connection: one lock, one lookup per prefix length.

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace smtp::daemon;
 using namespace std::chrono_literals;
@@ -33,6 +35,75 @@ TEST_CASE("flag keys: addresses and networks in one canonical form") {
   CHECK_FALSE(FlagKey::parse("2001:db8::/129"));
   CHECK_FALSE(FlagKey::parse("10.0.0.0/"));
   CHECK_FALSE(FlagKey::parse("10.0.0.0/8x"));
+}
+
+namespace {
+FlagKey key(const char* s) { return *FlagKey::parse(s); }
+std::vector<smtp::config::Cidr> cidrs(std::initializer_list<const char*> texts) {
+  std::vector<smtp::config::Cidr> out;
+  for (const auto* t : texts) out.push_back(*smtp::config::Cidr::parse(t));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a key lies within a network, or holds it, or they are apart") {
+  CHECK(key("127.0.0.9").within(key("127.0.0.0/8")));
+  CHECK(key("127.0.0.0/8").within(key("127.0.0.0/8")));
+  CHECK_FALSE(key("127.0.0.0/7").within(key("127.0.0.0/8")));
+  CHECK(key("127.0.0.0/8").within(key("126.0.0.0/7")));
+  CHECK_FALSE(key("128.0.0.1").within(key("127.0.0.0/8")));
+  CHECK(key("2001:db8:1:2::5").within(key("2001:db8:1:2::/64")));
+  CHECK_FALSE(key("2001:db8:1:3::5").within(key("2001:db8:1:2::/64")));
+  // IPv4 is mapped: all of it lies within ::/0 and within ::ffff:0:0/96, none within 2000::/3.
+  CHECK(key("0.0.0.0/0").within(key("::/0")));
+  CHECK(key("192.0.2.1").within(key("::ffff:0:0/96")));
+  CHECK_FALSE(key("192.0.2.1").within(key("2000::/3")));
+}
+
+TEST_CASE("allow entries are read as config::Cidr reads them") {
+  CHECK(FlagKey::of(cidrs({"127.0.0.0/8"})[0])->text() == "127.0.0.0/8");
+  CHECK(FlagKey::of(cidrs({"10.1.2.3/8"})[0])->text() == "10.0.0.0/8");  // host bits cleared, as the loader does
+  CHECK(FlagKey::of(cidrs({"::1"})[0])->text() == "::1");
+  // An IPv6 literal's length counts in IPv6: ::ffff:192.0.2.0/120 is 192.0.2.0/24 ...
+  CHECK(FlagKey::of(cidrs({"::ffff:192.0.2.0/120"})[0])->text() == "192.0.2.0/24");
+  CHECK(key("192.0.2.77").within(*FlagKey::of(cidrs({"::ffff:192.0.2.0/120"})[0])));
+  // ... which a flag key, reading the address as IPv4, refuses.
+  CHECK_FALSE(FlagKey::parse("::ffff:192.0.2.0/120"));
+}
+
+TEST_CASE("allow_overlap: the entry holding a key, or the entries within it") {
+  const auto allow = cidrs({"10.0.0.0/8", "127.0.0.0/8", "::1"});
+  auto o = allow_overlap(key("127.0.0.9"), allow);
+  CHECK(o.holds == "127.0.0.0/8");
+  CHECK(o.within.empty());
+  CHECK(allow_overlap(key("127.0.0.0/8"), allow).holds == "127.0.0.0/8");  // the same network
+  o = allow_overlap(key("127.0.0.0/7"), allow);
+  CHECK(o.holds.empty());
+  CHECK(o.within == std::vector<std::string>{"127.0.0.0/8"});
+  o = allow_overlap(key("0.0.0.0/0"), allow);
+  CHECK(o.holds.empty());
+  CHECK(o.within == std::vector<std::string>{"10.0.0.0/8", "127.0.0.0/8"});  // not ::1: IPv4 only
+  o = allow_overlap(key("::/0"), allow);
+  CHECK(o.within == std::vector<std::string>{"10.0.0.0/8", "127.0.0.0/8", "::1"});
+  o = allow_overlap(key("192.0.2.7"), allow);
+  CHECK(o.holds.empty());
+  CHECK(o.within.empty());
+  CHECK(allow_overlap(key("127.0.0.9"), {}).holds.empty());  // allow: []
+}
+
+TEST_CASE("entry: the active flag on exactly the key") {
+  FlagTable t;
+  CHECK_FALSE(t.entry(key("2001:db8:1:2::/64")));
+  CHECK(t.add_manual("2001:db8:1:2::5/64", 1h, true, "ticket 7").empty());
+  const auto e = t.entry(key("2001:db8:1:2::/64"));
+  REQUIRE(e);
+  CHECK(e->ip == "2001:db8:1:2::/64");
+  CHECK(e->block);
+  CHECK(e->reason == "ticket 7");
+  CHECK_FALSE(t.entry(key("2001:db8:1:2::5")));  // an address inside is not the key
+  CHECK(t.add_manual("192.0.2.1", 1ms, false, "").empty());
+  std::this_thread::sleep_for(5ms);
+  CHECK_FALSE(t.entry(key("192.0.2.1")));  // expired
 }
 
 TEST_CASE("a blocked network blocks the addresses inside it, and only those") {

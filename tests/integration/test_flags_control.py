@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import SANITIZED, SLOW, connect, recv_all, sensor_binary
+from harness import SANITIZED, SLOW, connect, recv_all, sensor_binary, wait_until
 from scripted_server import Script, ScriptedServer
 from test_detectors_common import auth_plain, det_config, smtp, quit
 
@@ -159,6 +160,44 @@ def test_malformed_and_oversized_requests(sensor_factory, upstream_factory):
     quit(smtp(sensor, "127.0.0.5"))
     r = cli(sensor, "add", "nonsense")
     assert r.returncode == 1 and "not an IP" in r.stderr
+
+
+def test_readd_says_what_it_replaces_and_names_the_stored_key(sensor_factory, upstream_factory):
+    """A second add on a key replaces the flag (the newer command wins), and the reply and
+    the daemon log say what was replaced; both name the key as stored, the network of
+    2001:db8:1:2::5/64 being 2001:db8:1:2::/64."""
+    up = upstream_factory(Script(capabilities=["PIPELINING"], replies={"AUTH": "500 Syntax error, command unrecognized."}))
+    sensor = sensor_factory(up.addr, config=det_config({"auth_unadvertised": {"attempts": 1}}, only=True))
+    until = r"until (\d{4}-\d\d-\d\dT[\d:.]+Z)"
+
+    r = cli(sensor, "add", "2001:db8:1:2::/64", "--action", "block", "--ttl", "2h", "--reason", "ticket 9")
+    assert r.returncode == 0, r.stderr
+    first = re.fullmatch(rf"blocked 2001:db8:1:2::/64 {until}\n", r.stdout)
+    assert first, r.stdout
+    mark = len(sensor.stderr_text())
+    r = cli(sensor, "add", "2001:db8:1:2::5/64")
+    assert r.returncode == 0, r.stderr
+    again = re.fullmatch(rf"flagged 2001:db8:1:2::/64 {until} \(replaces block until (\S+), reason: ticket 9\)\n", r.stdout)
+    assert again and again.group(2) == first.group(1), r.stdout
+    log = sensor.stderr_text()[mark:]
+    assert "control: flagged 2001:db8:1:2::/64 (flag for 3600 s) (replaces block until" in log, log
+    assert "2001:db8:1:2::5" not in log, log
+    (line,) = cli(sensor, "list").stdout.splitlines()
+    assert line.startswith("2001:db8:1:2::/64 action=flag type=manual") and "reason=" not in line, line
+    assert [a["ip"] for a in manual_alerts(sensor)] == ["2001:db8:1:2::/64"] * 2
+
+    # A detector's flag replaced by hand is named by its detector.
+    _auth_unadvertised(sensor.port, "127.0.0.77")
+    wait_until(lambda: "127.0.0.77" in cli(sensor, "list").stdout, timeout=5, what="the detector's flag")
+    lines = control(sensor, "add 127.0.0.77/32 action=block")
+    assert re.fullmatch(rf"blocked 127\.0\.0\.77 {until} \(replaces flag by auth_unadvertised {until}\)", lines[0]), lines
+    assert lines[1:] == ["ok"]
+    # A fresh key replaces nothing, and a removal logs the stored key too.
+    lines = control(sensor, "add 127.0.5.5/24")
+    assert re.fullmatch(rf"flagged 127\.0\.5\.0/24 {until}", lines[0]) and lines[1:] == ["ok"], lines
+    mark = len(sensor.stderr_text())
+    assert control(sensor, "remove 127.0.5.99/24") == ["ok"]
+    assert "control: removed the flag on 127.0.5.0/24" in sensor.stderr_text()[mark:]
 
 
 def _auth_unadvertised(port: int, ip: str) -> None:

@@ -11,6 +11,7 @@ from harness import SLOW
 from scripted_server import Script, ScriptedServer
 from sensor_util import wait_store_rows
 from test_detectors_common import Alerts, det_config, settle, smtp
+from test_flags_control import control
 from test_report_page import WEB_TESTS, artefact_dir, need_browser
 
 PROBE_IP = "127.0.0.3"
@@ -23,6 +24,10 @@ HOSTILE_IP = "127.0.0.6"
 HOSTILE_HELO = "<svg/onload=alert(1)>"
 SCANNER_IP = "127.0.0.7"
 HOSTILE_REQUEST = "GET /<img src=x onerror=alert(2)> HTTP/1.1"
+# An administrator's block beside the detector's flag: the live view's Action and Reason
+# columns tell them apart (the reason, markup too, shows as text).
+BLOCKED_IP = "127.0.0.8"
+BLOCK_REASON = "ticket <b>4711</b>"
 
 
 def test_investigate_in_chromium(sensor_factory, upstream_factory):
@@ -44,13 +49,15 @@ def test_investigate_in_chromium(sensor_factory, upstream_factory):
     scanner.cmd(HOSTILE_REQUEST)
     scanner.close()
     Alerts(sensor).wait("non_smtp", SCANNER_IP)
+    assert control(sensor, f"add {BLOCKED_IP} action=block reason={BLOCK_REASON}")[-1] == "ok"
     held = smtp(sensor, OPEN_IP, ehlo="still.open")  # open for the live view
     hostile = smtp(sensor, HOSTILE_IP, ehlo=HOSTILE_HELO)
     try:
         out = artefact_dir()
         out.mkdir(parents=True, exist_ok=True)
         expect = {"day": time.strftime("%Y-%m-%d", time.gmtime()), "ip": PROBE_IP, "sessions": SESSIONS,
-                  "open_ip": OPEN_IP, "hostile_helo": HOSTILE_HELO, "hostile_request": HOSTILE_REQUEST}
+                  "open_ip": OPEN_IP, "hostile_helo": HOSTILE_HELO, "hostile_request": HOSTILE_REQUEST,
+                  "blocked_ip": BLOCKED_IP, "block_reason": BLOCK_REASON}
         env = dict(os.environ, INVESTIGATE_EXPECT=json.dumps(expect),
                    REPORT_PAGE_TIMEOUT_MS=str(int(30000 * SLOW)), PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
         proc = subprocess.run(["node", str(WEB_TESTS / "investigate_page.mjs"), f"http://127.0.0.1:{sensor.http_port}",

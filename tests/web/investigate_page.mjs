@@ -8,7 +8,8 @@
 // INVESTIGATE_EXPECT (JSON): {"day": "YYYY-MM-DD" (UTC), "ip": probing IP, "sessions": N,
 //                             "open_ip": IP of a session held open,
 //                             "hostile_helo": markup an open session gave as its HELO,
-//                             "hostile_request": markup a non_smtp alert quotes}
+//                             "hostile_request": markup a non_smtp alert quotes,
+//                             "blocked_ip": IP blocked by hand, "block_reason": its reason (markup)}
 // Run by tests/integration/test_investigate_page.py; exits non-zero with a reason on failure.
 import { launchChromium } from "./browser.mjs";
 import assert from "node:assert/strict";
@@ -103,6 +104,28 @@ try {
   assert.match(live, /Flagged IPs \(\d+\)/);
   assert.ok(live.includes(expected.ip), "the flagged IP is listed");
   assert.ok(live.includes("auth_unadvertised"), "its detector is named");
+
+  step("the flagged table tells the manual block from the detector's flag: Action, Reason, Expires");
+  const flaggedRows = await page.evaluate(() => {
+    const heading = [...document.querySelectorAll("#investigate h3")].find((h) => h.textContent.startsWith("Flagged IPs"));
+    const t = heading.nextElementSibling.querySelector("table");
+    const labels = [...t.tHead.rows[0].cells].map((c) => c.textContent);
+    return { labels, rows: [...t.tBodies[0].rows].map((tr) => Object.fromEntries([...tr.cells].map((c, i) => [labels[i], c.textContent]))) };
+  });
+  assert.deepEqual(flaggedRows.labels, ["IP", "Action", "Detector", "Reason", "Count", "Since", "Expires"]);
+  const byIp = Object.fromEntries(flaggedRows.rows.map((r) => [r.IP, r]));
+  const manual = byIp[expected.blocked_ip];
+  assert.ok(manual, `the manual block is listed: ${JSON.stringify(flaggedRows.rows)}`);
+  assert.equal(manual.Action, "block");
+  assert.equal(manual.Detector, "manual");
+  assert.equal(manual.Reason, expected.block_reason, "the reason, markup as text");
+  assert.match(manual.Expires, /^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+  const detected = byIp[expected.ip];
+  assert.equal(detected.Action, "flag");
+  assert.equal(detected.Detector, "auth_unadvertised");
+  assert.equal(detected.Reason, "–", "a detector's flag has no reason");
+  assert.equal(await page.locator("#investigate b").count(), 0, "no element made of the reason");
+
   const before = await page.evaluate(() => performance.getEntriesByType("resource").filter((e) => e.name.includes("/sessions")).length);
   await page.waitForTimeout(2500);
   const after = await page.evaluate(() => performance.getEntriesByType("resource").filter((e) => e.name.includes("/sessions")).length);
