@@ -15,6 +15,10 @@ trap cleanup EXIT INT TERM
 for _ in $(seq 50); do curl -sf http://127.0.0.1:9925/healthz >/dev/null && break; sleep 0.1; done
 echo "smtp-sensor is up: SMTP on 127.0.0.1:2525, metrics on http://127.0.0.1:9925/metrics, report page on http://127.0.0.1:9925/"
 
+# Where this run's transcript starts: demo-out/ keeps the files of earlier runs.
+transcript=demo-out/transcript.log
+start=$(stat -c %s "$transcript" 2>/dev/null || echo 0)
+
 echo "--- a clean message with swaks, and 50 more with smtp-source"
 swaks --server 127.0.0.1:2525 --from alice@example.com --to bob@example.org --silent 1 || true
 /usr/sbin/smtp-source -s 5 -m 50 -l 2048 -d -f carol@example.com -t dave@example.net 127.0.0.1:2525
@@ -26,9 +30,21 @@ for i in $(seq 12); do
     --auth-password "guess$i" --quit-after AUTH --silent 2 >/dev/null 2>&1 || true
 done
 
+# Transcript lines (and alerts) reach the disk about a second after a session ends: each
+# I/O thread hands its lines to the writer once a second. Wait, up to ~5 s, until this
+# run's transcript has all 12 probes and every session it opened has its closing line.
+caught_up() {
+  local lines
+  lines=$(tail -c +"$((start + 1))" "$transcript" 2>/dev/null) || return 1
+  [ "$(grep -c 'New connection from: 127\.0\.0\.66:' <<<"$lines")" -ge 12 ] &&
+    [ "$(grep -c '\] \*\{12\} New connection' <<<"$lines")" = "$(grep -c '\] ~\{12\} Connection ' <<<"$lines")" ]
+}
+for _ in $(seq 50); do caught_up && break; sleep 0.1; done
+caught_up || echo "(the transcript has not caught up after 5 s; it is written about a second after each session)"
+
 echo "--- what the sensor counted"
 curl -s http://127.0.0.1:9925/metrics | grep -E '^smtp_sensor_(connections_total|bytes_total|commands_total|auth_attempts_total|messages_total|terminations_total|alerts_total|flagged_ips)' | grep -v ' 0$' || true
-for f in demo-out/transcript.log demo-out/alerts.jsonl; do
+for f in "$transcript" demo-out/alerts.jsonl; do
   [ -s "$f" ] && { echo "--- tail $f"; tail -n 8 "$f"; }
 done
 [ "${DEMO_ONCE:-0}" = 1 ] && exit 0

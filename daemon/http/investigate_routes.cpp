@@ -72,6 +72,17 @@ std::int64_t parse_time(const std::string& name, const std::string& v, const dat
                    v.substr(0, 40) + "'");
 }
 
+// ip=: one address, IPv4 or IPv6 (anything else is a 400, as a bad from= is), compared as
+// the store writes it: lower case, the shortest IPv6 form, an IPv4-mapped address as IPv4.
+// So 2001:DB8:0::1 finds 2001:db8::1 and ::ffff:192.0.2.1 finds 192.0.2.1.
+std::string parse_ip(const std::string& v) {
+  boost::system::error_code ec;
+  const auto a = asio::ip::make_address(v, ec);
+  if (ec) throw BadRequest("ip must be an IPv4 or IPv6 address, not '" + v.substr(0, 60) + "'");
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
+  return a.to_string();
+}
+
 const date::time_zone* zone_of(const std::map<std::string, std::string>& p) {
   const auto it = p.find("tz");
   const auto name = it == p.end() || it->second.empty() ? report::local_zone_name() : it->second;
@@ -169,7 +180,7 @@ HttpResponse history_response(const std::string& store_path, const std::string& 
     const auto p = parse_params(query, {"ip", "user", "domain", "listener", "from", "to", "tz", "limit"});
     store::HistoryQuery q;
     const auto get = [&](const char* k) { return param(p, k); };
-    q.ip = get("ip");
+    if (!get("ip").empty()) q.ip = parse_ip(get("ip"));  // empty: any address
     q.user = get("user");
     q.domain = get("domain");
     if (p.contains("listener") && !get("listener").empty()) q.listener = get("listener");

@@ -1,5 +1,5 @@
-"""Investigation over HTTP (SPEC section 13): the Xeams walk of seed 003 through the
-daemon's endpoints -- 24 probing sessions from one IP, then /sessions/history by IP, an
+"""Investigation over HTTP (SPEC section 13): the Xeams-style walk (a spike, an IP, a
+session, its conversation) through the daemon's endpoints -- 24 probing sessions from one IP, then /sessions/history by IP, an
 LCID, and /transcript for it, with the transcript rotated in between so the first sessions
 live in an older file -- plus /alerts, and hostile input: each bad request a clear 4xx,
 never a crash."""
@@ -165,7 +165,11 @@ def test_alerts_endpoint(walk):
     ("/sessions/history?from=yesterday", "from must be"),
     ("/sessions/history?from=2026-02-30", "from must be"),
     ("/sessions/history?from=2026-11-23&tz=Mars/Olympus", "unknown time zone"),
-    ("/sessions/history?ip=1.2.3.4%27%20OR%201=1", None),
+    ("/sessions/history?user=a%27%20OR%201=1", None),
+    ("/sessions/history?ip=1.2.3.4%27%20OR%201=1", "ip must be an IPv4 or IPv6 address"),
+    ("/sessions/history?ip=bogus", "ip must be an IPv4 or IPv6 address, not 'bogus'"),
+    ("/sessions/history?ip=10.0.0.0/8", "ip must be an IPv4 or IPv6 address"),
+    ("/sessions/history?ip=256.1.1.1", "ip must be an IPv4 or IPv6 address"),
     ("/sessions/history?drop=table", "unknown parameter"),
     ("/alerts?limit=5000", "limit is at most 1000"),
     ("/alerts?since=soon", "since must be"),
@@ -179,6 +183,19 @@ def test_hostile_parameters(walk, path, fragment):
     assert status == 400, (path, status, body)
     assert fragment in json.loads(body)["error"], body
     assert sensor.healthz()[0] == 200
+
+
+def test_history_ip_is_an_address(walk):
+    """ip= is an address, v4 or v6, compared as the store writes it; empty is any address."""
+    sensor, _, _ = walk
+    status, mapped = get_json(sensor, f"/sessions/history?ip=::ffff:{OTHER_IP}")
+    assert status == 200 and [h["client_ip"] for h in mapped] == [OTHER_IP], mapped
+    status, v6 = get_json(sensor, "/sessions/history?ip=2001:DB8:0::1")
+    assert status == 200 and v6 == [], v6
+    status, every = get_json(sensor, "/sessions/history?ip=")
+    assert status == 200 and len(every) == SESSIONS + 1, every
+    status, err = get_json(sensor, "/sessions/history?ip=bogus")
+    assert status == 400 and err == {"error": "ip must be an IPv4 or IPv6 address, not 'bogus'"}, err
 
 
 def test_unknown_lcid_is_404(walk):
