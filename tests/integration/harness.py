@@ -357,6 +357,25 @@ class Sensor:
 _LIVE: list[Sensor] = []  # for failure dumps and cleanup in conftest
 
 
+def run_on_a_busy_port(tmp_path: Path, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, int]:
+    """`run` with a config whose listen port another socket holds, so the start must fail
+    to bind: what it printed, and the port."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    cfg = tmp_path / "busy.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "listeners": [{"name": "smtp", "listen": f"127.0.0.1:{port}", "upstream": f"127.0.0.1:{free_port()}"}],
+        "http": {"listen": ""}, "control": {"socket": ""},
+        "alerts": {"path": str(tmp_path / "alerts.jsonl")}, "transcripts": {"path": str(tmp_path / "transcript.log")},
+        "store": {"path": str(tmp_path / "sessions.db")}}))
+    try:
+        return run_cli(["run", "-c", str(cfg)], env=env), port
+    finally:
+        busy.close()
+
+
 def run_cli(args: list[str], timeout: float = 30.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the binary with args (e.g. ['check-config', '-c', path]) and capture output;
     `env` adds to the environment."""

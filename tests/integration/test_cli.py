@@ -6,12 +6,11 @@ unknown --mode.
 from __future__ import annotations
 
 import os
-import socket
 import time
 
 import pytest
 
-from harness import SLOW, connect, free_port, recv_until, rst_close, run_cli, wait_until
+from harness import SLOW, connect, free_port, recv_until, rst_close, run_cli, run_on_a_busy_port, wait_until
 
 DEFAULT_CONFIG = "/etc/smtp-sensor/smtp-sensor.yaml"
 LEVEL_WORDS = "use trace, debug, info, warning, error, critical or off"
@@ -65,30 +64,7 @@ def test_unknown_log_level_warns_and_logs_at_info(sensor_factory, sink_factory):
 
 
 def test_unknown_log_level_keeps_the_error_of_a_failed_start(tmp_path):
-    busy = socket.socket()
-    busy.bind(("127.0.0.1", 0))
-    busy.listen()
-    port = busy.getsockname()[1]
-    cfg = tmp_path / "busy.yaml"
-    cfg.write_text(f"""listeners:
-  - name: smtp
-    listen: 127.0.0.1:{port}
-    upstream: 127.0.0.1:{free_port()}
-http:
-  listen: ""
-alerts:
-  path: {tmp_path}/alerts.jsonl
-transcripts:
-  path: {tmp_path}/transcript.log
-store:
-  path: {tmp_path}/sessions.db
-control:
-  socket: ""
-""")
-    try:
-        r = run_cli(["run", "-c", str(cfg)], env={"SMTP_SENSOR_LOG_LEVEL": "bogus"})
-    finally:
-        busy.close()
+    r, port = run_on_a_busy_port(tmp_path, env={"SMTP_SENSOR_LOG_LEVEL": "bogus"})
     assert r.returncode == 1, r
     assert "SMTP_SENSOR_LOG_LEVEL 'bogus' is not a log level" in r.stderr, r.stderr
     assert any("cannot listen" in l and str(port) in l for l in r.stderr.splitlines()), r.stderr

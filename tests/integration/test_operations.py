@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import SLOW, free_port, hostport, run_cli, wait_until
+from harness import SLOW, free_port, hostport, run_cli, run_on_a_busy_port, wait_until
 from sensor_util import thread_names
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
@@ -64,27 +64,7 @@ def test_journal_lines_carry_priority_and_no_timestamp(sensor_factory, sink_fact
 def test_journal_errors_are_priority_3(tmp_path):
     """A listener that cannot bind is an error in the journal (`journalctl -p err` shows
     it), and so is every line of a rejected config."""
-    busy = socket.socket()
-    busy.bind(("127.0.0.1", 0))
-    busy.listen()
-    cfg = tmp_path / "busy.yaml"
-    cfg.write_text(f"""listeners:
-  - name: smtp
-    listen: 127.0.0.1:{busy.getsockname()[1]}
-    upstream: 127.0.0.1:{free_port()}
-http:
-  listen: ""
-alerts:
-  path: {tmp_path}/alerts.jsonl
-transcripts:
-  path: {tmp_path}/transcript.log
-store:
-  path: {tmp_path}/sessions.db
-""")
-    try:
-        r = run_cli(["run", "-c", str(cfg)], env={"JOURNAL_STREAM": "8:1234"})
-    finally:
-        busy.close()
+    r, _ = run_on_a_busy_port(tmp_path, env={"JOURNAL_STREAM": "8:1234"})
     assert r.returncode == 1
     err = r.stderr.splitlines()
     assert any(l.startswith("<3>") and "cannot listen" in l for l in err), r.stderr
