@@ -57,6 +57,8 @@ Arguments parse_arguments(const std::vector<std::string_view>& args) {
     else if (arg == "--store") a.store = value(i, "a PATH");
     else if (arg == "--sensor") a.input.sensors.push_back(value(i, "a NAME"));
     else if (auto* slot = query_slot(a.input, arg)) *slot = value(i, "a value");
+    else if (!arg.starts_with("-") && (arg.ends_with(".yaml") || arg.ends_with(".yml")))
+      throw QueryError("unexpected argument '" + std::string(arg) + "' (did you mean -c " + std::string(arg) + "?)");
     else throw QueryError("unknown option '" + std::string(arg) + "' (see smtp-sensor report --help)");
   }
   return a;

@@ -1,6 +1,7 @@
 #include "daemon/relay/tls_context.hpp"
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include <stdexcept>
 
@@ -43,12 +44,21 @@ std::string ssl_errors() {
 TlsContexts::TlsContexts(const config::Tls& tls) {
   ERR_clear_error();
   server_ = make_context(TLS_server_method(), "TLS server context");
+  // What was wrong in words an administrator uses first; OpenSSL's own text after it.
   if (SSL_CTX_use_certificate_chain_file(server_.get(), tls.cert.c_str()) != 1)
-    throw std::runtime_error("tls.cert '" + tls.cert + "': " + ssl_errors());
-  if (SSL_CTX_use_PrivateKey_file(server_.get(), tls.key.c_str(), SSL_FILETYPE_PEM) != 1)
-    throw std::runtime_error("tls.key '" + tls.key + "': " + ssl_errors());
-  if (SSL_CTX_check_private_key(server_.get()) != 1)
-    throw std::runtime_error("tls.key '" + tls.key + "' does not match tls.cert '" + tls.cert + "'");
+    throw std::runtime_error("tls.cert '" + tls.cert + "': not a PEM certificate chain OpenSSL can read (" +
+                             ssl_errors() + ")");
+  const auto mismatch = [&] { return "tls.key '" + tls.key + "' does not match tls.cert '" + tls.cert + "'"; };
+  if (SSL_CTX_use_PrivateKey_file(server_.get(), tls.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    // OpenSSL checks a readable key against the certificate already loaded.
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      throw std::runtime_error(mismatch());
+    }
+    throw std::runtime_error("tls.key '" + tls.key + "': not an unencrypted PEM private key OpenSSL can read (" +
+                             ssl_errors() + ")");
+  }
+  if (SSL_CTX_check_private_key(server_.get()) != 1) throw std::runtime_error(mismatch());
   // No session cache: SMTP clients rarely resume, and a cache is memory an attacker fills.
   SSL_CTX_set_session_cache_mode(server_.get(), SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(server_.get(), 0);

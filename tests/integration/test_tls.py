@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import SLOW, SmtpConn, SmtpSink, connect, random_text_message, recv_all, sha, wait_until
+from harness import SLOW, SmtpConn, SmtpSink, connect, random_text_message, recv_all, run_cli, sha, wait_until
 from scripted_server import Script
 from sensor_util import Transcript, sensor_config, sessions, thread_names, thread_switches, wait_sessions_idle, wait_store_rows
 from test_detectors_common import Alerts, det_config, smtp
@@ -685,3 +685,24 @@ def test_sighup_reloads_certificate(sensor_factory, upstream_factory, tmp_path):
     for _ in range(3):
         assert _presented(sensor, ctx) == second
     assert sensor.alive()
+
+
+def test_a_bad_certificate_or_key_is_named_in_plain_words(pki, tmp_path):
+    """check-config loads the TLS files as run does; what is wrong leads, OpenSSL's text follows."""
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n")
+
+    def check(cert: str, key: str) -> str:
+        cfg = tmp_path / "tls.yaml"
+        cfg.write_text(f"listeners:\n  - listen: 127.0.0.1:2525\n    upstream: 127.0.0.1:10025\n"
+                       f"    tls: {{ mode: terminate, cert: {cert}, key: {key} }}\ncontrol: {{ socket: \"\" }}\n")
+        r = run_cli(["check-config", "-c", str(cfg)])
+        assert r.returncode != 0, r
+        return r.stderr
+
+    err = check(pki.sensor.cert, str(garbage))
+    assert f"tls.key '{garbage}': not an unencrypted PEM private key OpenSSL can read (error:" in err, err
+    err = check(str(garbage), pki.sensor.key)
+    assert f"tls.cert '{garbage}': not a PEM certificate chain OpenSSL can read (error:" in err, err
+    err = check(pki.sensor.cert, pki.upstream.key)
+    assert f"tls.key '{pki.upstream.key}' does not match tls.cert '{pki.sensor.cert}'" in err, err

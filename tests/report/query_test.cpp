@@ -133,6 +133,8 @@ TEST_CASE("command-line options") {
   CHECK_THROWS_WITH_AS(parse_arguments({"--form", "2026-01-01"}), "unknown option '--form' (see smtp-sensor report --help)",
                        QueryError);
   CHECK_THROWS_WITH_AS(parse_arguments({"--from"}), "--from needs a value", QueryError);
+  CHECK_THROWS_WITH_AS(parse_arguments({"sensor.yaml"}), "unexpected argument 'sensor.yaml' (did you mean -c sensor.yaml?)",
+                       QueryError);
 }
 
 TEST_CASE("period labels: days, ISO weeks cut to the range, months, hours with their offset") {
