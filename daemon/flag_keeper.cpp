@@ -117,16 +117,14 @@ std::string FlagKeeper::add(Sensor& sensor, const control::Request& r, const std
   const auto name = key->text();  // what the table stores: "2001:db8:1:2::5/64" is 2001:db8:1:2::/64
   const auto allowed = allow_overlap(*key, allow);
   if (!allowed.holds.empty()) return in_allow(name, allowed.holds);
-  // Manual flags are added on this thread only; a flag that a detector or the fleet raises
-  // between this look and the add is replaced without being named.
-  const auto before = flags_.entry(*key);
-  if (const auto err = sensor.add_manual(name, ttl, r.block, r.reason); !err.empty()) return "error: " + err + "\n";
-  const auto after = flags_.entry(*key);
-  const auto was = before ? " (replaces " + replaced(*before, sensor.name()) + ")" : std::string();
+  FlagTable::ManualAdd added;
+  if (const auto err = sensor.add_manual(name, ttl, r.block, r.reason, &added); !err.empty())
+    return "error: " + err + "\n";
+  const auto was = added.replaced ? " (replaces " + replaced(*added.replaced, sensor.name()) + ")" : std::string();
   spdlog::info("control: flagged {} ({} for {} s){}{}", name, r.block ? "block" : "flag", ttl.count() / 1000, was,
                r.reason.empty() ? "" : ": " + r.reason);
   persist();
-  std::string out = (r.block ? "blocked " : "flagged ") + name + (after ? " " + until(*after) : "") + was + "\n";
+  std::string out = (r.block ? "blocked " : "flagged ") + name + " " + until(added.added) + was + "\n";
   if (!allowed.within.empty()) out += "note: addresses in allow (" + joined(allowed.within) + ") stay exempt\n";
   return out + "ok\n";
 }

@@ -196,14 +196,16 @@ bool FlagTable::flag(const std::string& ip, const std::string& type, std::chrono
 }
 
 std::string FlagTable::add_manual(const std::string& text, std::chrono::milliseconds ttl, bool block,
-                                  const std::string& reason, FlagEntry* out) {
+                                  const std::string& reason, ManualAdd* out) {
   const auto key = FlagKey::parse(text);
   if (!key) return not_a_flag_key(text);
   const auto now = Clock::now();
   std::lock_guard lock(mutex_);
   expire(now);
   Slot slot;
+  std::optional<FlagEntry> replaced;
   if (Slot* s = find(*key)) {
+    replaced = s->entry;  // active: expire() has just taken the expired ones
     slot = std::move(*s);
     erase(*key);
   } else {
@@ -218,16 +220,8 @@ std::string FlagTable::add_manual(const std::string& text, std::chrono::millisec
   slot.entry.since = now;
   Slot& s = insert(*key, std::move(slot));
   shared(*key, false);
-  if (out) *out = s.entry;
+  if (out) *out = {s.entry, std::move(replaced)};
   return {};
-}
-
-std::optional<FlagEntry> FlagTable::entry(const FlagKey& key) {
-  const auto now = Clock::now();
-  std::lock_guard lock(mutex_);
-  const Slot* s = find(key);
-  if (s == nullptr || s->entry.expires <= now) return std::nullopt;
-  return s->entry;
 }
 
 bool FlagTable::remove(const std::string& text) {

@@ -90,12 +90,16 @@ class FlagTable {
   // false means a repeat within the TTL (or a key that is not an address or network,
   // or a table full of manual flags), which only bumps the count.
   bool flag(const std::string& ip, const std::string& type, std::chrono::milliseconds ttl, bool block);
+  // What a manual add did: the flag it set, and the active flag on the same key it
+  // replaced (read under the same lock, so a flag raised a moment before is named too).
+  struct ManualAdd {
+    FlagEntry added;
+    std::optional<FlagEntry> replaced;
+  };
   // A manual flag: replaces the action and the expiry of any flag on the key. Returns an
   // error text, or "" on success.
   std::string add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason,
-                         FlagEntry* out = nullptr);
-  // The active flag on exactly this key, if there is one.
-  std::optional<FlagEntry> entry(const FlagKey& key);
+                         ManualAdd* out = nullptr);
   // Removes the flag on exactly this key (an address or a network). Returns whether one was there.
   bool remove(const std::string& key);
   // Checked at accept for every connection: one lock, one lookup per prefix length.

@@ -185,20 +185,23 @@ Alert manual_alert(const std::string& sensor, const std::string& ip, const std::
 }
 }  // namespace
 
-std::string Sensor::add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason) {
-  FlagEntry e;
-  auto err = flags_.add_manual(key, ttl, block, reason, &e);
+std::string Sensor::add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason,
+                               FlagTable::ManualAdd* out) {
+  FlagTable::ManualAdd added;
+  auto err = flags_.add_manual(key, ttl, block, reason, &added);
   if (!err.empty()) return err;
+  const FlagEntry& e = added.added;
   auto a = manual_alert(name_, e.ip, block ? "block" : "flag",
                         "added for " + std::to_string(ttl.count() / 1000) + "s" + (reason.empty() ? "" : ": " + reason));
   a.window_s = ttl.count() / 1000;  // manual is no detector: smtp_sensor_alerts_total does not count it
   outputs_.alert(a);
+  if (out) *out = std::move(added);
   return {};
 }
 
 std::string Sensor::remove_manual(const std::string& key) {
   const auto k = FlagKey::parse(key);
-  if (!k) return "not an IP address or CIDR network: " + key;
+  if (!k) return not_a_flag_key(key);
   if (!flags_.remove(key)) return "not flagged: " + k->text();
   outputs_.alert(manual_alert(name_, k->text(), "remove", "removed"));
   return {};

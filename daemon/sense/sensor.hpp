@@ -67,7 +67,8 @@ class Sensor {
 
   // The control socket's changes (SPEC 11): each is written to the alert log as a
   // `manual` alert. Return an error text, or "" on success.
-  std::string add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason);
+  std::string add_manual(const std::string& key, std::chrono::milliseconds ttl, bool block, const std::string& reason,
+                         FlagTable::ManualAdd* out = nullptr);
   std::string remove_manual(const std::string& key);
 
   // Another sensor's detector event (SPEC 10, shared counts): counted in the windows now,

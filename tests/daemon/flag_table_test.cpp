@@ -91,19 +91,26 @@ TEST_CASE("allow_overlap: the entry holding a key, or the entries within it") {
   CHECK(allow_overlap(key("127.0.0.9"), {}).holds.empty());  // allow: []
 }
 
-TEST_CASE("entry: the active flag on exactly the key") {
+TEST_CASE("add_manual: the flag it set, and the active flag on exactly the key that it replaced") {
   FlagTable t;
-  CHECK_FALSE(t.entry(key("2001:db8:1:2::/64")));
-  CHECK(t.add_manual("2001:db8:1:2::5/64", 1h, true, "ticket 7").empty());
-  const auto e = t.entry(key("2001:db8:1:2::/64"));
-  REQUIRE(e);
-  CHECK(e->ip == "2001:db8:1:2::/64");
-  CHECK(e->block);
-  CHECK(e->reason == "ticket 7");
-  CHECK_FALSE(t.entry(key("2001:db8:1:2::5")));  // an address inside is not the key
+  FlagTable::ManualAdd m;
+  CHECK(t.add_manual("2001:db8:1:2::5/64", 1h, true, "ticket 7", &m).empty());
+  CHECK_FALSE(m.replaced);
+  CHECK(m.added.ip == "2001:db8:1:2::/64");
+  CHECK(m.added.block);
+  CHECK(m.added.reason == "ticket 7");
+  CHECK(t.add_manual("2001:db8:1:2::5", 1h, false, "", &m).empty());
+  CHECK_FALSE(m.replaced);  // an address inside is not the key
+  CHECK(t.add_manual("2001:db8:1:2::9/64", 2h, false, "", &m).empty());
+  REQUIRE(m.replaced);
+  CHECK(m.replaced->ip == "2001:db8:1:2::/64");
+  CHECK(m.replaced->block);
+  CHECK(m.replaced->reason == "ticket 7");
+  CHECK_FALSE(m.added.block);
   CHECK(t.add_manual("192.0.2.1", 1ms, false, "").empty());
   std::this_thread::sleep_for(5ms);
-  CHECK_FALSE(t.entry(key("192.0.2.1")));  // expired
+  CHECK(t.add_manual("192.0.2.1", 1h, false, "", &m).empty());
+  CHECK_FALSE(m.replaced);  // expired
 }
 
 TEST_CASE("a blocked network blocks the addresses inside it, and only those") {
