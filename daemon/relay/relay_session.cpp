@@ -346,7 +346,7 @@ void RelaySession::refuse_unavailable(std::string_view why, SessionObserver::Una
   upstream_.close();
   // A target refused before any dial (transparent mode) has had its own warning.
   if (target_ && cause == SessionObserver::Unavailable::upstream)
-    if (const auto n = listener_.upstream_warnings.refused(Clock::now()))
+    if (const auto n = listener_.upstream_warnings.occurred())
       spdlog::warn("listener '{}': upstream {} unavailable: {} ({} session{} refused since the last such warning)",
                    listener_.config.name, upstream_text(*target_), why, n, n == 1 ? "" : "s");
   observer_->on_upstream_unavailable(kUpstreamUnavailable, why, cause);

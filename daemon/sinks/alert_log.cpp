@@ -80,9 +80,7 @@ AlertLog::AlertLog(const config::Alerts& cfg) : pool_(std::make_shared<spdlog::d
   // count it as a dropped alert, and say why in the daemon's log at most once a minute.
   logger_->set_error_handler([this, path = cfg.path](const std::string& why) {
     failed_writes_.fetch_add(1, std::memory_order_relaxed);
-    const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-    if (now_s < next_error_log_s_.load(std::memory_order_relaxed)) return;
-    next_error_log_s_.store(now_s + 60, std::memory_order_relaxed);
+    if (error_log_.occurred() == 0) return;
     spdlog::error("alerts: cannot write to {}: {}; alerts are dropped and counted in "
                   "smtp_sensor_events_dropped_total{{sink=\"alerts\"}}",
                   path, why);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "daemon/log_throttle.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -64,7 +65,7 @@ class AlertLog {
 
  private:
   std::atomic<std::uint64_t> failed_writes_{0};
-  std::atomic<std::int64_t> next_error_log_s_{0};
+  LogThrottle error_log_{std::chrono::minutes(1)};  // the file's refusals, said at most once a minute
   std::shared_ptr<spdlog::details::thread_pool> pool_;
   std::shared_ptr<spdlog::async_logger> logger_;
 };

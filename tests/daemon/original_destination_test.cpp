@@ -67,3 +67,13 @@ TEST_CASE("upstream_text writes IPv6 in brackets and unmaps IPv4") {
   CHECK(upstream_text(ep("fd00:198:18::2", 25)) == "[fd00:198:18::2]:25");
   CHECK(upstream_text(ep("::ffff:198.19.0.2", 25)) == "198.19.0.2:25");
 }
+
+TEST_CASE("a fixed upstream that is one of the sensor's listeners dials itself") {
+  // The real is_local_address: 127.0.0.1 is this host's, 192.0.2.1 (TEST-NET-1) is not.
+  const std::vector<tcp::endpoint> listens{ep("0.0.0.0", 2525), ep("127.0.0.1", 10026)};
+  CHECK(dials_itself(ep("127.0.0.1", 2525), listens));   // a local address under the wildcard
+  CHECK(dials_itself(ep("127.0.0.1", 10026), listens));  // the same address
+  CHECK_FALSE(dials_itself(ep("127.0.0.1", 25), listens));
+  CHECK_FALSE(dials_itself(ep("127.0.0.2", 10026), listens));  // another address, a specific bind
+  CHECK_FALSE(dials_itself(ep("192.0.2.1", 2525), listens));   // not this host's (TEST-NET-1)
+}
