@@ -272,31 +272,40 @@ constexpr TopKey kTopLevel[] = {
     {sections::fleet.name, read_fleet},
 };
 
+// Where an error about listener i is placed: the node of `key` in its entry when the file
+// has one (a default has none), else the entry, else the top. A lookup that finds none
+// must not throw from here.
+YAML::Mark listener_mark(const YAML::Node& root, std::size_t i, const char* key = nullptr) {
+  const YAML::Node entries = root.IsMap() ? root["listeners"] : YAML::Node();
+  const YAML::Node entry = entries.IsSequence() && i < entries.size() ? entries[i] : YAML::Node();
+  if (!entry) return root.Mark();
+  return key && entry.IsMap() && entry[key] ? entry[key].Mark() : entry.Mark();
+}
+
+std::string overlap(const std::string& what, const HostPort& at, const Listener& other) {
+  return what + " " + at.text() + " overlaps listener '" + other.name + "''s " + other.listen.text() +
+         ": both cannot be bound";
+}
+
 // A fixed upstream that is one of the sensor's own listeners would have each session dial
 // the sensor again, until descriptors run out; http.listen on a listener's port cannot bind.
 void check_self_references(YamlReader& r, const YAML::Node& root, const Config& c) {
-  const YAML::Node entries = root.IsMap() ? root["listeners"] : YAML::Node();
   for (std::size_t i = 0; i < c.listeners.size(); ++i) {
     const Listener& a = c.listeners[i];
     if (a.original_destination()) continue;
-    for (const Listener& b : c.listeners) {
-      if (!connect_reaches(a.upstream, b.listen)) continue;
-      // At the upstream key, or at the entry when the upstream is the default.
-      const YAML::Node entry = entries.IsSequence() && i < entries.size() ? entries[i] : YAML::Node();
-      const YAML::Node at = entry.IsMap() && entry["upstream"] ? entry["upstream"] : entry;
-      r.error(at ? at.Mark() : root.Mark(), "listener '" + a.name + "': upstream " + a.upstream.text() +
-                                                " is the sensor's own listener '" + b.name + "' (" + b.listen.text() +
-                                                "): it would relay to itself");
-      break;
-    }
+    const auto own = std::find_if(c.listeners.begin(), c.listeners.end(),
+                                  [&](const Listener& b) { return connect_reaches(a.upstream, b.listen); });
+    if (own != c.listeners.end())
+      r.error(listener_mark(root, i, "upstream"), "listener '" + a.name + "': upstream " + a.upstream.text() +
+                                                      " is the sensor's own listener '" + own->name + "' (" +
+                                                      own->listen.text() + "): it would relay to itself");
   }
   const auto http = HostPort::parse(c.http.listen);
   if (!http) return;
   for (const Listener& b : c.listeners)
     if (binds_clash(*http, b.listen)) {
       const YAML::Node at = root.IsMap() && root["http"].IsMap() ? root["http"]["listen"] : YAML::Node();
-      r.error(at ? at.Mark() : root.Mark(), "http.listen " + http->text() + " overlaps listener '" + b.name + "''s " +
-                                                b.listen.text() + ": both cannot be bound");
+      r.error(at ? at.Mark() : root.Mark(), overlap("http.listen", *http, b));
     }
 }
 
@@ -309,20 +318,14 @@ Config read_root(YamlReader& r, const YAML::Node& root) {
     std::find_if(std::begin(kTopLevel), std::end(kTopLevel), [&](const TopKey& t) { return t.name == k; })->read(r, v, c);
   });
   // Cross-field checks: names and addresses must be unique, or metrics and binds collide.
-  // The place is the listener's entry; a lookup that finds none must not throw from here.
-  auto place = [&](std::size_t i) {
-    const YAML::Node entries = root.IsMap() ? root["listeners"] : YAML::Node();
-    return entries.IsSequence() && i < entries.size() ? entries[i].Mark() : root.Mark();
-  };
   for (std::size_t i = 0; i < c.listeners.size(); ++i)
     for (std::size_t j = 0; j < i; ++j) {
       const Listener &a = c.listeners[i], &b = c.listeners[j];
-      if (a.name == b.name) r.error(place(i), "listener name '" + a.name + "' is used twice");
+      if (a.name == b.name) r.error(listener_mark(root, i), "listener name '" + a.name + "' is used twice");
       if (a.listen.text() == b.listen.text())
-        r.error(place(i), "listen address " + a.listen.text() + " is used twice");
+        r.error(listener_mark(root, i), "listen address " + a.listen.text() + " is used twice");
       else if (binds_clash(a.listen, b.listen))
-        r.error(place(i), "listen address " + a.listen.text() + " overlaps listener '" + b.name + "''s " +
-                              b.listen.text() + ": both cannot be bound");
+        r.error(listener_mark(root, i), overlap("listen address", a.listen, b));
     }
   check_self_references(r, root, c);
   return c;

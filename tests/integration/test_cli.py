@@ -137,26 +137,25 @@ def test_missing_c_is_still_required():
 
 # --------------------------------------------------------------------------- --help
 
-def test_run_help_is_its_own():
-    r = run_cli(["run", "--help"])
+@pytest.mark.parametrize("args, usage, parts, absent", [
+    (["run", "--help"], "usage: smtp-sensor run -c FILE",
+     ("Runs the daemon in the foreground", "-c, --config FILE", "Exit status: 0 after a drain",
+      "2 on a usage error", "SIGHUP reloads the config", "SMTP_SENSOR_LOG_LEVEL"),
+     ("flags add", "fleet init")),
+    (["check-config", "-h"], "usage: smtp-sensor check-config -c FILE",
+     ("Validates FILE", "effective config", "-c, --config FILE",
+      "Exit status: 0 valid (warnings may be on stderr), 1 invalid, 2 on a usage error"),
+     ("flags add", "SIGHUP")),
+], ids=["run", "check-config"])
+def test_help_of_run_and_check_config_is_their_own(args, usage, parts, absent):
+    r = run_cli(args)
     assert r.returncode == 0 and r.stderr == "", r
     out = r.stdout
-    assert out.startswith("usage: smtp-sensor run -c FILE"), out
-    for part in ("Runs the daemon in the foreground", "-c, --config FILE", "Exit status: 0 after a drain",
-                 "2 on a usage error", "SIGHUP reloads the config", "SMTP_SENSOR_LOG_LEVEL"):
+    assert out.startswith(usage), out
+    for part in parts:
         assert part in out, (part, out)
-    assert "flags add" not in out and "fleet init" not in out, out
-
-
-def test_check_config_help_is_its_own():
-    r = run_cli(["check-config", "-h"])
-    assert r.returncode == 0 and r.stderr == "", r
-    out = r.stdout
-    assert out.startswith("usage: smtp-sensor check-config -c FILE"), out
-    for part in ("Validates FILE", "effective config", "-c, --config FILE",
-                 "Exit status: 0 valid (warnings may be on stderr), 1 invalid, 2 on a usage error"):
-        assert part in out, (part, out)
-    assert "flags add" not in out and "SIGHUP" not in out, out
+    for other in absent:  # the other commands' usage is not repeated
+        assert other not in out, (other, out)
 
 
 def test_general_help_lists_every_command():
